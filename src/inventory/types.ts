@@ -1,0 +1,44 @@
+import type { Location } from '../config/location.js';
+
+/** A variable's value and where it was defined, so errors can say "(from var "vip", file:line:col)". */
+export interface VarValue {
+  value: unknown;
+  source: Location;
+}
+export type Vars = Map<string, VarValue>;
+
+export interface Group {
+  name: string;
+  /** direct child group names */
+  children: string[];
+  /** direct member host names */
+  hosts: string[];
+  vars: Vars;
+  source?: Location;
+}
+
+export interface Host {
+  name: string;
+  /** the host's own vars (not merged) */
+  vars: Vars;
+  /** where the host was first defined */
+  source: Location;
+}
+
+export interface Inventory {
+  file: string;
+  hosts: Map<string, Host>;
+  /** always contains "all" and "ungrouped", as Ansible does */
+  groups: Map<string, Group>;
+}
+
+/** How to reach a host, resolved from its merged vars (ansible_host, ansible_port, ...). */
+export interface ConnectionVars {
+  host: string; // inventory name
+  address: string; // ansible_host or the name
+  port?: number;
+  user?: string;
+  privateKeyFile?: string;
+  become: boolean;
+  becomeUser?: string;
+}
