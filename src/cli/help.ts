@@ -1,0 +1,81 @@
+export const MAIN_HELP = `vipush - push hidden-ARP VIPs (and other network state) to Linux fleets over SSH
+
+Usage:
+  vipush run       PLAYBOOK -i INVENTORY [options]   apply a playbook
+  vipush drift     PLAYBOOK -i INVENTORY [--fix]     compare hosts with a playbook (exit 2 on drift)
+  vipush validate  PLAYBOOK -i INVENTORY             check files and templates; touches no host
+  vipush inventory -i INVENTORY [--list]            show the hosts an inventory and --limit select
+
+Exit codes: 0 success, 1 a host failed or was unreachable, 2 drift found,
+3 invalid input or usage, 4 another run holds the lock, 130 interrupted.
+
+Run "vipush COMMAND --help" for a command's options and an example.
+`;
+
+const CONNECTION = `Connection options:
+  -u, --user USER            remote user (default: ansible_user, ~/.ssh/config, then root)
+      --private-key FILE     private key (default: ansible_ssh_private_key_file, ~/.ssh/config, ssh-agent)
+      --known-hosts FILE     known_hosts to verify host keys against (default ~/.ssh/known_hosts
+                             and /etc/ssh/ssh_known_hosts); unknown or changed keys are refused
+      --accept-new-host-keys record keys of hosts not yet in known_hosts (a changed key is still refused)
+      --connect-timeout SEC  SSH connect timeout (default 10)
+      --command-timeout SEC  per remote command timeout (default 120)
+  -f, --forks N              hosts in parallel (default 50)
+  -l, --limit PATTERN        Ansible host pattern: names, groups, web*, a:b, a:&b, a:!b
+  -e, --extra-vars K=V       extra variables, highest precedence (repeatable)
+      --report FILE          write the JSON report (mode 0600)
+      --log-format FORMAT    text (default) or json (one event per line)
+  -q, --quiet                no progress, only the recap`;
+
+export const RUN_HELP = `vipush run - apply a playbook to the hosts it targets
+
+Usage: vipush run PLAYBOOK -i INVENTORY [--check] [--diff] [options]
+
+Every host is read, planned and then changed in one transaction: when a step
+fails, that host is rolled back to where it was.
+
+  -i, --inventory FILE       Ansible YAML or INI inventory (required)
+  -C, --check                change nothing; say what would change
+  -D, --diff                 show unified diffs of files and before/after of live values
+${CONNECTION}
+
+Example:
+  vipush run playbooks/hidden-arp.yml -i inventory/example.yml --check --diff -e vip=192.0.2.10
+`;
+
+export const DRIFT_HELP = `vipush drift - find (and with --fix, repair) drift from a playbook
+
+Usage: vipush drift PLAYBOOK -i INVENTORY [--fix] [options]
+
+Read-only unless --fix. Exit 0 in sync, 2 drift found, 1 hosts failed or unreachable.
+With --fix, only what drifted is applied (with the same rollback as run); exit 0 when all was fixed.
+
+  -i, --inventory FILE       Ansible YAML or INI inventory (required)
+      --fix                  repair what drifted
+${CONNECTION}
+
+Example:
+  vipush drift playbooks/hidden-arp.yml -i inventory/example.yml --report /tmp/drift.json
+`;
+
+export const VALIDATE_HELP = `vipush validate - check a playbook and inventory without touching any host
+
+Usage: vipush validate PLAYBOOK -i INVENTORY [-e K=V]... [--limit PATTERN]
+
+Loads both files, substitutes variables for every targeted host and reports every
+problem at once, one line each, as file:line:col. Exit 0 when valid, 3 otherwise.
+
+Example:
+  vipush validate playbooks/hidden-arp.yml -i inventory/example.yml
+`;
+
+export const INVENTORY_HELP = `vipush inventory - show what an inventory holds
+
+Usage: vipush inventory -i INVENTORY [--limit PATTERN] [--list]
+
+Without --list, prints the selected host names, one per line.
+With --list, prints JSON in the shape of "ansible-inventory --list".
+
+Example:
+  vipush inventory -i inventory/example.yml --limit 'realservers:!web2'
+`;

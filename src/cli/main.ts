@@ -1,0 +1,253 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadPlaybook } from '../config/playbook.js';
+import { suggest } from '../config/suggest.js';
+import { preparePlays, runPlays } from '../engine/run.js';
+import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
+import { inventoryList } from '../inventory/list.js';
+import { loadInventory } from '../inventory/load.js';
+import { limitHosts, selectHosts } from '../inventory/pattern.js';
+import { connectionVars, hostVars, parseExtraVars } from '../inventory/vars.js';
+import type { Inventory } from '../inventory/types.js';
+import { buildReport, writePrivateFile } from '../report/json.js';
+import { renderRecap } from '../report/recap.js';
+import { fanOut, JsonLines, TerminalProgress } from '../report/terminal.js';
+import type { RunEvents } from '../engine/types.js';
+import { connectHost } from '../transport/ssh.js';
+import { acquireRunLock, RunLockedError } from './lock.js';
+import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, RUN_HELP, VALIDATE_HELP } from './help.js';
+import { exitCodeFor, exitCodeForRun } from './exit.js';
+
+const connectionOptions = {
+  inventory: { type: 'string', short: 'i' },
+  limit: { type: 'string', short: 'l' },
+  'extra-vars': { type: 'string', short: 'e', multiple: true },
+  user: { type: 'string', short: 'u' },
+  'private-key': { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'accept-new-host-keys': { type: 'boolean' },
+  'connect-timeout': { type: 'string' },
+  'command-timeout': { type: 'string' },
+  forks: { type: 'string', short: 'f' },
+  report: { type: 'string' },
+  'log-format': { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  verbose: { type: 'boolean', short: 'v' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
+
+const commands = {
+  run: { help: RUN_HELP, options: { ...connectionOptions, check: { type: 'boolean', short: 'C' }, diff: { type: 'boolean', short: 'D' } } },
+  drift: { help: DRIFT_HELP, options: { ...connectionOptions, fix: { type: 'boolean' }, diff: { type: 'boolean', short: 'D' } } },
+  validate: {
+    help: VALIDATE_HELP,
+    options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, 'extra-vars': connectionOptions['extra-vars'], help: connectionOptions.help },
+  },
+  inventory: { help: INVENTORY_HELP, options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, list: { type: 'boolean' }, help: connectionOptions.help } },
+} as const;
+
+type CommandName = keyof typeof commands;
+type Values = Record<string, string | boolean | string[] | undefined>;
+
+function parse(name: CommandName, argv: string[]): { values: Values; positionals: string[] } {
+  const options = commands[name].options as ParseArgsConfig['options'];
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (e) {
+    const msg = (e as Error).message;
+    const m = /Unknown option '(-{1,2}[^']+)'/.exec(msg);
+    if (m) {
+      const near = suggest(m[1].replace(/^-+/, ''), Object.keys(options ?? {}));
+      throw new UserInputError(`vipush ${name}: unknown option ${m[1]}${near ? ` (did you mean --${near}?)` : ''}; see vipush ${name} --help`);
+    }
+    throw new UserInputError(`vipush ${name}: ${msg.split('\n')[0]}; see vipush ${name} --help`);
+  }
+}
+
+function intOption(values: Values, key: string, def: number, min: number, max: number): number {
+  const v = values[key];
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UserInputError(`--${key} must be a whole number from ${min} to ${max}, not "${String(v)}"`);
+  return n;
+}
+
+function requireInventory(values: Values, cmd: string): string {
+  const inv = values.inventory;
+  if (typeof inv !== 'string') throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required; see vipush ${cmd} --help`);
+  return inv;
+}
+
+function requirePlaybook(positionals: string[], cmd: string): string {
+  if (positionals.length !== 1) {
+    throw new UserInputError(`vipush ${cmd}: expected exactly one PLAYBOOK, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}; see vipush ${cmd} --help`);
+  }
+  return positionals[0];
+}
+
+/** Loads both files; errors from both are reported together. */
+async function loadInputs(playbookPath: string, inventoryPath: string) {
+  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventoryPath)]);
+  const errors = [pb, inv].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (errors.length > 0) {
+    const diags = errors.flatMap((e) => (e instanceof UserInputError ? e.diagnostics : []));
+    if (diags.length !== errors.length || errors.some((e) => !(e instanceof UserInputError))) {
+      const bug = errors.find((e) => !(e instanceof UserInputError));
+      if (bug) throw bug;
+    }
+    throw new UserInputError(diags);
+  }
+  return { playbook: (pb as PromiseFulfilledResult<Awaited<ReturnType<typeof loadPlaybook>>>).value, inventory: (inv as PromiseFulfilledResult<Inventory>).value };
+}
+
+function vantageResolver(inv: Inventory) {
+  return (name: string) => {
+    const hosts = inv.hosts.has(name) ? [name] : selectHosts(inv, name);
+    return connectionVars(hosts[0], hostVars(inv, hosts[0]));
+  };
+}
+
+async function cmdValidate(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('validate', argv);
+  if (values.help) return help(VALIDATE_HELP);
+  const { playbook, inventory } = await loadInputs(requirePlaybook(positionals, 'validate'), requireInventory(values, 'validate'));
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars((values['extra-vars'] as string[]) ?? []) });
+  const hosts = new Set(plays.flatMap((p) => p.hosts.map((h) => h.name)));
+  const tasks = plays.reduce((n, p) => n + p.play.tasks.length, 0);
+  process.stdout.write(`${playbook.file}: ${plays.length} play(s), ${tasks} task(s), ${hosts.size} host(s): valid\n`);
+  return ExitCode.ok;
+}
+
+async function cmdInventory(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('inventory', argv);
+  if (values.help) return help(INVENTORY_HELP);
+  if (positionals.length) throw new UserInputError(`vipush inventory: unexpected argument "${positionals[0]}"; see vipush inventory --help`);
+  const inv = await loadInventory(requireInventory(values, 'inventory'));
+  if (values.list) {
+    process.stdout.write(JSON.stringify(inventoryList(inv, values.limit as string | undefined), null, 4) + '\n');
+    return ExitCode.ok;
+  }
+  let hosts = selectHosts(inv, 'all');
+  if (typeof values.limit === 'string') hosts = limitHosts(inv, hosts, values.limit);
+  process.stdout.write(hosts.map((h) => `${h}\n`).join(''));
+  return ExitCode.ok;
+}
+
+async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
+  const { values, positionals } = parse(name, argv);
+  if (values.help) return help(commands[name].help);
+  const playbookPath = requirePlaybook(positionals, name);
+  const inventoryPath = requireInventory(values, name);
+  const mode = name === 'run' ? 'run' : values.fix ? 'fix' : 'drift';
+  const check = name === 'run' && !!values.check;
+  const forks = intOption(values, 'forks', 50, 1, 10_000);
+  const connectTimeoutMs = intOption(values, 'connect-timeout', 10, 1, 3600) * 1000;
+  const commandTimeoutMs = intOption(values, 'command-timeout', 120, 1, 86_400) * 1000;
+  const logFormat = (values['log-format'] as string | undefined) ?? 'text';
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UserInputError(`--log-format must be text or json, not "${logFormat}"`);
+
+  const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
+  const extraVars = parseExtraVars((values['extra-vars'] as string[]) ?? []);
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars });
+
+  const lock = await acquireRunLock(resolve(playbookPath), resolve(inventoryPath));
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (interrupts > 1) {
+      process.stderr.write(`\nvipush: ${sig} again; exiting now. Hosts in flight keep what their dead-man switch decides.\n`);
+      process.exit(ExitCode.interrupted);
+    }
+    process.stderr.write(`\nvipush: ${sig}: no new hosts will start; hosts in flight finish or roll back. Press Ctrl-C again to exit at once.\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const started = new Date();
+  const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  const quiet = !!values.quiet || logFormat === 'json';
+  const progress = logFormat === 'text' ? new TerminalProgress(plays.map((p) => p.play.name), quiet) : undefined;
+  const sinks: RunEvents[] = [];
+  if (progress) sinks.push(progress);
+  if (logFormat === 'json') sinks.push(new JsonLines());
+  progress?.start();
+  try {
+    const result = await runPlays(plays, {
+      mode,
+      check,
+      diff: !!values.diff,
+      forks,
+      commandTimeoutMs,
+      events: fanOut(...sinks),
+      signal: controller.signal,
+      vantage: vantageResolver(inventory),
+      connect: (conn) =>
+        connectHost(conn, {
+          knownHostsFiles: typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : undefined,
+          acceptNewHostKeys: !!values['accept-new-host-keys'],
+          privateKeyFile: values['private-key'] as string | undefined,
+          user: values.user as string | undefined,
+          connectTimeoutMs,
+          commandTimeoutMs,
+        }),
+    });
+    await progress?.finish();
+    const report = buildReport(
+      { playbook: playbookPath, inventory: inventoryPath, startedAt: started, durationMs: Date.now() - started.getTime(), check, mode, runId },
+      result,
+    );
+    if (typeof values.report === 'string') await writePrivateFile(values.report, JSON.stringify(report, null, 2) + '\n');
+    if (logFormat === 'json') process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit: exitCodeForRun(report, mode, controller.signal.aborted) }) + '\n');
+    else process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
+    return exitCodeForRun(report, mode, controller.signal.aborted);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await lock.release();
+  }
+}
+
+function help(text: string): number {
+  process.stdout.write(text);
+  return ExitCode.ok;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') return help(MAIN_HELP);
+  if (cmd === '--version') {
+    process.stdout.write('vipush 0.1.0\n');
+    return ExitCode.ok;
+  }
+  switch (cmd) {
+    case 'run':
+    case 'drift':
+      return cmdRun(cmd, rest);
+    case 'validate':
+      return cmdValidate(rest);
+    case 'inventory':
+      return cmdInventory(rest);
+    default: {
+      const near = suggest(cmd, Object.keys(commands));
+      throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);
+    }
+  }
+}
+
+/** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
+export async function cli(argv: string[]): Promise<void> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    code = exitCodeFor(e);
+    if (e instanceof UserInputError) process.stderr.write(e.diagnostics.map((d) => `vipush: ${formatDiagnostic(d)}`).join('\n') + '\n');
+    else if (e instanceof RunLockedError) process.stderr.write(`vipush: ${e.message}\n`);
+    else process.stderr.write(`vipush: internal error (a bug; please report it):\n${(e as Error)?.stack ?? String(e)}\n`);
+  }
+  process.exitCode = code;
+}

@@ -1,0 +1,245 @@
+import type { ResolvedTask } from '../config/types.js';
+import { HostError } from '../errors.js';
+import { gatherFacts } from '../facts/gather.js';
+import type { FactsRequest, HostFacts } from '../facts/types.js';
+import { addressModule } from '../modules/address.js';
+import { describeDiff, driftOf, inverse, safeOrder, simulate, summarise } from '../modules/changes.js';
+import { commandModule } from '../modules/command.js';
+import { sysctlModule } from '../modules/sysctl.js';
+import { PlanRefusal, type Change, type Module, type TaskPlan } from '../modules/types.js';
+import type { Transport } from '../transport/types.js';
+import { applyScript, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Step } from './script.js';
+import type { HostResult, RunMode, TaskResult } from './types.js';
+
+export interface HostRunOptions {
+  mode: RunMode;
+  check: boolean;
+  diff: boolean;
+  become: boolean;
+  commandTimeoutMs: number;
+  persistProbe?: string;
+}
+
+/** Connects (or reuses the run's connection), and reconnects once after a drop. */
+export interface HostConnection {
+  get(): Promise<Transport>;
+  reconnect(): Promise<Transport>;
+}
+
+function moduleFor(task: ResolvedTask): { module: Module<unknown>; args: unknown } {
+  switch (task.module) {
+    case 'sysctl':
+      return { module: sysctlModule as Module<unknown>, args: task.args };
+    case 'address':
+      return { module: addressModule as Module<unknown>, args: task.args };
+    case 'command':
+      return { module: commandModule as Module<unknown>, args: task.args };
+  }
+}
+
+export function factsNeeded(tasks: ResolvedTask[]): FactsRequest {
+  const req: FactsRequest = { sysctlKeys: [], files: [], paths: [] };
+  for (const t of tasks) {
+    const { module, args } = moduleFor(t);
+    const n = module.needs(args);
+    req.sysctlKeys.push(...(n.sysctlKeys ?? []));
+    req.files.push(...(n.files ?? []));
+    req.paths.push(...(n.paths ?? []));
+  }
+  return { sysctlKeys: [...new Set(req.sysctlKeys)], files: [...new Set(req.files)], paths: [...new Set(req.paths)] };
+}
+
+function cloneFacts(f: HostFacts): HostFacts {
+  return {
+    ...f,
+    addresses: f.addresses.map((a) => ({ ...a })),
+    arp: new Map([...f.arp].map(([k, v]) => [k, { ...v }])),
+    sysctls: new Map(f.sysctls),
+    files: new Map(f.files),
+    paths: new Map(f.paths),
+    sysctlDropIns: [...f.sysctlDropIns],
+  };
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** One host's run: read facts, plan every task, then apply the whole plan as one transaction. */
+export class HostRun {
+  readonly result: HostResult;
+  /** steps that took effect, in the order they ran; what a rollback undoes */
+  applied: Step[] = [];
+  private readonly started = Date.now();
+
+  constructor(
+    readonly host: string,
+    private readonly tasks: ResolvedTask[],
+    private readonly conn: HostConnection,
+    private readonly opts: HostRunOptions,
+  ) {
+    this.result = {
+      host,
+      status: 'ok',
+      rolledBack: false,
+      restored: [],
+      tasks: tasks.map((t) => ({ name: t.name, module: t.module, status: 'skipped', changes: [], diff: '', warnings: [], output: '', error: null, durationMs: 0 })),
+      drift: [],
+      error: null,
+      durationMs: 0,
+    };
+  }
+
+  async run(): Promise<HostResult> {
+    try {
+      await this.runInner();
+    } catch (e) {
+      this.fail(e);
+    }
+    this.result.durationMs = Date.now() - this.started;
+    return this.result;
+  }
+
+  private fail(e: unknown): void {
+    const unreachable = e instanceof HostError && (e.kind === 'unreachable' || e.kind === 'hostkey' || e.kind === 'auth');
+    this.result.status = unreachable ? 'unreachable' : 'failed';
+    this.result.error = errorText(e);
+  }
+
+  private async runInner(): Promise<void> {
+    const t = await this.conn.get();
+    const facts = await gatherFacts(t, factsNeeded(this.tasks), { become: this.opts.become, persistProbe: this.opts.persistProbe, timeoutMs: this.opts.commandTimeoutMs });
+
+    // Plan every task before touching anything: a refusal leaves the host untouched.
+    const state = cloneFacts(facts);
+    const steps: Step[] = [];
+    for (let i = 0; i < this.tasks.length; i++) {
+      const task = this.tasks[i];
+      const tr = this.result.tasks[i];
+      const { module, args } = moduleFor(task);
+      let plan: TaskPlan;
+      try {
+        plan = module.plan(args, state, { host: this.host });
+      } catch (e) {
+        if (!(e instanceof PlanRefusal)) throw e;
+        tr.status = 'failed';
+        tr.error = e.message;
+        this.result.status = 'failed';
+        this.result.error = `task "${task.name}": ${e.message}`;
+        return;
+      }
+      tr.warnings = plan.warnings;
+      tr.changes = plan.changes.map(summarise);
+      if (this.opts.diff || this.opts.check) tr.diff = plan.changes.map(describeDiff).join('');
+      tr.status = plan.changes.some((c) => c.kind !== 'command' || c.reportChanged) ? 'changed' : 'ok';
+      for (const c of plan.changes) {
+        const d = driftOf(c);
+        if (d) this.result.drift.push({ task: task.name, ...d });
+      }
+      for (const u of plan.unfixable) this.result.drift.push({ task: task.name, ...u });
+      for (const c of plan.changes) {
+        steps.push({ index: steps.length, taskIndex: i, change: c });
+        simulate(state, c);
+      }
+    }
+
+    const dryRun = this.opts.check || this.opts.mode === 'drift';
+    if (dryRun || steps.length === 0) {
+      this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
+      if (this.opts.mode === 'drift' || dryRun) return;
+      return;
+    }
+    await this.apply(t, safeOrder(steps));
+  }
+
+  private async apply(t: Transport, steps: Step[]): Promise<void> {
+    for (const s of steps) this.result.tasks[s.taskIndex].status = 'skipped';
+    let stdout = '';
+    let stderr = '';
+    let code: number | null = null;
+    let lost: unknown;
+    try {
+      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: applyScript(steps), become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
+      ({ stdout, stderr, code } = r);
+    } catch (e) {
+      lost = e;
+    }
+    const { outcomes, ended } = parseOutcomes(stdout);
+    for (const s of steps) {
+      const o = outcomes.get(s.index);
+      const tr = this.result.tasks[s.taskIndex];
+      if (!o) continue;
+      tr.output += o.output;
+      if (o.ok) {
+        this.applied.push(s);
+        if (tr.status !== 'failed') tr.status = 'changed';
+      } else {
+        tr.status = 'failed';
+        tr.error = o.output.trim() || `step failed: ${summarise(s.change)}`;
+      }
+    }
+    for (const tr of this.result.tasks) if (tr.status === 'changed' && tr.changes.length === 0) tr.status = 'ok';
+    // command tasks with changed_when: false report ok
+    for (const s of steps) {
+      const tr = this.result.tasks[s.taskIndex];
+      if (s.change.kind === 'command' && !s.change.reportChanged && tr.status === 'changed') tr.status = 'ok';
+    }
+
+    if (!lost && code === 0 && ended) {
+      this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
+      return;
+    }
+    const failedStep = steps.find((s) => outcomes.get(s.index)?.ok === false);
+    this.result.status = 'failed';
+    if (code === LOCK_BUSY_EXIT) this.result.error = stderr.trim();
+    else if (lost) this.result.error = errorText(lost);
+    else if (failedStep) this.result.error = `task "${this.result.tasks[failedStep.taskIndex].name}" failed: ${this.result.tasks[failedStep.taskIndex].error}`;
+    else this.result.error = `the apply script stopped early (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
+
+    // Undo what took effect, plus the failed step (it may have half-applied),
+    // or every step when we can't know how far the script got.
+    const unknown = !!lost || (!failedStep && !ended);
+    const toUndo = unknown ? steps : steps.filter((s) => outcomes.has(s.index));
+    await this.revert(toUndo, lost !== undefined);
+  }
+
+  /** Reverts steps in reverse order (so the VIP comes down before the sysctls are restored) and records what was restored. */
+  async revert(steps: Step[], reconnect = false): Promise<void> {
+    const undo: Step[] = [];
+    for (const s of [...steps].reverse()) {
+      const inv = inverse(s.change);
+      if (inv) undo.push({ index: undo.length, taskIndex: s.taskIndex, change: inv });
+    }
+    if (undo.length === 0) {
+      this.result.rolledBack = true;
+      return;
+    }
+    try {
+      const t = reconnect ? await this.conn.reconnect() : await this.conn.get();
+      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: revertScript(undo), become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
+      const { outcomes } = parseOutcomes(r.stdout);
+      const failed: string[] = [];
+      for (const u of undo) {
+        const o = outcomes.get(u.index);
+        if (o?.ok) this.result.restored.push(summarise(u.change));
+        else failed.push(`${summarise(u.change)}: ${o?.output.trim() || 'did not run'}`);
+      }
+      if (failed.length > 0) this.result.rollbackError = `ROLLBACK INCOMPLETE on ${this.host}: ${failed.join('; ')}`;
+      else this.result.rolledBack = true;
+    } catch (e) {
+      this.result.rollbackError = `ROLLBACK FAILED on ${this.host}: ${errorText(e)}`;
+    }
+    this.applied = [];
+  }
+
+  /** Used by the batch logic: undo a host that succeeded when its batch fails a gate. */
+  async rollbackApplied(reason: string): Promise<void> {
+    const steps = this.applied;
+    if (steps.length === 0) return;
+    this.result.status = 'failed';
+    this.result.error = reason;
+    await this.revert(steps);
+  }
+}
+
+export type { Change };

@@ -1,0 +1,226 @@
+import pLimit from 'p-limit';
+import type { GateSpec, Play, Playbook, ResolvedTask } from '../config/types.js';
+import { resolvePlayForHost } from '../config/resolve.js';
+import { UserInputError, type Diagnostic } from '../errors.js';
+import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
+import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
+import { limitHosts, selectHosts } from '../inventory/pattern.js';
+import type { Transport } from '../transport/types.js';
+import { batches, batchFailed } from './batches.js';
+import { HostRun, type HostConnection } from './host-run.js';
+import { runGates, type GateContext } from './gates.js';
+import type { HostResult, RunEvents, RunMode } from './types.js';
+
+export interface PreparedHost {
+  name: string;
+  conn: ConnectionVars;
+  tasks: ResolvedTask[];
+}
+
+export interface PreparedPlay {
+  play: Play;
+  hosts: PreparedHost[];
+  gates: GateSpec[];
+}
+
+/**
+ * Resolves every play for every host it targets and validates the result
+ * (templates substituted, CIDRs parsed...). All problems are collected and
+ * thrown together before any host is contacted.
+ */
+export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?: string; extraVars: Vars }): PreparedPlay[] {
+  const diagnostics: Diagnostic[] = [];
+  const seen = new Set<string>();
+  const out: PreparedPlay[] = [];
+  for (const play of playbook.plays) {
+    let names: string[];
+    try {
+      names = selectHosts(inv, play.hosts);
+      if (opts.limit) names = limitHosts(inv, names, opts.limit);
+    } catch (e) {
+      if (e instanceof UserInputError) {
+        diagnostics.push(...e.diagnostics.map((d) => ({ loc: d.loc ?? play.source, message: d.message })));
+        continue;
+      }
+      throw e;
+    }
+    const hosts: PreparedHost[] = [];
+    let gates: GateSpec[] = play.verify;
+    for (const name of names) {
+      const vars = mergeVars(hostVars(inv, name), play.vars, opts.extraVars);
+      const r = resolvePlayForHost(play, vars);
+      for (const d of r.diagnostics) {
+        const key = `${d.loc?.file}:${d.loc?.line}:${d.loc?.col}:${d.message}`;
+        if (!seen.has(key)) {
+          seen.add(key);
+          diagnostics.push(d);
+        }
+      }
+      hosts.push({ name, conn: connectionVars(name, vars), tasks: r.tasks });
+      gates = r.gates;
+    }
+    out.push({ play, hosts, gates });
+  }
+  if (diagnostics.length > 0) throw new UserInputError(diagnostics);
+  return out;
+}
+
+export type Connector = (host: ConnectionVars) => Promise<Transport>;
+
+export interface RunOptions {
+  mode: RunMode;
+  check: boolean;
+  diff: boolean;
+  forks: number;
+  commandTimeoutMs: number;
+  connect: Connector;
+  /** resolves connection vars for vantage hosts named in health gates */
+  vantage: (name: string) => ConnectionVars;
+  events?: RunEvents;
+  signal?: AbortSignal;
+  persistProbe?: string;
+}
+
+export interface RunResult {
+  hosts: Map<string, HostResult>;
+  /** hosts the run never touched because a batch failed or the run was interrupted */
+  untouched: string[];
+  stoppedReason?: string;
+}
+
+/** Keeps one connection per host for the whole run. */
+class ConnectionPool {
+  private readonly open = new Map<string, Promise<Transport>>();
+  constructor(private readonly connect: Connector) {}
+
+  forHost(conn: ConnectionVars): HostConnection {
+    return {
+      get: () => this.get(conn),
+      reconnect: async () => {
+        const old = this.open.get(conn.host);
+        this.open.delete(conn.host);
+        old?.then((t) => t.close()).catch(() => undefined);
+        return this.get(conn);
+      },
+    };
+  }
+
+  get(conn: ConnectionVars): Promise<Transport> {
+    let p = this.open.get(conn.host);
+    if (!p) {
+      p = this.connect(conn);
+      this.open.set(conn.host, p);
+      p.catch(() => this.open.delete(conn.host));
+    }
+    return p;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.open.values()];
+    this.open.clear();
+    await Promise.all(all.map((p) => p.then((t) => t.close()).catch(() => undefined)));
+  }
+}
+
+function skippedResult(host: string, reason: string): HostResult {
+  return { host, status: 'skipped', rolledBack: false, restored: [], tasks: [], drift: [], error: reason, durationMs: 0 };
+}
+
+export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise<RunResult> {
+  const pool = new ConnectionPool(opts.connect);
+  const results = new Map<string, HostResult>();
+  const untouched: string[] = [];
+  let stoppedReason: string | undefined;
+  const limit = pLimit(Math.max(1, opts.forks));
+  const gateCtx: GateContext = { connect: (name) => pool.get(opts.vantage(name)), commandTimeoutMs: opts.commandTimeoutMs };
+
+  try {
+    for (const pp of plays) {
+      if (stoppedReason) {
+        untouched.push(...pp.hosts.map((h) => h.name).filter((h) => !results.has(h)));
+        continue;
+      }
+      opts.events?.playStart?.({ name: pp.play.name, hosts: pp.hosts.map((h) => h.name) });
+      const groups = batches(pp.hosts, pp.play.serial);
+      for (let b = 0; b < groups.length; b++) {
+        const batch = groups[b];
+        if (stoppedReason || opts.signal?.aborted) {
+          stoppedReason ??= 'interrupted';
+          untouched.push(...batch.map((h) => h.name));
+          continue;
+        }
+        opts.events?.batchStart?.({ play: pp.play.name, index: b, count: groups.length, hosts: batch.map((h) => h.name) });
+        const runs = await Promise.all(
+          batch.map((h) =>
+            limit(async () => {
+              if (opts.signal?.aborted) {
+                const r = skippedResult(h.name, 'not started: the run was interrupted');
+                untouched.push(h.name);
+                results.set(h.name, r);
+                return undefined;
+              }
+              opts.events?.hostStart?.(h.name);
+              const run = new HostRun(h.name, h.tasks, pool.forHost(h.conn), {
+                mode: opts.mode,
+                check: opts.check,
+                diff: opts.diff,
+                become: h.conn.become,
+                commandTimeoutMs: opts.commandTimeoutMs,
+                persistProbe: opts.persistProbe,
+              });
+              const r = await run.run();
+              mergeHostResult(results, r);
+              opts.events?.hostDone?.(r);
+              return run;
+            }),
+          ),
+        );
+        const done = runs.filter((r): r is HostRun => r !== undefined);
+        let failed = done.filter((r) => r.result.status === 'failed' || r.result.status === 'unreachable').map((r) => r.host);
+        let reason: string | undefined;
+        const dry = opts.check || opts.mode === 'drift';
+        if (batchFailed(failed.length, batch.length, pp.play.maxFailPercentage, pp.play.anyErrorsFatal)) {
+          reason = `${failed.length} of ${batch.length} hosts failed in batch ${b + 1} (max_fail_percentage ${pp.play.maxFailPercentage}${pp.play.anyErrorsFatal ? ', any_errors_fatal' : ''})`;
+        } else if (!dry && pp.gates.length > 0) {
+          const gateFailure = await runGates(pp.gates, gateCtx, (g) => opts.events?.gate?.({ play: pp.play.name, batch: b, ...g }));
+          if (gateFailure) {
+            reason = `health gate failed after batch ${b + 1}: ${gateFailure}`;
+            // A failed gate fails the whole batch: undo every host in it.
+            await Promise.all(done.map((r) => limit(() => r.rollbackApplied(reason!))));
+            for (const r of done) mergeHostResult(results, r.result, true);
+            failed = done.map((r) => r.host);
+          }
+        }
+        if (reason) {
+          stoppedReason = reason;
+          if (b < groups.length - 1) untouched.push(...groups.slice(b + 1).flat().map((h) => h.name));
+        }
+        opts.events?.batchDone?.({ play: pp.play.name, index: b, failed, stopped: !!reason, reason });
+        if (reason) break;
+      }
+    }
+  } finally {
+    await pool.closeAll();
+  }
+  return { hosts: results, untouched: [...new Set(untouched)], stoppedReason };
+}
+
+/** A host in several plays gets one entry: tasks appended, the worst status kept. */
+function mergeHostResult(results: Map<string, HostResult>, r: HostResult, replace = false): void {
+  const prev = results.get(r.host);
+  if (!prev || prev === r || replace) {
+    results.set(r.host, r);
+    return;
+  }
+  const rank = { skipped: 0, ok: 1, changed: 2, failed: 3, unreachable: 4 } as const;
+  results.set(r.host, {
+    ...r,
+    status: rank[r.status] >= rank[prev.status] ? r.status : prev.status,
+    rolledBack: prev.rolledBack || r.rolledBack,
+    restored: [...prev.restored, ...r.restored],
+    tasks: [...prev.tasks, ...r.tasks],
+    drift: [...prev.drift, ...r.drift],
+    error: r.error ?? prev.error,
+    durationMs: prev.durationMs + r.durationMs,
+  });
+}

@@ -1,0 +1,46 @@
+import type { DriftItem } from '../modules/types.js';
+
+export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
+export type HostStatus = 'ok' | 'changed' | 'failed' | 'unreachable' | 'skipped';
+
+export interface TaskResult {
+  name: string;
+  module: string;
+  status: TaskStatus;
+  changes: string[];
+  diff: string;
+  warnings: string[];
+  output: string;
+  error: string | null;
+  durationMs: number;
+}
+
+export interface HostDrift extends DriftItem {
+  task: string;
+}
+
+export interface HostResult {
+  host: string;
+  status: HostStatus;
+  rolledBack: boolean;
+  /** what the rollback restored, one line each */
+  restored: string[];
+  /** set when a rollback could not restore everything */
+  rollbackError?: string;
+  tasks: TaskResult[];
+  drift: HostDrift[];
+  error: string | null;
+  durationMs: number;
+}
+
+export type RunMode = 'run' | 'drift' | 'fix';
+
+export interface RunEvents {
+  playStart?(play: { name: string; hosts: string[] }): void;
+  batchStart?(batch: { play: string; index: number; count: number; hosts: string[] }): void;
+  hostStart?(host: string): void;
+  hostDone?(result: HostResult): void;
+  batchDone?(batch: { play: string; index: number; failed: string[]; stopped: boolean; reason?: string }): void;
+  gate?(gate: { play: string; batch: number; name: string; ok: boolean; detail: string }): void;
+  message?(text: string): void;
+}

@@ -1,0 +1,166 @@
+import { createTwoFilesPatch } from 'diff';
+import type { HostFacts } from '../facts/types.js';
+import { shJoin, shQuote } from '../transport/quote.js';
+import { sysctlPath } from '../facts/gather.js';
+import type { Change, DriftItem } from './types.js';
+
+/** Applies a change to the simulated state, so later tasks plan against what earlier ones did. */
+export function simulate(state: HostFacts, c: Change): void {
+  switch (c.kind) {
+    case 'file':
+      state.files.set(c.path, c.after ? { content: c.after.content, mode: c.after.mode, uid: c.before?.uid ?? 0, gid: c.before?.gid ?? 0 } : null);
+      break;
+    case 'sysctl-live': {
+      state.sysctls.set(c.key, c.to);
+      const m = /^net\.ipv4\.conf\.([^.]+)\.(arp_ignore|arp_announce)$/.exec(c.key);
+      if (m) {
+        const cur = state.arp.get(m[1]) ?? { arpIgnore: 0, arpAnnounce: 0 };
+        state.arp.set(m[1], m[2] === 'arp_ignore' ? { ...cur, arpIgnore: Number(c.to) } : { ...cur, arpAnnounce: Number(c.to) });
+      }
+      break;
+    }
+    case 'address': {
+      const [ip, prefix] = c.cidr.split('/');
+      if (c.op === 'add') state.addresses.push({ dev: c.dev, family: c.family, local: ip, prefixlen: Number(prefix), scope: c.scope, label: c.label });
+      else state.addresses = state.addresses.filter((a) => !(a.dev === c.dev && a.local === ip && a.prefixlen === Number(prefix)));
+      break;
+    }
+    case 'command':
+    case 'exec':
+      break;
+  }
+}
+
+/**
+ * Hidden ARP's order of operations, enforced in this one place: every
+ * address removal runs first (the VIP goes down before anything else), then
+ * the rest in playbook order. Address additions stay where the playbook put
+ * them, after the sysctl tasks; the ARP guard in the address module refuses a
+ * playbook that would add a VIP before ARP is hidden.
+ */
+export function safeOrder<T extends { change: Change }>(steps: T[]): T[] {
+  const isDel = (s: T) => s.change.kind === 'address' && s.change.op === 'del';
+  return [...steps.filter(isDel), ...steps.filter((s) => !isDel(s))];
+}
+
+/** The undo of a change, as a change. Commands can't be undone. */
+export function inverse(c: Change): Change | undefined {
+  switch (c.kind) {
+    case 'file':
+      return {
+        kind: 'file',
+        path: c.path,
+        before: null,
+        after: c.before ? { content: c.before.content, mode: c.before.mode, uid: c.before.uid, gid: c.before.gid } : null,
+      };
+    case 'sysctl-live':
+      return c.from === null ? undefined : { kind: 'sysctl-live', key: c.key, from: c.to, to: c.from };
+    case 'address':
+      return { ...c, op: c.op === 'add' ? 'del' : 'add' };
+    default:
+      return undefined;
+  }
+}
+
+/** Shell functions used by the step snippets below. Each prints why it failed on stderr. */
+export const SHELL_PRELUDE = [
+  "vp_write() { # path base64 mode [uid gid]",
+  "  d=$(dirname -- \"$1\") && t=$(mktemp \"$d/.vipush.XXXXXX\") || return 1",
+  "  if printf '%s' \"$2\" | base64 -d > \"$t\"; then :; else rm -f \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
+  "  if [ -e \"$1\" ] && [ -z \"${4:-}\" ]; then chown --reference=\"$1\" \"$t\" 2>/dev/null; fi",
+  "  if [ -n \"${4:-}\" ]; then chown \"$4:$5\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
+  "  chmod \"$3\" \"$t\" && sync \"$t\" && mv -f \"$t\" \"$1\" || { rm -f \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
+  "}",
+  "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
+  "vp_sysctl() { # key value procpath",
+  "  e=$(sysctl -q -w \"$1=$2\" 2>&1 >/dev/null)",
+  "  v=$(tr -s '[:blank:]' ' ' < \"$3\" 2>/dev/null)",
+  "  [ \"$v\" = \"$2\" ] || { echo \"sysctl $1: wanted $2, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
+  "}",
+  "vp_addr_add() { # family cidr dev scope [label]",
+  "  if [ -n \"${5:-}\" ]; then ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\" label \"$5\"; else ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\"; fi || return 1",
+  "  ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q \" scope $4 \" || { echo \"$2 is not on $3 with scope $4 after adding it\" >&2; return 1; }",
+  "}",
+  "vp_addr_del() { # family cidr dev",
+  "  if ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q .; then ip -\"$1\" addr del \"$2\" dev \"$3\" || return 1; fi",
+  "  if ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q .; then echo \"$2 is still on $3 after removing it\" >&2; return 1; fi",
+  "}",
+].join('\n');
+
+/** One shell command line that performs the change and reads it back. */
+export function changeShell(c: Change): string {
+  switch (c.kind) {
+    case 'file':
+      if (!c.after) return shJoin(['vp_rm', c.path]);
+      return shJoin([
+        'vp_write',
+        c.path,
+        c.after.content.toString('base64'),
+        (c.after.mode & 0o7777).toString(8),
+        ...(c.after.uid !== undefined && c.after.gid !== undefined ? [String(c.after.uid), String(c.after.gid)] : []),
+      ]);
+    case 'sysctl-live':
+      return shJoin(['vp_sysctl', c.key, c.to, sysctlPath(c.key)]);
+    case 'address':
+      return c.op === 'add'
+        ? shJoin(['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])])
+        : shJoin(['vp_addr_del', String(c.family), c.cidr, c.dev]);
+    case 'command':
+      return c.argv ? shJoin(c.argv) : shJoin(['sh', '-c', c.shell ?? 'true']);
+    case 'exec':
+      return shJoin(c.argv);
+  }
+}
+
+/** For --diff: unified diffs of files, before/after of live values. */
+export function describeDiff(c: Change): string {
+  switch (c.kind) {
+    case 'file': {
+      const a = c.before ? c.before.content.toString('utf8') : '';
+      const b = c.after ? c.after.content.toString('utf8') : '';
+      return createTwoFilesPatch(c.before ? c.path : '/dev/null', c.after ? c.path : '/dev/null', a, b, undefined, undefined, { context: 3 });
+    }
+    case 'sysctl-live':
+      return `sysctl ${c.key}: ${c.from ?? '(unset)'} -> ${c.to}\n`;
+    case 'address':
+      return `${c.op === 'add' ? '+' : '-'} ip addr ${c.cidr} dev ${c.dev} scope ${c.scope}${c.label ? ` label ${c.label}` : ''}\n`;
+    case 'command':
+      return `run: ${c.argv ? shJoin(c.argv) : c.shell}\n`;
+    case 'exec':
+      return `run: ${shJoin(c.argv)} (${c.why})\n`;
+  }
+}
+
+/** A one-line summary for progress output and reports. */
+export function summarise(c: Change): string {
+  switch (c.kind) {
+    case 'file':
+      return c.after ? `${c.before ? 'update' : 'create'} ${c.path}` : `remove ${c.path}`;
+    case 'sysctl-live':
+      return `${c.key} ${c.from ?? '(unset)'} -> ${c.to}`;
+    case 'address':
+      return `${c.op} ${c.cidr} dev ${c.dev} scope ${c.scope}${c.label ? ` label ${c.label}` : ''}`;
+    case 'command':
+      return `run ${c.argv ? shJoin(c.argv) : c.shell}`;
+    case 'exec':
+      return `run ${shJoin(c.argv)}`;
+  }
+}
+
+/** Drift as {item, expected, actual}: what a change would fix. */
+export function driftOf(c: Change): DriftItem | undefined {
+  switch (c.kind) {
+    case 'file':
+      return { item: `file ${c.path}`, expected: c.after ? 'content as planned' : 'absent', actual: c.before ? 'different content' : 'absent' };
+    case 'sysctl-live':
+      return { item: `sysctl ${c.key}`, expected: c.to, actual: c.from ?? '(unset)' };
+    case 'address':
+      return c.op === 'add'
+        ? { item: `address ${c.cidr} on ${c.dev}`, expected: `present, scope ${c.scope}${c.label ? `, label ${c.label}` : ''}`, actual: 'absent or different' }
+        : { item: `address ${c.cidr} on ${c.dev}`, expected: 'absent', actual: `present, scope ${c.scope}` };
+    default:
+      return undefined;
+  }
+}
+
+export { shQuote };
