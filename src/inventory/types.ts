@@ -11,7 +11,7 @@ export interface Group {
   name: string;
   /** direct child group names */
   children: string[];
-  /** direct member host names */
+  /** direct member host names, in inventory order; for "all", every host */
   hosts: string[];
   vars: Vars;
   source?: Location;
