@@ -19,10 +19,14 @@ export interface TaskSpec {
   changedWhen?: boolean;
 }
 
-export type GateSpec =
+export type GateSpec = (
   | { kind: 'arp_owner'; vip: string; from: string; expect: string; source: Location }
   | { kind: 'http'; url: string; from: string; expectStatus: number; source: Location }
-  | { kind: 'command'; argv?: string[]; script?: string; from: string; source: Location };
+  | { kind: 'command'; argv?: string[]; script?: string; from: string; source: Location }
+) & {
+  /** where each gate arg value sits in the file, by JSON pointer ("/vip", "/argv/0"), as TaskSpec.argSources */
+  argSources?: Map<string, Location>;
+};
 
 /** serial as Ansible reads it: numbers and percentages, the last one repeats. */
 export type SerialStep = { count: number } | { percent: number };

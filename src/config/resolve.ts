@@ -1,0 +1,375 @@
+import ipaddr from 'ipaddr.js';
+import type { Diagnostic } from '../errors.js';
+import type { Vars } from '../inventory/types.js';
+import { sortDiagnostics } from './diagnostics.js';
+import type { Location } from './location.js';
+import { joinPointer, pointerAndAncestors } from './pointer.js';
+import { checkSchema, showValue, type SchemaName, type SchemaSubject } from './schema-check.js';
+import { describeUses, TemplateRenderer, type VarUse } from './template.js';
+import type { AddressArgs, CommandArgs, GateSpec, Play, ResolvedTask, SysctlArgs, TaskSpec } from './types.js';
+
+/**
+ * From a task as written to a task for one host: substitute variables, check
+ * the result against the module's schema again, then check what a schema
+ * can't (CIDRs, interface names, sysctl ranges and paths). Every error points
+ * at the value in the file, and names the variable the value came from.
+ */
+
+export const DEFAULT_SYSCTL_FILE = '/etc/sysctl.conf';
+const IFNAME_MAX = 15; // IFNAMSIZ - 1
+
+/** Where values are and which variables they came from, by JSON pointer below the args. */
+class ArgContext {
+  readonly diagnostics: Diagnostic[] = [];
+  constructor(
+    private readonly sources: ReadonlyMap<string, Location> | undefined,
+    private readonly fallback: Location,
+    private readonly uses: ReadonlyMap<string, VarUse[]> = new Map(),
+  ) {}
+
+  locate(pointer: string): Location {
+    for (const p of pointerAndAncestors(pointer)) {
+      const loc = this.sources?.get(p);
+      if (loc) return loc;
+    }
+    return this.fallback;
+  }
+
+  note(pointer: string): string | undefined {
+    for (const p of pointerAndAncestors(pointer)) {
+      const used = this.uses.get(p);
+      if (used) return describeUses(used);
+    }
+    return undefined;
+  }
+
+  withUses(uses: ReadonlyMap<string, VarUse[]>): ArgContext {
+    return new ArgContext(this.sources, this.fallback, uses);
+  }
+
+  error(pointer: string, message: string): void {
+    const note = this.note(pointer);
+    this.diagnostics.push({ loc: this.locate(pointer), message: note ? `${message} ${note}` : message });
+  }
+
+  subject(rootName: string): SchemaSubject {
+    return {
+      rootName,
+      locate: (pointer, key) => this.locate(key === undefined ? pointer : joinPointer(pointer, key)),
+      note: (pointer) => this.note(pointer),
+    };
+  }
+}
+
+// ---- values ----------------------------------------------------------------
+
+/** Why `name` can't be a Linux interface name (or an address label), or undefined if it can. */
+export function interfaceNameProblem(name: string, what: 'device name' | 'label'): string | undefined {
+  const q = JSON.stringify(name);
+  if (name === '') return `${what} must not be empty`;
+  if (name === '.' || name === '..') return `${what} ${q} is not allowed`;
+  if (what === 'device name' && name.includes(':')) {
+    const [dev] = name.split(':');
+    return `device name ${q} contains ":"; put the device in \`dev\` and the alias in \`label\` (dev: ${dev}, label: ${name})`;
+  }
+  const allowed = what === 'label' ? /^[A-Za-z0-9_.:-]$/ : /^[A-Za-z0-9_.-]$/;
+  const bad = [...name].find((c) => !allowed.test(c));
+  if (bad !== undefined) {
+    const shown = /\s/.test(bad) ? 'whitespace' : JSON.stringify(bad);
+    const chars = what === 'label' ? '"_.:-"' : '"_.-"';
+    return `${what} ${q} contains ${shown}; a ${what} may contain only letters, digits and ${chars}`;
+  }
+  if (name.length > IFNAME_MAX) return `${what} ${q} is ${name.length} characters; Linux allows at most ${IFNAME_MAX}`;
+  return undefined;
+}
+
+/** Why `file` can't hold our sysctl settings, or undefined if it can. */
+export function sysctlFileProblem(file: string): string | undefined {
+  if (file === DEFAULT_SYSCTL_FILE) return undefined;
+  const q = JSON.stringify(file);
+  const hint = `use ${DEFAULT_SYSCTL_FILE} or /etc/sysctl.d/NAME.conf`;
+  if (file.includes('..')) return `sysctl file ${q} contains ".."; ${hint}`;
+  if (!file.startsWith('/')) return `sysctl file ${q} is not an absolute path; ${hint}`;
+  const match = /^\/etc\/sysctl\.d\/([^/]*)$/.exec(file);
+  if (!match) return `sysctl file ${q} is not read at boot; ${hint}`;
+  if (!match[1].endsWith('.conf')) return `sysctl file ${q} does not end in ".conf", so it is not read at boot; ${hint}`;
+  if (!/^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*\.conf$/.test(match[1])) {
+    return `sysctl file ${q}: NAME may contain only letters, digits and "_.@+-"; ${hint}`;
+  }
+  return undefined;
+}
+
+/** Why `path` can't be a `creates`/`removes` path, or undefined if it can. */
+function pathProblem(path: string): string | undefined {
+  if (/[\x00-\x1f\x7f]/.test(path)) return 'must be one line without control characters';
+  if (!path.startsWith('/')) return `must be an absolute path, got ${JSON.stringify(path)}`;
+  return undefined;
+}
+
+export interface InterfaceAddress {
+  /** normalised: 192.168.0.181/32, 2001:db8::1/128 */
+  cidr: string;
+  family: 4 | 6;
+  prefix: number;
+}
+
+/** Parses "address/prefix" as `ip addr add` takes it, strictly (no octal, no zone ids). */
+export function parseInterfaceAddress(text: string): InterfaceAddress | { error: string } {
+  const q = JSON.stringify(text);
+  const family: 4 | 6 = text.includes(':') ? 6 : 4;
+  const slash = text.indexOf('/');
+  const ip = slash < 0 ? text : text.slice(0, slash);
+  const valid = family === 4 ? ipaddr.IPv4.isValidFourPartDecimal(ip) : ipaddr.IPv6.isValid(ip) && !ip.includes('%');
+  if (!valid) return { error: `address ${q} is not a valid IPv${family} network` };
+  const max = family === 4 ? 32 : 128;
+  if (slash < 0) return { error: `address ${q} has no prefix length; add one, such as "${text}/${max}"` };
+  const prefixText = text.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > max) {
+    return { error: `address ${q} has an invalid prefix length "${prefixText}"; IPv${family} prefixes are 0..${max}` };
+  }
+  const prefix = Number(prefixText);
+  const normalised = family === 4 ? ipaddr.IPv4.parse(ip).toString() : ipaddr.IPv6.parse(ip).toString();
+  return { cidr: `${normalised}/${prefix}`, family, prefix };
+}
+
+/** `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it. */
+export function normaliseSysctlKey(key: string): string {
+  return key.includes('/') ? key.replace(/\//g, '.') : key;
+}
+
+const ARP_LIMITS: Record<string, { allowed: readonly number[]; text: string }> = {
+  arp_ignore: { allowed: [0, 1, 2, 3, 8], text: '0, 1, 2, 3 or 8' },
+  arp_announce: { allowed: [0, 1, 2], text: '0, 1 or 2' },
+};
+
+// ---- modules ----------------------------------------------------------------
+
+function resolveSysctl(args: Record<string, unknown>, ctx: ArgContext): SysctlArgs {
+  const file = (args.file as string | undefined) ?? DEFAULT_SYSCTL_FILE;
+  const fileProblem = sysctlFileProblem(file);
+  if (fileProblem) ctx.error('/file', fileProblem);
+  const set: Record<string, string> = {};
+  const firstSpelling = new Map<string, string>();
+  for (const [key, raw] of Object.entries(args.set as Record<string, string | number>)) {
+    const pointer = joinPointer('/set', key);
+    const name = normaliseSysctlKey(key);
+    const earlier = firstSpelling.get(name);
+    if (earlier !== undefined) {
+      ctx.error(pointer, `sysctl key \`${key}\` names the same setting as \`${earlier}\`; keep one`);
+      continue;
+    }
+    firstSpelling.set(name, key);
+    if (typeof raw === 'number' && !Number.isFinite(raw)) {
+      ctx.error(pointer, `\`${key}\` must be a finite number, got ${String(raw)}`);
+      continue;
+    }
+    const value = String(raw).trim();
+    const arp = /^net\.ipv4\.conf\.[^.]+\.(arp_ignore|arp_announce)$/.exec(name);
+    if (arp) {
+      const limits = ARP_LIMITS[arp[1]];
+      if (!/^[0-9]+$/.test(value) || !limits.allowed.includes(Number(value))) {
+        ctx.error(pointer, `${name} must be ${limits.text}, got ${showValue(raw)}`);
+        continue;
+      }
+    }
+    set[name] = value;
+  }
+  return { file, set, apply: (args.apply as boolean | undefined) ?? true };
+}
+
+function resolveAddress(args: Record<string, unknown>, ctx: ArgContext): AddressArgs | undefined {
+  const dev = args.dev as string;
+  const devProblem = interfaceNameProblem(dev, 'device name');
+  if (devProblem) ctx.error('/dev', devProblem);
+
+  const parsed = parseInterfaceAddress(args.address as string);
+  if ('error' in parsed) {
+    ctx.error('/address', parsed.error);
+  } else if (dev === 'lo') {
+    const full = parsed.family === 4 ? 32 : 128;
+    if (parsed.prefix !== full) {
+      const network = parsed.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(parsed.cidr) : ipaddr.IPv6.networkAddressFromCIDR(parsed.cidr);
+      const subnet = `${network.toString()}/${parsed.prefix}`;
+      const effect =
+        parsed.family === 4
+          ? `the kernel would treat every address in ${subnet} as local to this host`
+          : `the kernel would route all of ${subnet} into lo`;
+      ctx.error('/address', `address ${JSON.stringify(args.address)} on lo must be a /${full}: with a shorter prefix ${effect}, and the host could no longer reach its neighbours there`);
+    }
+  }
+
+  const label = args.label as string | undefined;
+  if (label !== undefined) {
+    const labelProblem = interfaceNameProblem(label, 'label');
+    if (labelProblem) ctx.error('/label', labelProblem);
+    else if (!devProblem && !label.startsWith(dev)) ctx.error('/label', `label ${JSON.stringify(label)} must start with the device name "${dev}" (the kernel refuses other labels)`);
+    else if (!('error' in parsed) && parsed.family === 6) ctx.error('/label', 'labels exist only for IPv4 addresses; remove `label`');
+  }
+  if ('error' in parsed) return undefined;
+  return {
+    address: parsed.cidr,
+    family: parsed.family,
+    dev,
+    scope: (args.scope as AddressArgs['scope'] | undefined) ?? (dev === 'lo' ? 'host' : 'global'),
+    ...(label !== undefined ? { label } : {}),
+    state: (args.state as AddressArgs['state'] | undefined) ?? 'present',
+    persist: (args.persist as AddressArgs['persist'] | undefined) ?? 'none',
+    allowArp: (args.allow_arp as boolean | undefined) ?? false,
+  };
+}
+
+function argvOf(list: unknown[]): string[] {
+  return list.map((item) => String(item));
+}
+
+function resolveCommand(args: unknown, changedWhen: boolean | undefined, ctx: ArgContext): CommandArgs {
+  const changed = changedWhen ?? true;
+  if (Array.isArray(args)) return { argv: argvOf(args), changedWhen: changed };
+  if (typeof args === 'string') return { shell: args, changedWhen: changed };
+  const map = args as { argv?: unknown[]; shell?: string; creates?: string; removes?: string };
+  if (map.argv === undefined && map.shell === undefined) ctx.error('', '`command` needs `argv` (a list) or `shell` (a string)');
+  if (map.argv !== undefined && map.shell !== undefined) ctx.error('/shell', '`command` takes `argv` or `shell`, not both');
+  for (const key of ['creates', 'removes'] as const) {
+    const path = map[key];
+    const problem = path === undefined ? undefined : pathProblem(path);
+    if (problem) ctx.error(`/${key}`, `\`${key}\` ${problem}`);
+  }
+  return {
+    ...(map.argv !== undefined ? { argv: argvOf(map.argv) } : {}),
+    ...(map.shell !== undefined ? { shell: map.shell } : {}),
+    ...(map.creates !== undefined ? { creates: map.creates } : {}),
+    ...(map.removes !== undefined ? { removes: map.removes } : {}),
+    changedWhen: changed,
+  };
+}
+
+// ---- tasks and gates ----------------------------------------------------------
+
+function renderName(name: string, loc: Location, renderer: TemplateRenderer): { name: string } | { diagnostics: Diagnostic[] } {
+  const r = renderer.renderString(name, loc);
+  return r.ok ? { name: String(r.value) } : { diagnostics: r.diagnostics };
+}
+
+/** Substitutes and checks `args` for the module or gate `schema`; the shared first half of tasks and gates. */
+function renderArgs(
+  args: unknown,
+  schema: SchemaName,
+  rootName: string,
+  sources: ReadonlyMap<string, Location> | undefined,
+  fallback: Location,
+  renderer: TemplateRenderer,
+): { value: unknown; ctx: ArgContext } | { diagnostics: Diagnostic[] } {
+  const base = new ArgContext(sources, fallback);
+  const rendered = renderer.renderValue(args, (p) => base.locate(p));
+  if ('diagnostics' in rendered) return { diagnostics: rendered.diagnostics };
+  const ctx = base.withUses(rendered.uses);
+  const schemaProblems = checkSchema(schema, rendered.value, ctx.subject(rootName));
+  if (schemaProblems.length > 0) return { diagnostics: schemaProblems };
+  return { value: rendered.value, ctx };
+}
+
+function resolveTaskWith(task: TaskSpec, renderer: TemplateRenderer): { task: ResolvedTask } | { diagnostics: Diagnostic[] } {
+  const named = renderName(task.name, task.source, renderer);
+  const rendered = renderArgs(task.args, task.module, `\`${task.module}\``, task.argSources, task.source, renderer);
+  const diagnostics = [...('diagnostics' in named ? named.diagnostics : []), ...('diagnostics' in rendered ? rendered.diagnostics : [])];
+  if ('diagnostics' in named || 'diagnostics' in rendered) return { diagnostics };
+  const { value, ctx } = rendered;
+  const base = { name: named.name, source: task.source };
+  let resolved: ResolvedTask | undefined;
+  switch (task.module) {
+    case 'sysctl':
+      resolved = { ...base, module: 'sysctl', args: resolveSysctl(value as Record<string, unknown>, ctx) };
+      break;
+    case 'address': {
+      const args = resolveAddress(value as Record<string, unknown>, ctx);
+      if (args) resolved = { ...base, module: 'address', args };
+      break;
+    }
+    case 'command':
+      resolved = { ...base, module: 'command', args: resolveCommand(value, task.changedWhen, ctx) };
+      break;
+  }
+  if (ctx.diagnostics.length > 0 || !resolved) return { diagnostics: ctx.diagnostics };
+  return { task: resolved };
+}
+
+/** Substitutes `vars` into a task and checks the result. */
+export function resolveTask(task: TaskSpec, vars: Vars): { task: ResolvedTask } | { diagnostics: Diagnostic[] } {
+  return resolveTaskWith(task, new TemplateRenderer(vars));
+}
+
+function gateArgs(gate: GateSpec): Record<string, unknown> {
+  switch (gate.kind) {
+    case 'arp_owner':
+      return { vip: gate.vip, from: gate.from, expect: gate.expect };
+    case 'http':
+      return { url: gate.url, from: gate.from, expect_status: gate.expectStatus };
+    case 'command':
+      return { ...(gate.argv ? { argv: gate.argv } : {}), ...(gate.script !== undefined ? { shell: gate.script } : {}), from: gate.from };
+  }
+}
+
+function resolveGateWith(gate: GateSpec, renderer: TemplateRenderer): { gate: GateSpec } | { diagnostics: Diagnostic[] } {
+  const rendered = renderArgs(gateArgs(gate), `gate:${gate.kind}`, `\`${gate.kind}\``, gate.argSources, gate.source, renderer);
+  if ('diagnostics' in rendered) return rendered;
+  const { ctx } = rendered;
+  const value = rendered.value as Record<string, unknown>;
+  const common = { from: value.from as string, source: gate.source, ...(gate.argSources ? { argSources: gate.argSources } : {}) };
+  let resolved: GateSpec;
+  switch (gate.kind) {
+    case 'arp_owner':
+      resolved = { ...common, kind: 'arp_owner', vip: ipaddr.parse(value.vip as string).toString(), expect: value.expect as string };
+      break;
+    case 'http': {
+      const url = value.url as string;
+      let protocol = '';
+      try {
+        protocol = new URL(url).protocol;
+      } catch {
+        protocol = '';
+      }
+      if (protocol !== 'http:' && protocol !== 'https:') ctx.error('/url', `\`url\` must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+      resolved = { ...common, kind: 'http', url, expectStatus: (value.expect_status as number | undefined) ?? 200 };
+      break;
+    }
+    case 'command': {
+      const argv = value.argv as unknown[] | undefined;
+      const script = value.shell as string | undefined;
+      if (argv === undefined && script === undefined) ctx.error('', 'a `command` gate needs `argv` (a list) or `shell` (a string)');
+      if (argv !== undefined && script !== undefined) ctx.error('/shell', 'a `command` gate takes `argv` or `shell`, not both');
+      resolved = { ...common, kind: 'command', ...(argv ? { argv: argvOf(argv) } : {}), ...(script !== undefined ? { script } : {}) };
+      break;
+    }
+  }
+  return ctx.diagnostics.length > 0 ? { diagnostics: ctx.diagnostics } : { gate: resolved };
+}
+
+/** Substitutes `vars` into a verify gate and checks the result. */
+export function resolveGate(gate: GateSpec, vars: Vars): { gate: GateSpec } | { diagnostics: Diagnostic[] } {
+  return resolveGateWith(gate, new TemplateRenderer(vars));
+}
+
+/**
+ * Everything one host will run in `play`. `vars` is the host's complete
+ * variable set with play vars already merged at their precedence (inventory
+ * vars < play.vars < extra vars); this function does not add play.vars itself.
+ * `tasks` and `gates` hold only what resolved; run nothing unless
+ * `diagnostics` is empty. Diagnostics are sorted and each appears once.
+ */
+export function resolvePlayForHost(play: Play, vars: Vars): { tasks: ResolvedTask[]; gates: GateSpec[]; diagnostics: Diagnostic[] } {
+  const renderer = new TemplateRenderer(vars);
+  const tasks: ResolvedTask[] = [];
+  const gates: GateSpec[] = [];
+  const diagnostics: Diagnostic[] = [];
+  for (const spec of play.tasks) {
+    const r = resolveTaskWith(spec, renderer);
+    if ('task' in r) tasks.push(r.task);
+    else diagnostics.push(...r.diagnostics);
+  }
+  for (const spec of play.verify) {
+    const r = resolveGateWith(spec, renderer);
+    if ('gate' in r) gates.push(r.gate);
+    else diagnostics.push(...r.diagnostics);
+  }
+  return { tasks, gates, diagnostics: sortDiagnostics(diagnostics) };
+}

@@ -1,0 +1,81 @@
+import { MODULE_NAMES } from '../types.js';
+import { GATE_ARG_SCHEMAS, GATE_KINDS } from './gates.js';
+import { MODULE_ARG_SCHEMAS } from './modules.js';
+
+/**
+ * The shape of a playbook file: a list of plays, Ansible style. Semantic
+ * checks that need more than a schema (serial percentages, one module per
+ * task) are in src/config/playbook.ts.
+ */
+
+const booleanSchema = { type: 'boolean' } as const;
+
+export const VAR_NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
+
+const serialStepSchema = {
+  anyOf: [
+    { type: 'integer', minimum: 1 },
+    { type: 'string', pattern: '^[0-9]+%$' },
+  ],
+  'x-message': 'must be a number of hosts such as 2, or a percentage such as "25%"',
+} as const;
+
+const serialSchema = {
+  anyOf: [
+    ...serialStepSchema.anyOf,
+    { type: 'array', minItems: 1, items: serialStepSchema },
+  ],
+  'x-message': 'must be a number of hosts such as 2, a percentage such as "25%", or a list of them',
+} as const;
+
+export const taskSchema = {
+  type: 'object',
+  'x-kind': 'task',
+  'x-choice': { noun: 'module', keys: MODULE_NAMES },
+  additionalProperties: false,
+  required: ['name'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    changed_when: booleanSchema,
+    ...MODULE_ARG_SCHEMAS,
+  },
+} as const;
+
+export const gateSchema = {
+  type: 'object',
+  'x-kind': 'gate',
+  'x-choice': { noun: 'gate', keys: GATE_KINDS },
+  additionalProperties: false,
+  properties: { ...GATE_ARG_SCHEMAS },
+} as const;
+
+export const playSchema = {
+  type: 'object',
+  'x-kind': 'play',
+  additionalProperties: false,
+  required: ['hosts'],
+  properties: {
+    name: { type: 'string' },
+    hosts: { type: 'string', pattern: '\\S', 'x-message': { pattern: 'must not be empty' } },
+    serial: serialSchema,
+    max_fail_percentage: { type: 'number', minimum: 0, maximum: 100 },
+    any_errors_fatal: booleanSchema,
+    become: booleanSchema,
+    vars: {
+      type: 'object',
+      propertyNames: {
+        pattern: VAR_NAME_PATTERN,
+        'x-message': 'is not a variable name: use letters, digits and `_`, not starting with a digit',
+      },
+    },
+    tasks: { type: 'array', items: taskSchema },
+    verify: { type: 'array', items: gateSchema },
+  },
+} as const;
+
+export const playbookSchema = {
+  type: 'array',
+  minItems: 1,
+  items: playSchema,
+  'x-message': { type: 'must be a list of plays (start each play with "- ")', minItems: 'has no plays' },
+} as const;
