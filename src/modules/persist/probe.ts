@@ -1,0 +1,158 @@
+import { shQuote } from '../../transport/quote.js';
+import { emptyStackFacts, PROBED_SERVICES, type ProbedService, type StackFacts } from './types.js';
+
+/**
+ * The probe as a function of a root directory, so tests can run the very same
+ * script against a fake tree. Targets run PERSIST_PROBE_SCRIPT (root "").
+ *
+ * It reads only, runs in a subshell (no variable, function or `cd` leaks into
+ * the facts script around it), works under `set -eu`, sends stderr to
+ * /dev/null, and prints only `persist.<key>=<value>` lines. File names that
+ * hold a newline are skipped so they cannot forge a line. Service states are
+ * asked only when systemd is PID 1 (systemctl answers nonsense otherwise).
+ */
+export function persistProbeScript(root: string): string {
+  return `(
+R=${shQuote(root)}
+nl='
+'
+say() { printf 'persist.%s=%s\\n' "$1" "$2"; }
+named() { case $1 in *"$nl"*) return 1 ;; esac; [ -e "$1" ]; }
+if command -v systemctl >/dev/null 2>&1 && [ "$(cat /proc/1/comm 2>/dev/null || true)" = systemd ]; then
+  say systemd 1
+  for u in ${PROBED_SERVICES.join(' ')}; do
+    a=$(systemctl is-active "$u.service" 2>/dev/null | head -n 1) || a=
+    e=$(systemctl is-enabled "$u.service" 2>/dev/null | tail -n 1) || e=
+    say "svc.$u.active" "\${a:-unknown}"
+    say "svc.$u.enabled" "\${e:-unknown}"
+  done
+else
+  say systemd 0
+fi
+v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || v=
+if [ -n "$v" ]; then say nm_version "\${v##*version }"; fi
+for o in "$R/etc/os-release" "$R/usr/lib/os-release"; do
+  if [ -f "$o" ]; then
+    say os_id "$(sed -n 's/^ID=//p' "$o" 2>/dev/null | head -n 1)"
+    say os_id_like "$(sed -n 's/^ID_LIKE=//p' "$o" 2>/dev/null | head -n 1)"
+    break
+  fi
+done
+if [ -f "$R/etc/network/interfaces" ]; then
+  say interfaces 1
+  grep -E '^[[:space:]]*source(-directory)?[[:space:]]' "$R/etc/network/interfaces" 2>/dev/null | while IFS= read -r l; do say ifupdown_source "$l"; done
+else
+  say interfaces 0
+fi
+if [ -d "$R/etc/network/interfaces.d" ]; then say interfaces_d 1; fi
+for p in "$R/etc/network/interfaces" "$R"/etc/network/interfaces.d/*; do
+  named "$p" && [ -f "$p" ] || continue
+  case \${p##*/} in vipush-*) continue ;; esac
+  grep -E '^[[:space:]]*iface[[:space:]]' "$p" 2>/dev/null | while read -r kw name fam rest; do say ifupdown_iface "$name $fam"; done
+done
+for p in "$R"/etc/netplan/*.yaml; do
+  if named "$p"; then say netplan_yaml "\${p##*/}"; fi
+done
+if grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$R"/etc/netplan/*.yaml "$R"/run/netplan/*.yaml "$R"/lib/netplan/*.yaml 2>/dev/null; then say netplan_nm_renderer 1; fi
+for p in "$R"/etc/systemd/network/*.network; do
+  if named "$p"; then say networkd_network "\${p##*/}"; fi
+done
+for p in "$R"/etc/systemd/network/*.network "$R"/run/systemd/network/*.network "$R"/usr/lib/systemd/network/*.network "$R"/lib/systemd/network/*.network; do
+  named "$p" && [ -f "$p" ] || continue
+  case $p in "$R"/lib/*) if [ -L "$R/lib" ]; then continue; fi ;; esac
+  case \${p##*/} in 05-vipush-*) continue ;; esac
+  if grep -qsE '^[[:space:]]*Name[[:space:]]*=(.*[[:space:]])?lo([[:space:]]|$)' "$p"; then say networkd_lo "\${p#"$R"}"; fi
+done
+if [ -d "$R/etc/sysconfig/network-scripts" ]; then say ifcfg_dir 1; fi
+if [ -e "$R/etc/sysconfig/network-scripts/ifup-aliases" ]; then say ifcfg_aliases 1; fi
+if [ -d "$R/etc/NetworkManager" ]; then say nm_dir 1; fi
+for p in "$R"/etc/network/interfaces.d/vipush-* "$R"/etc/netplan/60-vipush-*.yaml "$R"/etc/systemd/network/05-vipush-*.network "$R"/etc/NetworkManager/system-connections/vipush-*.nmconnection "$R"/etc/sysconfig/network-scripts/ifcfg-*:*; do
+  named "$p" && [ -f "$p" ] || continue
+  say file "\${p#"$R"}"
+done
+true
+) 2>/dev/null || true
+`;
+}
+
+/** Runs on the target as root inside the larger facts script. */
+export const PERSIST_PROBE_SCRIPT: string = persistProbeScript('');
+
+/** Reads the probe's lines (other lines of a larger facts output are ignored). */
+export function parsePersistProbe(lines: readonly string[]): StackFacts {
+  const f = emptyStackFacts();
+  const flag = (v: string) => v === '1';
+  for (const line of lines) {
+    if (!line.startsWith('persist.')) continue;
+    const eq = line.indexOf('=');
+    if (eq < 0) continue;
+    const key = line.slice('persist.'.length, eq);
+    const value = line.slice(eq + 1).replace(/\r$/, '');
+    const svc = /^svc\.(.+)\.(active|enabled)$/.exec(key);
+    if (svc) {
+      const unit = svc[1] as ProbedService;
+      if (!PROBED_SERVICES.includes(unit)) continue;
+      const state = (f.services[unit] ??= { active: 'unknown', enabled: 'unknown' });
+      state[svc[2] as 'active' | 'enabled'] = value.trim() || 'unknown';
+      continue;
+    }
+    switch (key) {
+      case 'systemd':
+        f.systemd = flag(value);
+        break;
+      case 'nm_version':
+        f.nmVersion = value.trim() || null;
+        break;
+      case 'os_id':
+        f.osId = unquote(value);
+        break;
+      case 'os_id_like':
+        f.osIdLike = unquote(value).split(/\s+/).filter(Boolean);
+        break;
+      case 'interfaces':
+        f.interfacesFile = flag(value);
+        break;
+      case 'interfaces_d':
+        f.interfacesDir = flag(value);
+        break;
+      case 'ifupdown_source':
+        f.ifupdownSources.push(value.trim());
+        break;
+      case 'ifupdown_iface': {
+        const [name, family] = value.trim().split(/\s+/);
+        if (name && family) f.ifupdownIfaces.push({ name, family });
+        break;
+      }
+      case 'netplan_yaml':
+        f.netplanFiles.push(value);
+        break;
+      case 'netplan_nm_renderer':
+        f.netplanNmRenderer = flag(value);
+        break;
+      case 'networkd_network':
+        f.networkdFiles.push(value);
+        break;
+      case 'networkd_lo':
+        if (!f.networkdLoFiles.includes(value)) f.networkdLoFiles.push(value);
+        break;
+      case 'ifcfg_dir':
+        f.ifcfgDir = flag(value);
+        break;
+      case 'ifcfg_aliases':
+        f.ifcfgAliases = flag(value);
+        break;
+      case 'nm_dir':
+        f.nmDir = flag(value);
+        break;
+      case 'file':
+        if (!f.presentFiles.includes(value)) f.presentFiles.push(value);
+        break;
+    }
+  }
+  return f;
+}
+
+function unquote(value: string): string {
+  const v = value.trim();
+  return /^(["']).*\1$/.test(v) ? v.slice(1, -1) : v;
+}

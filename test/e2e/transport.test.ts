@@ -1,0 +1,361 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HostError } from '../../src/errors.js';
+import { connectHost, type ConnectOptions, type ConnectTarget, type SshTransport } from '../../src/transport/ssh.js';
+import { createLab, type Lab, type LabHost } from '../lab/lab.js';
+
+/**
+ * The SSH transport against real sshd processes in the fleet lab: one
+ * network namespace per host, each with its own host key, /etc overlay and
+ * /root. The test process is the controller (root namespace).
+ */
+
+let lab: Lab;
+let scratch: string;
+let h1: LabHost, h2: LabHost, h3: LabHost, h4: LabHost;
+const open: SshTransport[] = [];
+
+beforeAll(async () => {
+  lab = await createLab({ hosts: 4, director: false, client: false, httpServers: false });
+  [h1, h2, h3, h4] = lab.hosts;
+  scratch = mkdtempSync(join(tmpdir(), 'vipush-transport-e2e-'));
+});
+
+afterAll(async () => {
+  await Promise.all(open.map((t) => t.close()));
+  await lab?.teardown();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function target(host: LabHost, over: Partial<ConnectTarget> = {}): ConnectTarget {
+  return { host: host.name, address: host.ip, user: 'root', privateKeyFile: lab.privateKeyFile, become: false, ...over };
+}
+
+/** Hermetic: no ~/.ssh of this machine, no agent, no ssh_config. */
+function options(over: ConnectOptions = {}): ConnectOptions {
+  return { knownHostsFiles: [lab.knownHostsFile], sshConfigFile: null, env: { HOME: scratch, USER: 'root' }, connectTimeoutMs: 5_000, ...over };
+}
+
+async function connect(host: LabHost, over: Partial<ConnectTarget> = {}, opts: ConnectOptions = {}): Promise<SshTransport> {
+  const t = await connectHost(target(host, over), options(opts));
+  open.push(t);
+  return t;
+}
+
+async function hostError(p: Promise<unknown>): Promise<HostError> {
+  const e = await p.then(
+    () => null,
+    (err: unknown) => err,
+  );
+  expect(e, 'expected a HostError').toBeInstanceOf(HostError);
+  return e as HostError;
+}
+
+function hostKeyFingerprint(host: LabHost): string {
+  return execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', join(host.dir, 'ssh_host_ed25519_key.pub')], { encoding: 'utf8' }).split(/\s+/)[1];
+}
+
+/** Lines `sshd -e` logged for accepted logins: the proof that a session was (or was not) opened. */
+function acceptedLogins(host: LabHost): number {
+  return (readFileSync(host.logFile, 'utf8').match(/Accepted publickey for /g) ?? []).length;
+}
+
+/** Established TCP connections to sshd on `host` coming from `fromIp`. */
+async function sshConnectionsFrom(host: LabHost, fromIp: string): Promise<number> {
+  const r = await lab.nsExec(host, ['ss', '-Htn', 'state', 'established', '( sport = :22 )']);
+  return r.stdout.split('\n').filter((l) => l.includes(`${fromIp}:`)).length;
+}
+
+/** Processes in the host's network namespace whose command line contains `needle`. */
+function processesIn(host: LabHost, needle: string): number[] {
+  const pids = execFileSync('ip', ['netns', 'pids', host.ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  return pids.filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(needle);
+    } catch {
+      return false;
+    }
+  });
+}
+
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const hostile = ["it's", '"dq"', '$(touch /tmp/pwned)', '`id`', 'a b  c', 'new\nline', '*', '-n', '', '\\', '; rm -rf /', 'ünï©ødé', '$HOME'];
+
+describe('commands', () => {
+  it('delivers argv with hostile characters intact, and returns exit code, stderr and duration', async () => {
+    const t = await connect(h1);
+    const r = await t.exec({ argv: ['printf', '%s\\0', ...hostile] });
+    expect(r.code).toBe(0);
+    expect(r.stdout.split('\0').slice(0, -1)).toEqual(hostile);
+    const failed = await t.exec({ script: 'echo out; echo "err $0" >&2; exit 7' });
+    expect(failed).toMatchObject({ stdout: 'out\n', stderr: 'err sh\n', code: 7, signal: null });
+    expect(failed.durationMs).toBeGreaterThan(0);
+    expect((await t.exec({ argv: ['hostname'] })).stdout).toBe('h1\n');
+  });
+
+  it('feeds stdin byte for byte', async () => {
+    const t = await connect(h1);
+    const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.alloc(300_000, 0x5a)]);
+    const r = await t.exec({ argv: ['sha256sum'] }, { stdin: bytes });
+    expect(r.stdout.split(' ')[0]).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect((await t.exec({ argv: ['cat'] }, { stdin: 'ünï\n$(x)\n' })).stdout).toBe('ünï\n$(x)\n');
+  });
+
+  it('runs many commands over one connection', async () => {
+    const before = await sshConnectionsFrom(h2, lab.controllerIp);
+    const t = await connect(h2);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => t.exec({ argv: ['echo', String(i)] })));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 20 }, (_, i) => `${i}\n`));
+    expect(await sshConnectionsFrom(h2, lab.controllerIp)).toBe(before + 1);
+    await t.close();
+    await until('the connection is gone', async () => (await sshConnectionsFrom(h2, lab.controllerIp)) === before);
+    await expect(t.exec({ argv: ['true'] })).rejects.toMatchObject({ kind: 'connection-lost' });
+  });
+
+  it('stops a command at its timeout, kills it on the host, and stays usable', async () => {
+    const t = await connect(h1);
+    const started = Date.now();
+    const e = await hostError(t.exec({ script: 'sleep 41.25; echo never' }, { timeoutMs: 700 }));
+    expect(e.kind).toBe('timeout');
+    expect(e.message).toMatch(/did not finish within 0\.7 s/);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    await until('the remote sleep is killed', () => processesIn(h1, 'sleep 41.25').length === 0);
+    expect((await t.exec({ argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+  });
+});
+
+describe('files', () => {
+  let t: SshTransport;
+  let dir: string;
+  beforeAll(async () => {
+    t = await connect(h1);
+    dir = (await t.exec({ argv: ['mktemp', '-d', '/tmp/vipush-e2e.XXXXXX'] })).stdout.trim();
+  });
+  afterAll(async () => {
+    if (dir) await t.exec({ argv: ['rm', '-rf', '--', dir] });
+  });
+
+  const statOf = async (path: string) => (await t.exec({ argv: ['stat', '-c', '%a %U:%G', '--', path] })).stdout.trim();
+  const leftovers = async () => (await t.exec({ argv: ['ls', '-A', '--', dir] })).stdout.split('\n').filter((n) => n.startsWith('.vipush-tmp'));
+
+  it('writes a new file with its mode and reads back every byte', async () => {
+    const bytes = Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 7) % 256));
+    await t.writeFile(`${dir}/new.bin`, bytes, { mode: 0o600 });
+    expect(await statOf(`${dir}/new.bin`)).toBe('600 root:root');
+    expect((await t.readFile(`${dir}/new.bin`))?.equals(bytes)).toBe(true);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('overwrites atomically and keeps the existing mode and owner', async () => {
+    const path = `${dir}/existing.conf`;
+    await t.exec({ script: `printf 'old\\n' > "$1" && chmod 0640 "$1" && chown nobody:nogroup "$1"`.replace(/\$1/g, path) });
+    const inodeBefore = (await t.exec({ argv: ['stat', '-c', '%i', path] })).stdout;
+    await t.writeFile(path, 'new contents\n');
+    expect(await statOf(path)).toBe('640 nobody:nogroup');
+    expect((await t.readFile(path))?.toString()).toBe('new contents\n');
+    expect((await t.exec({ argv: ['stat', '-c', '%i', path] })).stdout).not.toBe(inodeBefore);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('writes under /etc on the host only (its overlay), with a hostile file name', async () => {
+    const name = "vipush e2e 'q' $(x).conf";
+    await t.writeFile(`/etc/${name}`, 'x=1\n', { mode: 0o644, owner: 'root:root' });
+    expect(readFileSync(join(lab.etcUpper(h1), name), 'utf8')).toBe('x=1\n');
+    expect(existsSync(join('/etc', name))).toBe(false);
+    await t.exec({ argv: ['rm', '-f', '--', `/etc/${name}`] });
+  });
+
+  it('reads a missing file as null and reports other read failures', async () => {
+    expect(await t.readFile(`${dir}/does-not-exist`)).toBeNull();
+    const e = await hostError(t.readFile(dir));
+    expect(e.kind).toBe('command');
+    expect(e.message).toMatch(/Is a directory/);
+  });
+
+  it('leaves the target alone when the write fails', async () => {
+    await t.writeFile(`${dir}/keep`, 'precious\n');
+    const e = await hostError(t.writeFile(`${dir}/keep`, 'lost\n', { owner: 'no-such-user-xyz' }));
+    expect(e.kind).toBe('command');
+    expect((await t.readFile(`${dir}/keep`))?.toString()).toBe('precious\n');
+    expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe('host keys', () => {
+  it('refuses a changed key loudly and never logs in', async () => {
+    const keyFile = join(scratch, 'impostor');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+    const [type, base64] = readFileSync(`${keyFile}.pub`, 'utf8').split(/\s+/);
+    const knownHosts = join(scratch, 'known_hosts_changed');
+    writeFileSync(knownHosts, `# comment\n${h3.ip} ${type} ${base64}\n`);
+    const impostorFingerprint = execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', `${keyFile}.pub`], { encoding: 'utf8' }).split(/\s+/)[1];
+    const loginsBefore = acceptedLogins(h3);
+    const e = await hostError(connectHost(target(h3), options({ knownHostsFiles: [knownHosts], acceptNewHostKeys: true })));
+    expect(e.kind).toBe('hostkey');
+    expect(e.host).toBe('h3');
+    expect(e.message).toBe(
+      `REMOTE HOST IDENTIFICATION HAS CHANGED for h3 (${h3.ip}): got ${hostKeyFingerprint(h3)}, known_hosts has ${impostorFingerprint} (${knownHosts}:2). vipush will not touch this host.`,
+    );
+    expect(readFileSync(knownHosts, 'utf8')).toBe(`# comment\n${h3.ip} ${type} ${base64}\n`);
+    expect(acceptedLogins(h3)).toBe(loginsBefore);
+  });
+
+  it('refuses an unknown key with its fingerprint, then trusts and records it with acceptNewHostKeys', async () => {
+    const knownHosts = join(scratch, 'fresh', 'known_hosts');
+    const loginsBefore = acceptedLogins(h3);
+    const e = await hostError(connectHost(target(h3), options({ knownHostsFiles: [knownHosts] })));
+    expect(e.kind).toBe('hostkey');
+    expect(e.message).toContain(`unknown host key for h3 (${h3.ip}): ssh-ed25519 ${hostKeyFingerprint(h3)}`);
+    expect(e.message).toContain(`ssh-keyscan -p 22 ${h3.ip} >> ${knownHosts}`);
+    expect(e.message).toContain('--accept-new-host-keys');
+    expect(existsSync(knownHosts)).toBe(false);
+    expect(acceptedLogins(h3)).toBe(loginsBefore);
+
+    const t = await connect(h3, {}, { knownHostsFiles: [knownHosts], acceptNewHostKeys: true });
+    expect((await t.exec({ argv: ['hostname'] })).stdout).toBe('h3\n');
+    const labLine = readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`${h3.ip} `));
+    expect(readFileSync(knownHosts, 'utf8')).toBe(`${labLine}\n`);
+    expect(statSync(knownHosts).mode & 0o777).toBe(0o600);
+
+    const again = await connect(h3, {}, { knownHostsFiles: [knownHosts] });
+    expect((await again.exec({ argv: ['true'] })).code).toBe(0);
+  });
+});
+
+describe('authentication', () => {
+  it('names user@host and the keys it tried when the server refuses them', async () => {
+    const stranger = join(scratch, 'stranger_key');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const e = await hostError(connectHost(target(h2, { privateKeyFile: stranger }), options()));
+    expect(e.kind).toBe('auth');
+    expect(e.message).toContain(`root@h2 (${h2.ip})`);
+    expect(e.message).toContain(stranger);
+    expect(e.message).not.toContain(readFileSync(stranger, 'utf8').split('\n')[1]);
+  });
+
+  it('opens an encrypted key with VIPUSH_KEY_PASSPHRASE, or a prompt asked once for many hosts', async () => {
+    const withEnv = join(scratch, 'encrypted_env');
+    const withPrompt = join(scratch, 'encrypted_prompt');
+    for (const f of [withEnv, withPrompt]) {
+      copyFileSync(lab.privateKeyFile, f);
+      execFileSync('ssh-keygen', ['-q', '-p', '-N', 'correct horse', '-f', f]);
+    }
+    const t = await connect(h2, { privateKeyFile: withEnv }, { env: { HOME: scratch, USER: 'root', VIPUSH_KEY_PASSPHRASE: 'correct horse' } });
+    expect((await t.exec({ argv: ['true'] })).code).toBe(0);
+
+    const asked: string[] = [];
+    const prompt = async (file: string) => {
+      asked.push(file);
+      return 'correct horse';
+    };
+    const both = await Promise.all([h2, h3].map((h) => connect(h, { privateKeyFile: withPrompt }, { promptPassphrase: prompt })));
+    expect(both.map((x) => x.host)).toEqual(['h2', 'h3']);
+    expect(asked).toEqual([withPrompt]);
+  });
+
+  it('says the passphrase is wrong without repeating it', async () => {
+    const key = join(scratch, 'encrypted_wrong');
+    copyFileSync(lab.privateKeyFile, key);
+    execFileSync('ssh-keygen', ['-q', '-p', '-N', 'the real one', '-f', key]);
+    const e = await hostError(connectHost(target(h2, { privateKeyFile: key }), options({ env: { HOME: scratch, VIPUSH_KEY_PASSPHRASE: 'hunter2-wrong' } })));
+    expect(e.kind).toBe('auth');
+    expect(e.message).toBe(`cannot decrypt private key ${key}: wrong passphrase`);
+    expect(e.message).not.toContain('hunter2');
+  });
+});
+
+describe('failures', () => {
+  it('reports an unreachable host within the connect timeout', async () => {
+    await lab.linkDown(h4);
+    try {
+      const started = Date.now();
+      const e = await hostError(connectHost(target(h4), options({ connectTimeoutMs: 2_000 })));
+      const elapsed = Date.now() - started;
+      expect(e.kind).toBe('unreachable');
+      expect(e.host).toBe('h4');
+      expect(elapsed).toBeLessThan(3_000);
+    } finally {
+      await lab.linkUp(h4);
+    }
+  });
+
+  it('reports a refused connection after retrying', async () => {
+    await lab.killSshd(h4);
+    try {
+      const debug: string[] = [];
+      const e = await hostError(connectHost(target(h4), options({ logger: { debug: (m) => debug.push(m), warn: () => {} } })));
+      expect(e.kind).toBe('unreachable');
+      expect(e.message).toBe(`h4 (${h4.ip}) is unreachable: connection refused`);
+      expect(debug.filter((m) => m.includes('attempt'))).toHaveLength(2);
+    } finally {
+      await lab.startSshd(h4);
+    }
+  });
+
+  it('turns sshd dying mid-command into a HostError for that host only, and the process lives on', async () => {
+    const dying = await connect(h4);
+    const healthy = await connect(h2);
+    const running = dying.exec({ argv: ['sleep', '30'] });
+    running.catch(() => {}); // it is expected to reject while the test is busy killing sshd
+    await until('sleep 30 runs on h4', () => processesIn(h4, 'sleep 30').length > 0);
+    await lab.killSshd(h4);
+    for (const pid of processesIn(h4, 'sleep 30')) process.kill(pid, 'SIGKILL');
+
+    const e = await hostError(running);
+    expect(e.kind).toBe('connection-lost');
+    expect(e.host).toBe('h4');
+    expect(dying.alive).toBe(false);
+    const again = await hostError(dying.exec({ argv: ['true'] }));
+    expect(again).toBe(e);
+
+    expect(process.exitCode ?? 0).toBe(0);
+    expect((await healthy.exec({ argv: ['hostname'] })).stdout).toBe('h2\n');
+    await lab.startSshd(h4);
+  });
+});
+
+describe('ProxyJump', () => {
+  it('reaches two targets through one shared connection to the jump host', async () => {
+    const sshConfig = join(scratch, 'ssh_config');
+    writeFileSync(sshConfig, `Host ${h3.ip}\n  ProxyJump root@${h1.ip}\n`);
+    const jumpOpts: ConnectOptions = { privateKeyFile: lab.privateKeyFile, sshConfigFile: sshConfig };
+    const before = await sshConnectionsFrom(h1, lab.controllerIp);
+
+    // h2 names its jump host in the inventory, h3 gets it from ssh_config
+    const [viaH2, viaH3] = await Promise.all([connect(h2, { proxyJump: `root@${h1.ip}` }, jumpOpts), connect(h3, {}, jumpOpts)]);
+    for (const [t, name] of [
+      [viaH2, 'h2'],
+      [viaH3, 'h3'],
+    ] as const) {
+      const r = await t.exec({ script: 'echo "$(hostname) ${SSH_CLIENT%% *}"' });
+      expect(r.stdout).toBe(`${name} ${h1.ip}\n`);
+    }
+    expect(await sshConnectionsFrom(h1, lab.controllerIp)).toBe(before + 1);
+
+    await viaH2.close();
+    expect((await viaH3.exec({ argv: ['true'] })).code).toBe(0);
+    expect(await sshConnectionsFrom(h1, lab.controllerIp)).toBe(before + 1);
+    await viaH3.close();
+    await until('the jump connection is closed', async () => (await sshConnectionsFrom(h1, lab.controllerIp)) === before);
+  });
+
+  it('verifies the jump host key too', async () => {
+    const knownHosts = join(scratch, 'known_hosts_without_h1');
+    writeFileSync(knownHosts, readFileSync(lab.knownHostsFile, 'utf8').split('\n').filter((l) => !l.startsWith(`${h1.ip} `)).join('\n'));
+    const e = await hostError(connectHost(target(h2, { proxyJump: `root@${h1.ip}` }), options({ knownHostsFiles: [knownHosts], privateKeyFile: lab.privateKeyFile })));
+    expect(e.kind).toBe('hostkey');
+    expect(e.host).toBe('h2');
+    expect(e.message).toContain(`unknown host key for root@${h1.ip}`);
+  });
+});
