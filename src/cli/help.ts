@@ -5,6 +5,7 @@ Usage:
   vipush drift     PLAYBOOK -i INVENTORY [--fix]     compare hosts with a playbook (exit 2 on drift)
   vipush validate  PLAYBOOK -i INVENTORY             check files and templates; touches no host
   vipush inventory -i INVENTORY [--list]            show the hosts an inventory and --limit select
+  vipush rollback  --run RUN_ID -i INVENTORY        undo a past run on the hosts it changed
 
 Exit codes: 0 success, 1 a host failed or was unreachable, 2 drift found,
 3 invalid input or usage, 4 another run holds the lock, 130 interrupted.
@@ -78,4 +79,19 @@ With --list, prints JSON in the shape of "ansible-inventory --list".
 
 Example:
   vipush inventory -i inventory/example.yml --limit 'realservers:!web2'
+`;
+
+export const ROLLBACK_HELP = `vipush rollback - undo a past run on the hosts it changed
+
+Usage: vipush rollback --run RUN_ID -i INVENTORY [--limit PATTERN] [connection options]
+       vipush rollback --list
+
+Every run that changes something saves what it changed, with the state before
+each change, under /var/lib/vipush/runs (root) or ~/.local/state/vipush/runs
+(VIPUSH_STATE_DIR overrides); the last 20 runs are kept. rollback restores
+those hosts in reverse order: VIPs come down before sysctls and files go back.
+
+Example:
+  vipush rollback --list
+  vipush rollback --run 20261125T101500Z-3fa1c2 -i inventory/example.yml
 `;

@@ -15,8 +15,10 @@ import { renderRecap } from '../report/recap.js';
 import { fanOut, JsonLines, TerminalProgress } from '../report/terminal.js';
 import type { RunEvents } from '../engine/types.js';
 import { connectHost } from '../transport/ssh.js';
+import { loadSnapshot, saveSnapshot, listSnapshots, stateDir } from '../engine/snapshots.js';
+import { rollbackRun } from '../engine/rollback.js';
 import { acquireRunLock, RunLockedError } from './lock.js';
-import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, RUN_HELP, VALIDATE_HELP } from './help.js';
+import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, ROLLBACK_HELP, RUN_HELP, VALIDATE_HELP } from './help.js';
 import { exitCodeFor, exitCodeForRun } from './exit.js';
 
 const connectionOptions = {
@@ -44,6 +46,7 @@ const commands = {
     help: VALIDATE_HELP,
     options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, 'extra-vars': connectionOptions['extra-vars'], help: connectionOptions.help },
   },
+  rollback: { help: ROLLBACK_HELP, options: { ...connectionOptions, run: { type: 'string' }, list: { type: 'boolean' } } },
   inventory: { help: INVENTORY_HELP, options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, list: { type: 'boolean' }, help: connectionOptions.help } },
 } as const;
 
@@ -177,6 +180,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
   progress?.start();
   try {
     const result = await runPlays(plays, {
+      runId,
       mode,
       check,
       diff: !!values.diff,
@@ -201,6 +205,11 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
       result,
     );
     if (typeof values.report === 'string') await writePrivateFile(values.report, JSON.stringify(report, null, 2) + '\n');
+    if (result.applied.size > 0) {
+      const hosts = Object.fromEntries([...result.applied].map(([h, a]) => [h, a]));
+      const path = await saveSnapshot({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString(), hosts });
+      if (logFormat === 'text' && !values.quiet) process.stdout.write(`run ${runId}: what it changed is saved in ${path}; "vipush rollback --run ${runId} -i ${inventoryPath}" undoes it\n`);
+    }
     if (logFormat === 'json') process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit: exitCodeForRun(report, mode, controller.signal.aborted) }) + '\n');
     else process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
     return exitCodeForRun(report, mode, controller.signal.aborted);
@@ -209,6 +218,52 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await lock.release();
   }
+}
+
+async function cmdRollback(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('rollback', argv);
+  if (values.help) return help(ROLLBACK_HELP);
+  if (positionals.length) throw new UserInputError(`vipush rollback: unexpected argument "${positionals[0]}"; see vipush rollback --help`);
+  if (values.list) {
+    const runs = await listSnapshots();
+    process.stdout.write(runs.length ? runs.map((r) => `${r}\n`).join('') : `no saved runs in ${stateDir()}\n`);
+    return ExitCode.ok;
+  }
+  const runId = values.run;
+  if (typeof runId !== 'string' || !/^[A-Za-z0-9-]+$/.test(runId)) throw new UserInputError('vipush rollback: --run RUN_ID is required (see vipush rollback --list)');
+  const inventoryPath = requireInventory(values, 'rollback');
+  const inventory = await loadInventory(inventoryPath);
+  const snap = await loadSnapshot(runId);
+  if (!snap) throw new UserInputError(`vipush rollback: no saved run ${runId} in ${stateDir()} (see vipush rollback --list)`);
+  let hosts = Object.keys(snap.hosts);
+  if (typeof values.limit === 'string') {
+    const allowed = new Set(limitHosts(inventory, selectHosts(inventory, 'all'), values.limit));
+    hosts = hosts.filter((h) => allowed.has(h));
+  }
+  const connectTimeoutMs = intOption(values, 'connect-timeout', 10, 1, 3600) * 1000;
+  const commandTimeoutMs = intOption(values, 'command-timeout', 120, 1, 86_400) * 1000;
+  const results = await rollbackRun(snap, hosts, {
+    forks: intOption(values, 'forks', 50, 1, 10_000),
+    commandTimeoutMs,
+    connect: (host) => {
+      const conn = inventory.hosts.has(host) ? connectionVars(host, hostVars(inventory, host)) : snap.hosts[host].conn;
+      return connectHost(conn, {
+        knownHostsFiles: typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : undefined,
+        acceptNewHostKeys: !!values['accept-new-host-keys'],
+        privateKeyFile: values['private-key'] as string | undefined,
+        user: values.user as string | undefined,
+        connectTimeoutMs,
+        commandTimeoutMs,
+      });
+    },
+  });
+  let failed = 0;
+  for (const r of results) {
+    if (r.error) failed++;
+    process.stdout.write(`${r.host}: ${r.error ? `FAILED: ${r.error}` : `restored ${r.restored.length ? r.restored.join('; ') : 'nothing (already as before)'}`}\n`);
+  }
+  process.stdout.write(`rollback of ${runId}: ${results.length - failed} host(s) restored, ${failed} failed\n`);
+  return failed ? ExitCode.hostsFailed : ExitCode.ok;
 }
 
 function help(text: string): number {
@@ -231,6 +286,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdValidate(rest);
     case 'inventory':
       return cmdInventory(rest);
+    case 'rollback':
+      return cmdRollback(rest);
     default: {
       const near = suggest(cmd, Object.keys(commands));
       throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);

@@ -102,6 +102,7 @@ function playbookFromYaml(y: YamlFile): Playbook {
       serial,
       maxFailPercentage: (p.max_fail_percentage as number | undefined) ?? 0,
       anyErrorsFatal: (p.any_errors_fatal as boolean | undefined) ?? false,
+      confirmTimeout: (p.confirm_timeout as number | undefined) ?? 60,
       become: (p.become as boolean | undefined) ?? false,
       tasks: tasks.filter((t): t is TaskSpec => t !== undefined),
       verify: verify.filter((g): g is GateSpec => g !== undefined),

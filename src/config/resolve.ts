@@ -226,7 +226,8 @@ function resolveCommand(args: unknown, changedWhen: boolean | undefined, ctx: Ar
   const changed = changedWhen ?? true;
   if (Array.isArray(args)) return { argv: argvOf(args), changedWhen: changed };
   if (typeof args === 'string') return { shell: args, changedWhen: changed };
-  const map = args as { argv?: unknown[]; shell?: string; creates?: string; removes?: string };
+  const map = args as { argv?: unknown[]; shell?: string; creates?: string; removes?: string; undo?: unknown[] | string; confirm?: boolean };
+  if (map.confirm && map.undo === undefined) ctx.error('/confirm', '`confirm: true` needs `undo`: the command that reverts this one if vipush cannot reconnect');
   if (map.argv === undefined && map.shell === undefined) ctx.error('', '`command` needs `argv` (a list) or `shell` (a string)');
   if (map.argv !== undefined && map.shell !== undefined) ctx.error('/shell', '`command` takes `argv` or `shell`, not both');
   for (const key of ['creates', 'removes'] as const) {
@@ -239,6 +240,8 @@ function resolveCommand(args: unknown, changedWhen: boolean | undefined, ctx: Ar
     ...(map.shell !== undefined ? { shell: map.shell } : {}),
     ...(map.creates !== undefined ? { creates: map.creates } : {}),
     ...(map.removes !== undefined ? { removes: map.removes } : {}),
+    ...(Array.isArray(map.undo) ? { undo: { argv: argvOf(map.undo) } } : typeof map.undo === 'string' ? { undo: { shell: map.undo } } : {}),
+    confirm: map.confirm ?? false,
     changedWhen: changed,
   };
 }

@@ -38,6 +38,8 @@ export interface Play {
   serial: SerialStep[]; // empty = all hosts in one batch
   maxFailPercentage: number; // default 0
   anyErrorsFatal: boolean;
+  /** seconds a host waits for vipush to reconnect after a risky change before it reverts by itself */
+  confirmTimeout: number;
   become: boolean;
   tasks: TaskSpec[];
   verify: GateSpec[];
@@ -79,6 +81,10 @@ export interface CommandArgs {
   shell?: string;
   creates?: string;
   removes?: string;
+  /** how to undo this command: used by rollback and the dead-man switch */
+  undo?: { argv?: string[]; shell?: string };
+  /** the command can cut vipush off: arm the dead-man switch around it */
+  confirm?: boolean;
   changedWhen: boolean;
 }
 

@@ -8,7 +8,7 @@ import { commandModule } from '../modules/command.js';
 import { sysctlModule } from '../modules/sysctl.js';
 import { PlanRefusal, type Change, type Module, type TaskPlan } from '../modules/types.js';
 import type { Transport } from '../transport/types.js';
-import { applyScript, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Step } from './script.js';
+import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
 import type { HostResult, RunMode, TaskResult } from './types.js';
 
 export interface HostRunOptions {
@@ -18,6 +18,10 @@ export interface HostRunOptions {
   become: boolean;
   commandTimeoutMs: number;
   persistProbe?: string;
+  /** names the dead-man switch on the host */
+  runId?: string;
+  /** seconds the host waits for a confirmation over a new connection before reverting by itself */
+  confirmTimeoutSeconds?: number;
 }
 
 /** Connects (or reuses the run's connection), and reconnects once after a drop. */
@@ -149,22 +153,70 @@ export class HostRun {
       if (this.opts.mode === 'drift' || dryRun) return;
       return;
     }
-    await this.apply(t, safeOrder(steps));
+    await this.apply(t, safeOrder(steps), this.deadmanFor(steps, facts));
   }
 
-  private async apply(t: Transport, steps: Step[]): Promise<void> {
+  /**
+   * Changes that can cut vipush off get a dead-man switch: commands marked
+   * `confirm`, and address changes on the interface this SSH session uses.
+   */
+  private deadmanFor(steps: Step[], facts: HostFacts): Deadman | undefined {
+    const sessionDev = facts.addresses.find((a) => a.local === facts.sessionAddress)?.dev;
+    const risky = steps.some(
+      (s) => (s.change.kind === 'command' && s.change.confirm) || (s.change.kind === 'address' && sessionDev !== undefined && s.change.dev === sessionDev),
+    );
+    if (!risky) return undefined;
+    const id = `${(this.opts.runId ?? 'run').toLowerCase().replace(/[^a-z0-9-]/g, '')}-${this.host.toLowerCase().replace(/[^a-z0-9-]/g, '')}`.slice(0, 100);
+    return { id, timeoutSeconds: this.opts.confirmTimeoutSeconds ?? 60, revertScript: revertScript(this.undoSteps(steps), 30) };
+  }
+
+  private undoSteps(steps: Step[]): Step[] {
+    const undo: Step[] = [];
+    for (const s of [...steps].reverse()) {
+      const inv = inverse(s.change);
+      if (inv) undo.push({ index: undo.length, taskIndex: s.taskIndex, change: inv });
+    }
+    return undo;
+  }
+
+  /** Confirms over a NEW connection, retrying until the host's timer would fire. */
+  private async confirm(d: Deadman, armedAt: number): Promise<void> {
+    const deadline = armedAt + d.timeoutSeconds * 1000 - 1500;
+    let last: unknown;
+    while (Date.now() < deadline) {
+      try {
+        const t = await this.conn.reconnect();
+        const r = await t.exec({ script: deadmanConfirmScript(d.id) }, { become: this.opts.become, timeoutMs: Math.max(1000, deadline - Date.now()) });
+        if (r.code === 0) return;
+        if (r.code === DEADMAN_FIRED_EXIT) throw new Error(r.stderr.trim());
+        last = new Error(r.stderr.trim() || `exit ${r.code}`);
+      } catch (e) {
+        last = e;
+        if (e instanceof Error && /already fired/.test(e.message)) throw e;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`could not confirm over a new SSH connection within ${d.timeoutSeconds} s (${errorText(last)}); the host's dead-man switch reverts it by itself`);
+  }
+
+  private async apply(t: Transport, steps: Step[], deadman?: Deadman): Promise<void> {
     for (const s of steps) this.result.tasks[s.taskIndex].status = 'skipped';
     let stdout = '';
     let stderr = '';
     let code: number | null = null;
     let lost: unknown;
+    const armedAt = Date.now();
+    // With a dead-man switch armed, waiting past its timeout is pointless: the host decides then.
+    const timeoutMs = deadman ? Math.min(this.opts.commandTimeoutMs, deadman.timeoutSeconds * 1000 - 2000) : this.opts.commandTimeoutMs;
     try {
-      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: applyScript(steps), become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
+      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: applyScript(steps, 30, deadman), become: this.opts.become, timeoutMs });
       ({ stdout, stderr, code } = r);
+      if (code === null && r.signal) lost = new Error(`the apply script was killed (${r.signal})`);
     } catch (e) {
       lost = e;
     }
-    const { outcomes, ended } = parseOutcomes(stdout);
+    const { outcomes, ended, armed } = parseOutcomes(stdout);
+    if (deadman && armed) this.result.deadman = 'armed';
     for (const s of steps) {
       const o = outcomes.get(s.index);
       const tr = this.result.tasks[s.taskIndex];
@@ -186,6 +238,17 @@ export class HostRun {
     }
 
     if (!lost && code === 0 && ended) {
+      if (deadman) {
+        try {
+          await this.confirm(deadman, armedAt);
+          this.result.deadman = 'confirmed';
+        } catch (e) {
+          this.result.status = 'failed';
+          this.result.deadman = 'left-to-revert';
+          this.result.error = errorText(e);
+          return;
+        }
+      }
       this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
       return;
     }
@@ -201,15 +264,23 @@ export class HostRun {
     const unknown = !!lost || (!failedStep && !ended);
     const toUndo = unknown ? steps : steps.filter((s) => outcomes.has(s.index));
     await this.revert(toUndo, lost !== undefined);
+    if (deadman && armed) {
+      if (this.result.rolledBack) {
+        // We reverted ourselves: disarm the timer so it does not run the revert again.
+        await this.confirm(deadman, armedAt).then(
+          () => (this.result.deadman = 'disarmed'),
+          () => (this.result.deadman = 'left-to-revert'),
+        );
+      } else {
+        this.result.deadman = 'left-to-revert';
+        this.result.rollbackError = `${this.result.rollbackError ?? ''} The host's dead-man switch reverts it within ${deadman.timeoutSeconds} s of the change.`.trim();
+      }
+    }
   }
 
   /** Reverts steps in reverse order (so the VIP comes down before the sysctls are restored) and records what was restored. */
   async revert(steps: Step[], reconnect = false): Promise<void> {
-    const undo: Step[] = [];
-    for (const s of [...steps].reverse()) {
-      const inv = inverse(s.change);
-      if (inv) undo.push({ index: undo.length, taskIndex: s.taskIndex, change: inv });
-    }
+    const undo = this.undoSteps(steps);
     if (undo.length === 0) {
       this.result.rolledBack = true;
       return;
@@ -229,7 +300,9 @@ export class HostRun {
     } catch (e) {
       this.result.rollbackError = `ROLLBACK FAILED on ${this.host}: ${errorText(e)}`;
     }
-    this.applied = [];
+    // Keep what is still applied when the undo failed: it goes into the run's snapshot.
+    if (this.result.rolledBack) this.applied = [];
+    else this.applied = steps;
   }
 
   /** Used by the batch logic: undo a host that succeeded when its batch fails a gate. */

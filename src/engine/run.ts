@@ -6,6 +6,7 @@ import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
+import type { Change } from '../modules/types.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
 import { runGates, type GateContext } from './gates.js';
@@ -79,10 +80,13 @@ export interface RunOptions {
   events?: RunEvents;
   signal?: AbortSignal;
   persistProbe?: string;
+  runId?: string;
 }
 
 export interface RunResult {
   hosts: Map<string, HostResult>;
+  /** per host, the changes still in effect at the end (for `vipush rollback --run`) */
+  applied: Map<string, { conn: ConnectionVars; changes: Change[]; revertFailed?: string }>;
   /** hosts the run never touched because a batch failed or the run was interrupted */
   untouched: string[];
   stoppedReason?: string;
@@ -129,6 +133,13 @@ function skippedResult(host: string, reason: string): HostResult {
 export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise<RunResult> {
   const pool = new ConnectionPool(opts.connect);
   const results = new Map<string, HostResult>();
+  const applied: RunResult['applied'] = new Map();
+  const keepApplied = (h: PreparedHost, run: HostRun) => {
+    const prev = applied.get(h.name)?.changes ?? [];
+    const changes = [...prev, ...run.applied.map((s) => s.change)];
+    if (changes.length > 0) applied.set(h.name, { conn: h.conn, changes, revertFailed: run.result.rollbackError });
+    else applied.delete(h.name);
+  };
   const untouched: string[] = [];
   let stoppedReason: string | undefined;
   const limit = pLimit(Math.max(1, opts.forks));
@@ -167,8 +178,11 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
                 become: h.conn.become,
                 commandTimeoutMs: opts.commandTimeoutMs,
                 persistProbe: opts.persistProbe,
+                runId: opts.runId,
+                confirmTimeoutSeconds: pp.play.confirmTimeout,
               });
               const r = await run.run();
+              keepApplied(h, run);
               mergeHostResult(results, r);
               opts.events?.hostDone?.(r);
               return run;
@@ -187,7 +201,12 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
             reason = `health gate failed after batch ${b + 1}: ${gateFailure}`;
             // A failed gate fails the whole batch: undo every host in it.
             await Promise.all(done.map((r) => limit(() => r.rollbackApplied(reason!))));
-            for (const r of done) mergeHostResult(results, r.result, true);
+            for (const r of done) {
+              mergeHostResult(results, r.result, true);
+              applied.delete(r.host);
+              const h = batch.find((x) => x.name === r.host);
+              if (h && r.applied.length) applied.set(h.name, { conn: h.conn, changes: r.applied.map((s) => s.change), revertFailed: r.result.rollbackError });
+            }
             failed = done.map((r) => r.host);
           }
         }
@@ -202,7 +221,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
   } finally {
     await pool.closeAll();
   }
-  return { hosts: results, untouched: [...new Set(untouched)], stoppedReason };
+  return { hosts: results, applied, untouched: [...new Set(untouched)], stoppedReason };
 }
 
 /** A host in several plays gets one entry: tasks appended, the worst status kept. */

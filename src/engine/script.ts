@@ -34,9 +34,53 @@ function prelude(lockWaitSeconds: number): string {
   ].join('\n');
 }
 
+/**
+ * The dead-man switch (commit-confirm, like Junos `commit confirmed` or
+ * `netplan try`): before a change that can cut vipush off, the host arms a
+ * timer that runs the revert script unless vipush confirms over a NEW SSH
+ * connection in time. The timer and the confirmation each try to claim the
+ * armed script with an atomic rename, so exactly one of them wins.
+ */
+export interface Deadman {
+  id: string; // [a-z0-9-] only
+  timeoutSeconds: number;
+  revertScript: string;
+}
+
+export const DEADMAN_DIR = '/var/lib/vipush/deadman';
+export const DEADMAN_FIRED_EXIT = 3;
+
+function deadmanArm(d: Deadman): string {
+  if (!/^[a-z0-9-]+$/.test(d.id)) throw new Error(`bad dead-man id ${d.id}`);
+  const dm = `${DEADMAN_DIR}/${d.id}`;
+  const fire = `sleep ${d.timeoutSeconds}; mv -f ${dm}.sh ${dm}.run 2>/dev/null && exec /bin/sh ${dm}.run > ${dm}.log 2>&1`;
+  return [
+    `mkdir -p ${DEADMAN_DIR} && chmod 700 /var/lib/vipush ${DEADMAN_DIR} || exit 72`,
+    `printf '%s' '${Buffer.from(d.revertScript).toString('base64')}' | base64 -d > ${dm}.sh || exit 72`,
+    `if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1; then`,
+    `  systemd-run --quiet --collect --unit=vipush-deadman-${d.id} /bin/sh -c '${fire}' 9>&- || exit 72; echo systemd > ${dm}.how`,
+    `else`,
+    `  setsid /bin/sh -c '${fire}' </dev/null >/dev/null 2>&1 9>&- & echo "pid $!" > ${dm}.how`,
+    `fi`,
+    `printf '%sarmed\n' "$m"`,
+  ].join('\n');
+}
+
+/** Run over a new connection: disarms the timer, or exits DEADMAN_FIRED_EXIT if it already fired. */
+export function deadmanConfirmScript(id: string): string {
+  const dm = `${DEADMAN_DIR}/${id}`;
+  return [
+    `mv -f ${dm}.sh ${dm}.confirmed 2>/dev/null || { echo "the dead-man switch already fired: the host reverted by itself" >&2; exit ${DEADMAN_FIRED_EXIT}; }`,
+    `how=$(cat ${dm}.how 2>/dev/null)`,
+    `case "$how" in systemd) systemctl stop vipush-deadman-${id}.service 2>/dev/null;; pid*) kill "\${how#pid }" 2>/dev/null;; esac`,
+    `rm -f ${dm}.confirmed ${dm}.how`,
+  ].join('\n');
+}
+
 /** Stops at the first failing step. */
-export function applyScript(steps: Step[], lockWaitSeconds = 30): string {
+export function applyScript(steps: Step[], lockWaitSeconds = 30, deadman?: Deadman): string {
   const lines = [prelude(lockWaitSeconds)];
+  if (deadman) lines.push(deadmanArm(deadman));
   for (const s of steps) {
     lines.push(
       `if o=$( ${changeShell(s.change)} 2>&1 ); then printf '%sdone ${s.index} %s\\n' "$m" "$(vp_out "$o")"; else printf '%sfailed ${s.index} %s\\n' "$m" "$(vp_out "$o")"; exit 70; fi`,
@@ -58,16 +102,18 @@ export function revertScript(steps: Step[], lockWaitSeconds = 30): string {
   return lines.join('\n') + '\n';
 }
 
-export function parseOutcomes(stdout: string): { outcomes: Map<number, StepOutcome>; ended: boolean } {
+export function parseOutcomes(stdout: string): { outcomes: Map<number, StepOutcome>; ended: boolean; armed: boolean } {
   const outcomes = new Map<number, StepOutcome>();
   let ended = false;
+  let armed = false;
   for (const line of stdout.split('\n')) {
     if (!line.startsWith(MARK)) continue;
     const [kind, idx, b64] = line.slice(MARK.length).split(' ');
     if (kind === 'end') ended = true;
+    if (kind === 'armed') armed = true;
     if (kind !== 'done' && kind !== 'failed') continue;
     const index = Number(idx);
     outcomes.set(index, { index, ok: kind === 'done', output: Buffer.from(b64 ?? '', 'base64').toString('utf8') });
   }
-  return { outcomes, ended };
+  return { outcomes, ended, armed };
 }

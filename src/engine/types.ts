@@ -29,6 +29,8 @@ export interface HostResult {
   rollbackError?: string;
   tasks: TaskResult[];
   drift: HostDrift[];
+  /** the dead-man switch, when a change could cut vipush off */
+  deadman?: 'armed' | 'confirmed' | 'disarmed' | 'left-to-revert';
   error: string | null;
   durationMs: number;
 }

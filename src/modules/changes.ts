@@ -57,6 +57,8 @@ export function inverse(c: Change): Change | undefined {
       return c.from === null ? undefined : { kind: 'sysctl-live', key: c.key, from: c.to, to: c.from };
     case 'address':
       return { ...c, op: c.op === 'add' ? 'del' : 'add' };
+    case 'command':
+      return c.undo ? { kind: 'command', argv: c.undo.argv, shell: c.undo.shell, reportChanged: true } : undefined;
     default:
       return undefined;
   }

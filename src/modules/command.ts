@@ -10,6 +10,10 @@ export const commandModule: Module<CommandArgs> = {
     const none: TaskPlan = { changes: [], warnings: [], unfixable: [] };
     if (args.creates && state.paths.get(args.creates) === true) return none;
     if (args.removes && state.paths.get(args.removes) !== true) return none;
-    return { changes: [{ kind: 'command', argv: args.argv, shell: args.shell, reportChanged: args.changedWhen }], warnings: [], unfixable: [] };
+    return {
+      changes: [{ kind: 'command', argv: args.argv, shell: args.shell, reportChanged: args.changedWhen, undo: args.undo, confirm: args.confirm }],
+      warnings: [],
+      unfixable: [],
+    };
   },
 };

@@ -8,7 +8,7 @@ export type Change =
   | { kind: 'file'; path: string; before: FileFact | null; after: { content: Buffer; mode: number; uid?: number; gid?: number } | null }
   | { kind: 'sysctl-live'; key: string; from: string | null; to: string }
   | { kind: 'address'; op: 'add' | 'del'; family: 4 | 6; cidr: string; dev: string; scope: string; label?: string }
-  | { kind: 'command'; argv?: string[]; shell?: string; reportChanged: boolean }
+  | { kind: 'command'; argv?: string[]; shell?: string; reportChanged: boolean; undo?: { argv?: string[]; shell?: string }; confirm?: boolean }
   | { kind: 'exec'; argv: string[]; why: string };
 
 /** Something that differs between the playbook (or persisted config) and the host. */

@@ -16,7 +16,7 @@ export type PassphrasePrompt = (keyFile: string) => Promise<string>;
 
 export interface KeySource {
   path: string;
-  /** named by the user (CLI, inventory, ssh_config): a missing file is an error, not a skip */
+  /** named on the CLI or in the inventory: a missing file is an error, not a skip */
   explicit: boolean;
 }
 
@@ -25,7 +25,7 @@ export type KeyLoad =
   | { status: 'missing'; path: string }
   /** encrypted and no passphrase source: skipped, with a hint in the auth error */
   | { status: 'locked'; path: string }
-  | { status: 'bad-passphrase'; path: string }
+  | { status: 'bad-passphrase'; path: string; source: 'env' | 'prompt' }
   | { status: 'unreadable'; path: string; reason: string };
 
 const { parseKey } = ssh2.utils;
@@ -46,11 +46,19 @@ async function loadKeyUncached(path: string, env: NodeJS.ProcessEnv, prompt: Pas
   }
   let parsed = parseKey(data);
   if (parsed instanceof Error && isEncryptedKeyError(parsed)) {
-    let passphrase = env[PASSPHRASE_ENV];
-    if (passphrase === undefined && prompt) passphrase = await prompt(path);
+    const fromEnv = env[PASSPHRASE_ENV];
+    let passphrase = fromEnv;
+    if (passphrase === undefined && prompt) {
+      try {
+        passphrase = await prompt(path);
+      } catch {
+        // the user declined: the key is skipped for the rest of the run, not asked for again
+        return { status: 'locked', path };
+      }
+    }
     if (passphrase === undefined) return { status: 'locked', path };
     parsed = parseKey(data, passphrase);
-    if (parsed instanceof Error) return { status: 'bad-passphrase', path };
+    if (parsed instanceof Error) return { status: 'bad-passphrase', path, source: fromEnv === undefined ? 'prompt' : 'env' };
   }
   if (parsed instanceof Error) return { status: 'unreadable', path, reason: 'not a private key ssh2 can read' };
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
@@ -72,8 +80,6 @@ export async function loadPrivateKey(path: string, env: NodeJS.ProcessEnv, promp
   if (!load) {
     load = loadKeyUncached(path, env, prompt);
     loads.set(cacheKey, load);
-    // a failed prompt may be retried by a later host
-    load.catch(() => loads.delete(cacheKey));
   }
   return load;
 }

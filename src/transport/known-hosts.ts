@@ -222,9 +222,13 @@ async function appendLine(file: string, line: string): Promise<number> {
     } catch (e) {
       if (!isErrno(e, 'ENOENT')) throw e;
     }
+    const lines = existing.split('\n');
+    // another connection in this run (or another vipush) may have recorded the same key already
+    const present = lines.findIndex((l) => l.trim() === line);
+    if (present >= 0) return present + 1;
     const needsNewline = existing !== '' && !existing.endsWith('\n');
     await appendFile(file, (needsNewline ? '\n' : '') + line + '\n', { mode: 0o600 });
-    return existing.split('\n').length + (needsNewline ? 1 : 0);
+    return lines.length + (needsNewline ? 1 : 0);
   });
   const settled = next.then(
     () => undefined,

@@ -22,6 +22,21 @@ export function commandLine(cmd: Command): string {
 }
 
 /**
+ * Gives the command a deadline of its own on the host, a second after the
+ * transport's, so a timed-out command dies even though the SSH side can't
+ * kill it: sshd refuses "signal" requests in root sessions (they run without
+ * privilege separation), and closing the channel leaves the process running.
+ * GNU timeout signals the command's whole process group: TERM first, KILL
+ * two seconds later. Hosts without timeout(1) run the command as it is.
+ */
+export function withRemoteTimeout(line: string, timeoutMs: number): string {
+  if (timeoutMs <= 0) return line;
+  const seconds = Math.ceil(timeoutMs / 1000) + 1;
+  const quoted = shQuote(line);
+  return `if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${seconds} sh -c ${quoted}; else exec sh -c ${quoted}; fi`;
+}
+
+/**
  * Wraps a command line for `sudo -n` when it must run as another user.
  * Non-interactive on purpose: a password prompt would hang a parallel run.
  */

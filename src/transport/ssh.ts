@@ -8,7 +8,7 @@ import { HostError } from '../errors.js';
 import { agentSocket, loadPrivateKey, PASSPHRASE_ENV, type PassphrasePrompt } from './auth-keys.js';
 import { DEFAULT_HOST_KEY_ALGORITHMS, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, KnownHostsVerifier, knownHostsName } from './known-hosts.js';
 import { shQuote } from './quote.js';
-import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, writeFileScript } from './remote-commands.js';
+import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout, writeFileScript } from './remote-commands.js';
 import { defaultKeyFiles, resolveTarget, type ConnectTarget, type Endpoint } from './resolve.js';
 import { loadSshConfig, type SshConfig } from './ssh-config.js';
 import type { Command, ExecOptions, ExecResult, Transport, WriteFileOptions } from './types.js';
@@ -58,8 +58,6 @@ export const CONNECT_DEFAULTS = {
 
 /** OpenSSH allows 10 sessions per connection (MaxSessions); stay below it. */
 const MAX_CHANNELS_PER_CONNECTION = 8;
-/** After TERM, a timed-out command gets this long before KILL and the channel close. */
-const KILL_GRACE_MS = 1_000;
 const CLOSE_WAIT_MS = 2_000;
 
 /**
@@ -87,6 +85,7 @@ function describeEndpoint(e: { label: string; address: string; port: number }): 
 }
 
 function seconds(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
 }
 
@@ -136,7 +135,7 @@ async function planAuth(endpoint: Endpoint, run: RunContext, host: string): Prom
         plan.skipped.push(`${path} (encrypted: set ${PASSPHRASE_ENV} or run where vipush can prompt)`);
         return;
       case 'bad-passphrase':
-        throw new HostError(host, 'auth', `cannot decrypt private key ${path}: wrong passphrase`);
+        throw new HostError(host, 'auth', `cannot decrypt private key ${path}: wrong passphrase${load.source === 'env' ? ` (from ${PASSPHRASE_ENV})` : ''}`);
       case 'unreadable':
         if (explicit) throw new HostError(host, 'auth', `cannot use private key ${path}: ${load.reason}`);
         plan.skipped.push(`${path} (${load.reason})`);
@@ -195,7 +194,7 @@ interface OpenedConnection {
 }
 
 function hostKeyRefusal(host: string, endpoint: Endpoint, run: RunContext, blob: Buffer, knownName: string): HostError | 'accept' | 'accept-new' {
-  const where = `${endpoint.label} (${endpoint.address}${endpoint.port === 22 ? '' : `:${endpoint.port}`})`;
+  const where = describeEndpoint(endpoint);
   const got = fingerprintSha256(blob);
   let verdict;
   let keyType: string;
@@ -281,17 +280,18 @@ async function connectOnce(endpoint: Endpoint, host: string, run: RunContext, pl
     },
   } as NodeSshConfig;
   const connecting = ssh.connect(config);
-  // node-ssh drops its own 'error' listener once ready; without one an ssh2 'error' would kill the process.
-  ssh.connection?.on('error', (e: Error) => run.logger.debug(`${describeEndpoint(endpoint)}: ${e.message}`));
+  // node-ssh creates the ssh2 client synchronously, then drops its own 'error'
+  // listener once ready: without ours, a later ssh2 'error' would kill the process.
+  const client = ssh.connection;
+  client?.on('error', (e: Error) => run.logger.debug(`${describeEndpoint(endpoint)}: ${e.message}`));
   try {
     await connecting;
   } catch (e) {
-    ssh.connection?.end();
+    client?.end();
     sock?.destroy();
     throw classifyConnectError(e, endpoint, host, state, plan, remainingMs);
   }
-  const client = ssh.connection;
-  if (!client) throw new HostError(host, 'connection-lost', `${describeEndpoint(endpoint)} closed the connection right after login`);
+  if (!client || ssh.connection !== client) throw new TransientFailure(new HostError(host, 'unreachable', `${describeEndpoint(endpoint)} closed the connection right after login`));
   return { ssh, client };
 }
 
@@ -435,25 +435,7 @@ interface RawResult {
   durationMs: number;
 }
 
-/** Sends a signal to a session channel, also after its stdin was closed (ssh2's own signal() refuses then). */
-function signalChannel(channel: ClientChannel, name: string): void {
-  try {
-    const inner = channel as unknown as { outgoing?: { id: number; state: string }; _client?: { _protocol?: { signal(id: number, name: string): void } } };
-    if (inner.outgoing && (inner.outgoing.state === 'open' || inner.outgoing.state === 'eof')) inner._client?._protocol?.signal(inner.outgoing.id, name);
-  } catch {
-    // the channel or connection is already gone: nothing left to stop
-  }
-}
-
-function stopChannel(channel: ClientChannel): void {
-  signalChannel(channel, 'TERM');
-  setTimeout(() => {
-    signalChannel(channel, 'KILL');
-    channel.close();
-  }, KILL_GRACE_MS).unref();
-}
-
-function firstLine(text: string): string {
+function abbreviate(text: string): string {
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 
@@ -476,17 +458,18 @@ export class SshTransport implements Transport {
   private readonly logger: TransportLogger;
   private readonly channels = pLimit(MAX_CHANNELS_PER_CONNECTION);
   private readonly running = new Set<(err: HostError) => void>();
-  private jump: JumpLease | null;
+  private jump: Pick<JumpLease, 'release'> | null;
   private lost: HostError | null = null;
   private closing = false;
   private lastError: Error | undefined;
 
-  constructor(opened: OpenedConnection, endpoint: Endpoint, target: ConnectTarget, settings: { commandTimeoutMs: number; logger: TransportLogger }, jump: JumpLease | null) {
+  /** Use connectHost(); this takes a client that is already logged in. */
+  constructor(client: Client, endpoint: Endpoint, target: ConnectTarget, settings: { commandTimeoutMs: number; logger: TransportLogger }, jump: Pick<JumpLease, 'release'> | null) {
     this.host = target.host;
     this.address = endpoint.address;
     this.port = endpoint.port;
     this.user = endpoint.user;
-    this.client = opened.client;
+    this.client = client;
     this.where = describeEndpoint(endpoint);
     this.become = target.become;
     this.becomeUser = target.becomeUser ?? 'root';
@@ -539,7 +522,7 @@ export class SshTransport implements Transport {
           if (timeoutMs > 0) {
             timer = setTimeout(() => {
               settle(() => reject(new HostError(this.host, 'timeout', `${what} on ${this.host} did not finish within ${seconds(timeoutMs)}; vipush stopped it`)));
-              if (channel) stopChannel(channel);
+              channel?.close();
             }, timeoutMs);
           }
           const cannotStart = (e: Error) =>
@@ -548,7 +531,7 @@ export class SshTransport implements Transport {
             this.client.exec(line, (err, ch) => {
               if (err) return cannotStart(err);
               channel = ch;
-              if (done) return stopChannel(ch);
+              if (done) return ch.close();
               const stdout: Buffer[] = [];
               const stderr: Buffer[] = [];
               let code: number | null = null;
@@ -581,14 +564,22 @@ export class SshTransport implements Transport {
     );
   }
 
-  private wrap(line: string, opts: { become?: boolean; becomeUser?: string }): { line: string; sudo: boolean } {
-    return withBecome(line, { enabled: opts.become ?? this.become, user: opts.becomeUser ?? this.becomeUser, connectedUser: this.user });
-  }
-
-  private checkSudo(result: RawResult, sudo: boolean): void {
-    if (sudo && result.code === 1 && sudoNeedsPassword(result.stderr.toString('utf8'))) {
+  /**
+   * The one path every command takes: its own deadline on the host, sudo
+   * when needed, one channel; sudo's password prompt becomes an auth error.
+   */
+  private async runCommand(line: string, opts: { become?: boolean; becomeUser?: string; stdin?: string | Buffer; timeoutMs?: number; what: string }): Promise<RawResult> {
+    const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
+    const wrapped = withBecome(withRemoteTimeout(line, timeoutMs), {
+      enabled: opts.become ?? this.become,
+      user: opts.becomeUser ?? this.becomeUser,
+      connectedUser: this.user,
+    });
+    const raw = await this.run(wrapped.line, opts.stdin, timeoutMs, opts.what);
+    if (wrapped.sudo && raw.code === 1 && sudoNeedsPassword(raw.stderr.toString('utf8'))) {
       throw new HostError(this.host, 'auth', `sudo on ${this.host} needs a password; vipush uses sudo -n: allow NOPASSWD for this user or connect as root`);
     }
+    return raw;
   }
 
   /**
@@ -597,17 +588,13 @@ export class SshTransport implements Transport {
    * connected as that user. A non-zero exit is returned, not thrown.
    */
   async exec(cmd: Command, opts: ExecOptions = {}): Promise<ExecResult> {
-    const wrapped = this.wrap(commandLine(cmd), opts);
-    const what = 'argv' in cmd ? `\`${firstLine(cmd.argv.join(' '))}\`` : `script \`${firstLine(cmd.script.split('\n')[0])}\``;
-    const raw = await this.run(wrapped.line, opts.stdin, opts.timeoutMs ?? this.commandTimeoutMs, what);
-    this.checkSudo(raw, wrapped.sudo);
+    const what = 'argv' in cmd ? `\`${abbreviate(cmd.argv.join(' '))}\`` : `script \`${abbreviate(cmd.script.split('\n')[0])}\``;
+    const raw = await this.runCommand(commandLine(cmd), { ...opts, what });
     return { stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8'), code: raw.code, signal: raw.signal, durationMs: raw.durationMs };
   }
 
   async readFile(path: string, opts: { become?: boolean } = {}): Promise<Buffer | null> {
-    const wrapped = this.wrap(`sh -c ${shQuote(readFileScript(path))}`, opts);
-    const raw = await this.run(wrapped.line, undefined, this.commandTimeoutMs, `reading ${path}`);
-    this.checkSudo(raw, wrapped.sudo);
+    const raw = await this.runCommand(`sh -c ${shQuote(readFileScript(path))}`, { become: opts.become, what: `reading ${path}` });
     if (raw.code === 0) return raw.stdout;
     if (raw.code === READ_ABSENT_EXIT) return null;
     throw new HostError(this.host, 'command', `cannot read ${path} on ${this.host}: ${raw.stderr.toString('utf8').trim() || `exit ${raw.code ?? raw.signal}`}`);
@@ -615,10 +602,8 @@ export class SshTransport implements Transport {
 
   async writeFile(path: string, data: string | Buffer, opts: WriteFileOptions = {}): Promise<void> {
     const script = writeFileScript(path, { mode: opts.mode, owner: opts.owner });
-    const wrapped = this.wrap(`sh -c ${shQuote(script)}`, opts);
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const raw = await this.run(wrapped.line, bytes, this.commandTimeoutMs, `writing ${path}`);
-    this.checkSudo(raw, wrapped.sudo);
+    const stdin = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const raw = await this.runCommand(`sh -c ${shQuote(script)}`, { become: opts.become, stdin, what: `writing ${path}` });
     if (raw.code !== 0) {
       throw new HostError(this.host, 'command', `cannot write ${path} on ${this.host}: ${raw.stderr.toString('utf8').trim() || `exit ${raw.code ?? raw.signal}`}`);
     }
@@ -646,7 +631,8 @@ export class SshTransport implements Transport {
 
 // ---- connecting -----------------------------------------------------------------------
 
-const warnedVerifiers = new WeakSet<KnownHostsVerifier>();
+/** known_hosts lines already warned about, so a run over many hosts warns once per line */
+const reportedProblems = new Set<string>();
 
 /**
  * Opens the one connection vipush keeps to a host for the whole run.
@@ -663,9 +649,11 @@ export async function connectHost(target: ConnectTarget, opts: ConnectOptions = 
   const resolved = resolveTarget(target, { home, localUser, cliUser: opts.user, cliPrivateKeyFile: opts.privateKeyFile, sshConfig });
   const knownHostsFiles = opts.knownHostsFiles ?? [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
   const verifier = opts.knownHosts ?? (await KnownHostsVerifier.load(knownHostsFiles));
-  if (!warnedVerifiers.has(verifier)) {
-    warnedVerifiers.add(verifier);
-    for (const p of verifier.problems) logger.warn(`${p.file}:${p.line}: ignored known_hosts line: ${p.message}`);
+  for (const p of verifier.problems) {
+    const message = `${p.file}:${p.line}: ignored known_hosts line: ${p.message}`;
+    if (reportedProblems.has(message)) continue;
+    reportedProblems.add(message);
+    logger.warn(message);
   }
   const run: RunContext = {
     verifier,
@@ -692,7 +680,7 @@ export async function connectHost(target: ConnectTarget, opts: ConnectOptions = 
   try {
     const opened = await openConnection(resolved, target.host, run, jump, deadline);
     logger.debug(`connected to ${resolved.user}@${describeEndpoint(resolved)}${jump ? ` via ${jump.label}` : ''}`);
-    return new SshTransport(opened, resolved, target, { commandTimeoutMs: opts.commandTimeoutMs ?? CONNECT_DEFAULTS.commandTimeoutMs, logger }, jump);
+    return new SshTransport(opened.client, resolved, target, { commandTimeoutMs: opts.commandTimeoutMs ?? CONNECT_DEFAULTS.commandTimeoutMs, logger }, jump);
   } catch (e) {
     jump?.release();
     throw e;

@@ -28,6 +28,8 @@ sysctl -q -w \\
   net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.default.arp_announce=0 \\
   net.ipv4.conf.eth0.arp_ignore=0 net.ipv4.conf.eth0.arp_announce=0
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc
+# The copied /run/netns mounts would pin every other namespace of the machine alive.
+umount -l /run/netns 2>/dev/null || true
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/sshd /run/network /run/lock
 mount -t tmpfs -o mode=0700 tmpfs /root

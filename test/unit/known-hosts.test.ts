@@ -233,6 +233,14 @@ describe('KnownHostsVerifier files', () => {
     expect(readFileSync(file, 'utf8')).toBe(`web1 ${web1.type} ${web1.base64}\nweb2 ${other.type} ${other.base64}\n`);
   });
 
+  it('records a key once when two verifiers of the same file add it at the same time', async () => {
+    const file = join(dir, 'kh-twice');
+    const [a, b] = await Promise.all([KnownHostsVerifier.load([file]), KnownHostsVerifier.load([file])]);
+    const [ea, eb] = await Promise.all([a.addHost('198.18.1.30', web1.blob), b.addHost('198.18.1.30', web1.blob)]);
+    expect(readFileSync(file, 'utf8')).toBe(`198.18.1.30 ${web1.type} ${web1.base64}\n`);
+    expect([ea.line, eb.line]).toEqual([1, 1]);
+  });
+
   it('never records a changed key', async () => {
     const file = join(dir, 'kh-changed');
     writeFileSync(file, `web1 ${web1.type} ${web1.base64}\n`);

@@ -7,7 +7,9 @@ import {
   parsePersistProbe,
   persistPathsToRead,
   PERSIST_HEADER,
+  renderPersist,
   renderPersistAll,
+  withPlanApplied,
   scopeHostRefusal,
   STACK_BACKENDS,
   type PersistPlan,
@@ -34,14 +36,6 @@ function onlyFile(plan: PersistPlan, path: string, mode: number): string {
   expect(plan.problems).toEqual([]);
   expect(plan.files.map((f) => [f.path, f.mode])).toEqual([[path, mode]]);
   return plan.files[0].content;
-}
-
-/** The facts after a plan was applied: its files exist with its content, removed ones are gone. */
-function afterApplying(f: StackFacts, plan: PersistPlan): StackFacts {
-  const existing = { ...f.existing };
-  for (const p of plan.remove) delete existing[p];
-  for (const file of plan.files) existing[file.path] = file.content;
-  return { ...f, existing, presentFiles: Object.keys(existing).sort() };
 }
 
 describe('golden files', () => {
@@ -124,7 +118,7 @@ describe('golden files', () => {
 describe('state: absent and ownedPaths', () => {
   it('deletes the file of an absent VIP and tells NetworkManager to forget it', () => {
     const present = renderPersistAll('networkmanager', [vip('198.18.1.250/32')], facts(NM_142));
-    const f = afterApplying(facts(NM_142), present);
+    const f = withPlanApplied(facts(NM_142), present);
     const path = '/etc/NetworkManager/system-connections/vipush-lo.nmconnection';
     const absent = renderPersistAll('networkmanager', [vip('198.18.1.250/32', { state: 'absent' })], f);
     expect(absent).toEqual({
@@ -139,7 +133,7 @@ describe('state: absent and ownedPaths', () => {
   it('keeps the other VIPs of a shared file when one becomes absent', () => {
     const f0 = facts(NETWORKD);
     const both = renderPersistAll('networkd', [vip('198.18.1.250/32'), vip('198.18.1.251/32')], f0);
-    const f1 = afterApplying(f0, both);
+    const f1 = withPlanApplied(f0, both);
     const plan = renderPersistAll('networkd', [vip('198.18.1.250/32', { state: 'absent' })], f1);
     expect(plan.remove).toEqual([]);
     expect(plan.files).toHaveLength(1);
@@ -151,7 +145,7 @@ describe('state: absent and ownedPaths', () => {
 
   it('adds to a shared file without dropping VIPs of tasks it was not given', () => {
     const f0 = facts(NETWORKD);
-    const f1 = afterApplying(f0, renderPersistAll('networkd', [vip('198.18.1.250/32')], f0));
+    const f1 = withPlanApplied(f0, renderPersistAll('networkd', [vip('198.18.1.250/32')], f0));
     const plan = renderPersistAll('networkd', [vip('198.18.1.251/32')], f1);
     expect(plan.files[0].content).toBe(renderPersistAll('networkd', [vip('198.18.1.250/32'), vip('198.18.1.251/32')], f0).files[0].content);
   });
@@ -163,14 +157,14 @@ describe('state: absent and ownedPaths', () => {
 
   it('does not delete a per-VIP file that now belongs to another address', () => {
     const f0 = debianFacts();
-    const f1 = afterApplying(f0, renderPersistAll('ifupdown', [vip('198.18.1.250/32', { label: 'lo:1' })], f0));
+    const f1 = withPlanApplied(f0, renderPersistAll('ifupdown', [vip('198.18.1.250/32', { label: 'lo:1' })], f0));
     const plan = renderPersistAll('ifupdown', [vip('198.18.1.99/32', { label: 'lo:1', state: 'absent' })], f1);
     expect(plan).toEqual({ files: [], remove: [], ownedPaths: [], problems: [] });
   });
 
   it('moves a VIP whose label changed out of its old file', () => {
     const f0 = debianFacts();
-    const f1 = afterApplying(f0, renderPersistAll('ifupdown', [vip('198.18.1.250/32', { label: 'lo:1' })], f0));
+    const f1 = withPlanApplied(f0, renderPersistAll('ifupdown', [vip('198.18.1.250/32', { label: 'lo:1' })], f0));
     const plan = renderPersistAll('ifupdown', [vip('198.18.1.250/32', { label: 'lo:2' })], f1);
     expect(plan.files.map((f) => f.path)).toEqual(['/etc/network/interfaces.d/vipush-lo-2']);
     expect(plan.remove).toEqual(['/etc/network/interfaces.d/vipush-lo-1']);
@@ -214,7 +208,7 @@ describe('idempotence', () => {
       const tasks = backend === 'ifcfg' ? pool.filter((t) => t.family === 4 && t.label) : pool;
       const first = renderPersistAll(backend, tasks, f0);
       expect(first.problems, backend).toEqual([]);
-      const second = renderPersistAll(backend, tasks, afterApplying(f0, first));
+      const second = renderPersistAll(backend, tasks, withPlanApplied(f0, first));
       expect(second.files, backend).toEqual(first.files);
       expect(second.remove, backend).toEqual([]);
       expect(second.applyNow, backend).toBeUndefined();
@@ -233,13 +227,22 @@ describe('idempotence', () => {
           expect(once).toEqual(reference);
           // Two runs with part of the tasks each leave the same files as one run with all.
           const firstRun = renderPersistAll(backend, usable.slice(0, cut), f0);
-          const secondRun = renderPersistAll(backend, usable.slice(cut), afterApplying(f0, firstRun));
-          const onDisk = afterApplying(afterApplying(f0, firstRun), secondRun).existing;
-          expect(onDisk).toEqual(afterApplying(f0, reference).existing);
+          const secondRun = renderPersistAll(backend, usable.slice(cut), withPlanApplied(f0, firstRun));
+          const onDisk = withPlanApplied(withPlanApplied(f0, firstRun), secondRun).existing;
+          expect(onDisk).toEqual(withPlanApplied(f0, reference).existing);
         }
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('renderPersist task by task, each on the files the last one left, ends where renderPersistAll does', () => {
+    for (const [backend, f0] of backends) {
+      const tasks = backend === 'ifcfg' ? pool.filter((t) => t.family === 4 && t.label) : pool;
+      let f = f0;
+      for (const t of tasks) f = withPlanApplied(f, renderPersist(backend, t, f));
+      expect(f.existing, backend).toEqual(withPlanApplied(f0, renderPersistAll(backend, tasks, f0)).existing);
+    }
   });
 
   it('derives NetworkManager UUIDs from the profile id, in RFC 4122 form', () => {

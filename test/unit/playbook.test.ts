@@ -66,7 +66,7 @@ describe('loadPlaybook', () => {
     const r = resolvePlayForHost(play, hostVars(play));
     expect(r.diagnostics).toEqual([]);
     expect(r.tasks[2].args).toEqual({ argv: ['systemctl', 'reload', 'nginx'], changedWhen: true });
-    expect(r.tasks[3].args).toEqual({ argv: ['touch', '/tmp/x'], creates: '/tmp/x', removes: '/tmp/z', changedWhen: false });
+    expect(r.tasks[3].args).toEqual({ argv: ['touch', '/tmp/x'], creates: '/tmp/x', removes: '/tmp/z', changedWhen: false, confirm: false });
     expect(r.gates.map((g) => ('vip' in g ? g.vip : 'url' in g ? g.url : g.argv))).toEqual(['192.168.0.181', 'http://192.168.0.181/', ['true']]);
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shQuote } from '../../src/transport/quote.js';
-import { commandLine, formatMode, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, writeFileScript } from '../../src/transport/remote-commands.js';
+import { commandLine, formatMode, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout, writeFileScript } from '../../src/transport/remote-commands.js';
 
 /**
  * The scripts the SSH transport sends, run here by a local sh exactly as
@@ -47,6 +47,18 @@ describe('commandLine and withBecome', () => {
     expect(line.startsWith('sudo -n -u nobody -- sh -c ')).toBe(true);
     const asEnv = line.replace(/^sudo -n -u nobody -- /, 'env -- ');
     expect(runScript(asEnv).stdout.toString()).toBe(argv.slice(2).map((a) => `${a}|`).join(''));
+  });
+
+  it('gives a command its own deadline on the host, one second after the transport\'s', () => {
+    expect(withRemoteTimeout('true', 0)).toBe('true');
+    const line = withRemoteTimeout(`sh -c 'sleep 30; echo after'`, 400);
+    expect(line).toContain('exec timeout -k 2 2 sh -c ');
+    const started = Date.now();
+    const r = runScript(line);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(r.code).toBe(124);
+    expect(r.stdout.toString()).toBe('');
+    expect(runScript(withRemoteTimeout(commandLine({ argv: ['printf', '%s', "a 'b' $(c)"] }), 5_000)).stdout.toString()).toBe("a 'b' $(c)");
   });
 
   it("recognises sudo -n's password messages", () => {

@@ -82,6 +82,8 @@ export const commandArgsSchema = {
         shell: shellSchema,
         creates: { type: 'string' },
         removes: { type: 'string' },
+        undo: { anyOf: [argvSchema, shellSchema], 'x-message': 'must be a list of arguments or a string run by sh' },
+        confirm: { type: 'boolean' },
       },
     },
   ],

@@ -60,6 +60,7 @@ export const playSchema = {
     serial: serialSchema,
     max_fail_percentage: { type: 'number', minimum: 0, maximum: 100 },
     any_errors_fatal: booleanSchema,
+    confirm_timeout: { type: 'integer', minimum: 5, maximum: 3600 },
     become: booleanSchema,
     vars: {
       type: 'object',

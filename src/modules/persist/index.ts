@@ -8,6 +8,6 @@ export { emptyStackFacts, STACK_BACKENDS } from './types.js';
 export { PERSIST_PROBE_SCRIPT, parsePersistProbe, persistProbeScript } from './probe.js';
 export { chooseBackend, detectStack } from './detect.js';
 export { keepsScopeHost, scopeHostRefusal } from './scope.js';
-export { PERSIST_FORMATS, persistPathsToRead, renderPersistAll } from './render.js';
+export { PERSIST_FORMATS, persistPathsToRead, renderPersist, renderPersistAll, withPlanApplied } from './render.js';
 export { HEADER as PERSIST_HEADER } from './managed.js';
 export { NM_DUMMY_DEVICE } from './networkmanager.js';

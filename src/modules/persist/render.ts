@@ -85,11 +85,11 @@ export function renderPersistAll(backend: StackBackend, addrs: readonly AddressA
   for (const { vip, present } of tasks) {
     if (!present) continue;
     const path = fmt.pathFor(vip);
-    ownedPaths.add(path);
     if (foreign.has(path)) {
       problems.push(`${vip.address}: ${path} exists and is not managed by vipush; vipush will not overwrite it`);
       continue;
     }
+    ownedPaths.add(path);
     if (fmt.layout === 'per-vip') {
       const other = claimedBy.get(path);
       if (other) {
@@ -131,4 +131,22 @@ export function renderPersistAll(backend: StackBackend, addrs: readonly AddressA
   const applyNow = changed.length > 0 ? fmt.applyNow(changed, f) : [];
   if (applyNow.length > 0) plan.applyNow = applyNow;
   return plan;
+}
+
+/**
+ * One task alone. Safe for shared files (they keep the VIPs of other tasks),
+ * as long as `f.existing` shows the files as they are now: after a plan is
+ * carried out, plan the next task with withPlanApplied(f, plan).
+ */
+export function renderPersist(backend: StackBackend, addr: AddressArgs, f: StackFacts): PersistPlan {
+  return renderPersistAll(backend, [addr], f);
+}
+
+/** The facts as they will be once a plan's files are written and its removals done. */
+export function withPlanApplied(f: StackFacts, plan: PersistPlan): StackFacts {
+  const existing = { ...f.existing };
+  for (const path of plan.remove) delete existing[path];
+  for (const file of plan.files) existing[file.path] = file.content;
+  const present = new Set([...f.presentFiles.filter((p) => !plan.remove.includes(p)), ...plan.files.map((file) => file.path)]);
+  return { ...f, existing, presentFiles: [...present].sort() };
 }
