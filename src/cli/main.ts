@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadPlaybook } from '../config/playbook.js';
 import { suggest } from '../config/suggest.js';
-import { preparePlays, runPlays } from '../engine/run.js';
+import { preparePlays, runPlays, type Connector } from '../engine/run.js';
+import { KnownHostsVerifier } from '../transport/known-hosts.js';
+import { homedir } from 'node:os';
 import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
 import { inventoryList } from '../inventory/list.js';
 import { loadInventory } from '../inventory/load.js';
@@ -105,6 +107,24 @@ async function loadInputs(playbookPath: string, inventoryPath: string) {
   return { playbook: (pb as PromiseFulfilledResult<Awaited<ReturnType<typeof loadPlaybook>>>).value, inventory: (inv as PromiseFulfilledResult<Inventory>).value };
 }
 
+/** One connector per run: known_hosts is parsed once and shared by every connection. */
+async function makeConnector(values: Values, connectTimeoutMs: number, commandTimeoutMs: number): Promise<Connector> {
+  const home = process.env.HOME || homedir();
+  const knownHostsFiles = typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+  const knownHosts = await KnownHostsVerifier.load(knownHostsFiles);
+  return (conn) =>
+    connectHost(conn, {
+      knownHostsFiles,
+      knownHosts,
+      acceptNewHostKeys: !!values['accept-new-host-keys'],
+      privateKeyFile: values['private-key'] as string | undefined,
+      user: values.user as string | undefined,
+      connectTimeoutMs,
+      commandTimeoutMs,
+      logger: { debug: () => undefined, warn: (m) => process.stderr.write(`vipush: warning: ${m}\n`) },
+    });
+}
+
 function vantageResolver(inv: Inventory) {
   return (name: string) => {
     const hosts = inv.hosts.has(name) ? [name] : selectHosts(inv, name);
@@ -189,15 +209,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
       events: fanOut(...sinks),
       signal: controller.signal,
       vantage: vantageResolver(inventory),
-      connect: (conn) =>
-        connectHost(conn, {
-          knownHostsFiles: typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : undefined,
-          acceptNewHostKeys: !!values['accept-new-host-keys'],
-          privateKeyFile: values['private-key'] as string | undefined,
-          user: values.user as string | undefined,
-          connectTimeoutMs,
-          commandTimeoutMs,
-        }),
+      connect: await makeConnector(values, connectTimeoutMs, commandTimeoutMs),
     });
     await progress?.finish();
     const report = buildReport(
@@ -242,20 +254,11 @@ async function cmdRollback(argv: string[]): Promise<number> {
   }
   const connectTimeoutMs = intOption(values, 'connect-timeout', 10, 1, 3600) * 1000;
   const commandTimeoutMs = intOption(values, 'command-timeout', 120, 1, 86_400) * 1000;
+  const connect = await makeConnector(values, connectTimeoutMs, commandTimeoutMs);
   const results = await rollbackRun(snap, hosts, {
     forks: intOption(values, 'forks', 50, 1, 10_000),
     commandTimeoutMs,
-    connect: (host) => {
-      const conn = inventory.hosts.has(host) ? connectionVars(host, hostVars(inventory, host)) : snap.hosts[host].conn;
-      return connectHost(conn, {
-        knownHostsFiles: typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : undefined,
-        acceptNewHostKeys: !!values['accept-new-host-keys'],
-        privateKeyFile: values['private-key'] as string | undefined,
-        user: values.user as string | undefined,
-        connectTimeoutMs,
-        commandTimeoutMs,
-      });
-    },
+    connect: (host) => connect(inventory.hosts.has(host) ? connectionVars(host, hostVars(inventory, host)) : snap.hosts[host].conn),
   });
   let failed = 0;
   for (const r of results) {

@@ -6,6 +6,7 @@ import { addressModule } from '../modules/address.js';
 import { describeDiff, driftOf, inverse, safeOrder, simulate, summarise } from '../modules/changes.js';
 import { commandModule } from '../modules/command.js';
 import { sysctlModule } from '../modules/sysctl.js';
+import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
 import { PlanRefusal, type Change, type Module, type TaskPlan } from '../modules/types.js';
 import type { Transport } from '../transport/types.js';
 import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
@@ -17,7 +18,6 @@ export interface HostRunOptions {
   diff: boolean;
   become: boolean;
   commandTimeoutMs: number;
-  persistProbe?: string;
   /** names the dead-man switch on the host */
   runId?: string;
   /** seconds the host waits for a confirmation over a new connection before reverting by itself */
@@ -112,7 +112,12 @@ export class HostRun {
 
   private async runInner(): Promise<void> {
     const t = await this.conn.get();
-    const facts = await gatherFacts(t, factsNeeded(this.tasks), { become: this.opts.become, persistProbe: this.opts.persistProbe, timeoutMs: this.opts.commandTimeoutMs });
+    const persists = this.tasks.some((x) => x.module === 'address' && x.args.persist !== 'none');
+    const facts = await gatherFacts(t, factsNeeded(this.tasks), {
+      become: this.opts.become,
+      persistProbe: persists ? PERSIST_PROBE_SCRIPT : undefined,
+      timeoutMs: this.opts.commandTimeoutMs,
+    });
 
     // Plan every task before touching anything: a refusal leaves the host untouched.
     const state = cloneFacts(facts);

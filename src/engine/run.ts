@@ -79,7 +79,6 @@ export interface RunOptions {
   vantage: (name: string) => ConnectionVars;
   events?: RunEvents;
   signal?: AbortSignal;
-  persistProbe?: string;
   runId?: string;
 }
 
@@ -177,7 +176,6 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
                 diff: opts.diff,
                 become: h.conn.become,
                 commandTimeoutMs: opts.commandTimeoutMs,
-                persistProbe: opts.persistProbe,
                 runId: opts.runId,
                 confirmTimeoutSeconds: pp.play.confirmTimeout,
               });

@@ -1,5 +1,6 @@
 import { shQuote } from '../transport/quote.js';
 import type { Transport } from '../transport/types.js';
+import { PERSIST_FILE_GLOBS } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
 import type { ArpConf, FactsRequest, FileFact, HostFacts, LiveAddress, SysctlDropIn } from './types.js';
 
@@ -43,7 +44,14 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   s.push(
     `for d in ${SYSCTL_DIRS.map(shQuote).join(' ')}; do for f in "$d"/*.conf; do [ -f "$f" ] || continue; printf '%sdropin %s\\n' "$m" "$f"; readlink -f "$f"; base64 -w0 "$f"; echo; done; done`,
   );
-  if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
+  if (persistProbe) {
+    s.push(`printf '%spersist\\n' "$m"`, persistProbe);
+    // The persistence backends need the bytes of every file that may be ours, in this same round trip.
+    s.push(
+      `for p in ${PERSIST_FILE_GLOBS.join(' ')}; do [ -f "$p" ] || continue; case "$p" in *'
+'*) continue;; esac; printf '%sfile %s\\n' "$m" "$p"; stat -L -c '%a %u %g' "$p" && base64 -w0 "$p"; echo; done`,
+    );
+  }
   s.push(`printf '%send\\n' "$m"`);
   return s.join('\n') + '\n';
 }

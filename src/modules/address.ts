@@ -2,6 +2,7 @@ import ipaddr from 'ipaddr.js';
 import type { AddressArgs } from '../config/types.js';
 import type { HostFacts, LiveAddress } from '../facts/types.js';
 import { PlanRefusal, type Change, type Module, type TaskPlan } from './types.js';
+import { chooseBackend, keepsScopeHost, parsePersistProbe, PERSIST_FORMATS, renderPersistAll, scopeHostRefusal, type StackFacts } from './persist/index.js';
 
 function sameIp(a: string, b: string): boolean {
   try {
@@ -77,6 +78,7 @@ export const addressModule: Module<AddressArgs> = {
         throw new PlanRefusal(`refusing to remove ${ip}: this SSH session uses it, and removing it would cut vipush off`);
       }
       for (const a of existing) changes.push(del(a));
+      changes.push(...persistChanges(args, state, warnings));
       return { changes, warnings, unfixable: [] };
     }
 
@@ -88,7 +90,8 @@ export const addressModule: Module<AddressArgs> = {
 
     const label = wantedLabel(args);
     const exact = existing.find((a) => a.prefixlen === prefix && a.scope === args.scope && (label === undefined || (a.label ?? a.dev) === label));
-    if (exact && existing.length === 1) return { changes, warnings, unfixable: [] };
+    const persisted = persistChanges(args, state, warnings);
+    if (exact && existing.length === 1) return { changes: persisted, warnings, unfixable: [] };
 
     if (args.dev === 'lo' && args.family === 4 && !args.allowArp) {
       const why = arpExposure(state, args.scope);
@@ -106,6 +109,52 @@ export const addressModule: Module<AddressArgs> = {
     }
     for (const a of existing) if (a !== exact) changes.push(del(a));
     if (!exact) changes.push({ kind: 'address', op: 'add', family: args.family, cidr: args.address, dev: args.dev, scope: args.scope, label });
+    changes.push(...persisted);
     return { changes, warnings, unfixable: [] };
   },
 };
+
+/** The host's persistence facts, with file contents taken from the (simulated) state. */
+function stackFacts(state: HostFacts, backend?: keyof typeof PERSIST_FORMATS): StackFacts {
+  const f = parsePersistProbe(state.persistProbe);
+  const fmt = backend ? PERSIST_FORMATS[backend] : undefined;
+  f.presentFiles = [];
+  f.existing = {};
+  for (const [path, file] of state.files) {
+    if (!file || (fmt && !fmt.mayBeOurs(path))) continue;
+    f.presentFiles.push(path);
+    f.existing[path] = file.content.toString('utf8');
+  }
+  return f;
+}
+
+/**
+ * The persistent configuration for this VIP, as file changes. Refuses when
+ * the backend can't express it, and when it would bring the VIP back at boot
+ * without scope host while arp_ignore is 3 (the VIP would then answer ARP).
+ */
+function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): Change[] {
+  if (args.persist === 'none') return [];
+  const chosen = chooseBackend(args.persist, parsePersistProbe(state.persistProbe));
+  if (!chosen.backend) throw new PlanRefusal(`cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`);
+  const backend = chosen.backend;
+  if (args.state === 'present' && args.family === 4 && args.dev === 'lo' && !keepsScopeHost(backend)) {
+    const hidesOnlyScopeHost = (state.lanIfaces.length ? state.lanIfaces : ['all']).some((i) => effectiveArp(state, i).arpIgnore === 3);
+    if (hidesOnlyScopeHost) throw new PlanRefusal(scopeHostRefusal(backend, args.address));
+  }
+  const plan = renderPersistAll(backend, [args], stackFacts(state, backend));
+  if (plan.problems.length) throw new PlanRefusal(`cannot persist ${args.address} with ${backend}: ${plan.problems.join('; ')}`);
+  const out: Change[] = [];
+  for (const f of plan.files) {
+    const before = state.files.get(f.path) ?? null;
+    if (before && before.content.toString('utf8') === f.content && (before.mode & 0o7777) === f.mode) continue;
+    out.push({ kind: 'file', path: f.path, before, after: { content: Buffer.from(f.content, 'utf8'), mode: f.mode } });
+  }
+  for (const path of plan.remove) {
+    const before = state.files.get(path) ?? null;
+    if (before) out.push({ kind: 'file', path, before, after: null });
+  }
+  if (out.length > 0) for (const argv of plan.applyNow ?? []) out.push({ kind: 'exec', argv, why: `make ${backend} read its files now` });
+  if (args.persist === 'auto' && out.length > 0) warnings.push(`persisting with ${backend}: ${chosen.reason}`);
+  return out;
+}

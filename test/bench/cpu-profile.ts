@@ -28,7 +28,11 @@ export function bucketOf(url: string, functionName: string): string {
   if (!url) return functionName.startsWith('(') ? functionName : '(native)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return nm[1];
-  if (url.startsWith('node:')) return `node:${url.slice(5).split('/')[0]}`;
+  // node:internal/modules/esm/... -> node:internal/modules: module loading is worth seeing apart.
+  if (url.startsWith('node:')) {
+    const parts = url.slice(5).split('/');
+    return `node:${parts[0] === 'internal' && parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0]}`;
+  }
   const own = /\/dist\/(src\/[^/]+|test\/[^/]+|bin)/.exec(url) ?? /\/(bin)\//.exec(url);
   if (own) return `vipush ${own[1]}`;
   return url;

@@ -40,6 +40,7 @@ describe('ARP leak window (raw-socket prober in the client, 3 real servers)', ()
       expect(r.code, r.stdout + r.stderr).toBe(0);
     } finally {
       summary = await prober.stop();
+      console.log(`${playbook}: ${JSON.stringify(summary)}`);
     }
     const rep = await readReport(report);
     for (const h of lab.hosts) expect(rep.hosts[h.name]?.status, h.name).toBe('changed');
@@ -73,7 +74,6 @@ describe('ARP leak window (raw-socket prober in the client, 3 real servers)', ()
 
   it('the right order leaks nothing: during the whole run only the director answers ARP for the VIP', async () => {
     const summary = await runWatched('playbooks/hidden-arp.yml', 'right-order.json');
-    console.log(`right order: ${JSON.stringify(summary)}`);
     expect(Object.keys(summary.replies)).toEqual([lab.director.mac]);
     expect(realServerReplies(summary)).toEqual({ h1: 0, h2: 0, h3: 0 });
   });
@@ -81,7 +81,6 @@ describe('ARP leak window (raw-socket prober in the client, 3 real servers)', ()
   it('negative control: the VIP up 50 ms before the sysctls is caught as replies from every real server', async () => {
     await resetRealServers();
     const summary = await runWatched('test/fixtures/playbooks/good/wrong-order.yml', 'wrong-order.json');
-    console.log(`wrong order: ${JSON.stringify(summary)}`);
     for (const [name, count] of Object.entries(realServerReplies(summary))) expect(count, name).toBeGreaterThan(0);
     expect(Object.keys(summary.replies).sort()).toEqual([lab.director.mac, ...lab.hosts.map((h) => h.mac)].sort());
     // A window, not a lasting leak: after the run, arp_ignore hides the VIP again.

@@ -11,10 +11,10 @@ Runs until SIGTERM/SIGINT, until stdin reaches end of file, or until
 is bound and the first request is out, then one JSON line:
   {"requests": N, "replies": {MAC: count}, "windows": {MAC: {"firstMs", "lastMs"}},
    "elapsedMs", "maxGapMs", "maxGapAtMs", "sendErrors", "stoppedBy", "realtime"}
-Times are ms since the first request; maxGapMs is the longest pause between
-two requests (the shortest window the run could have missed), which began at
-maxGapAtMs; realtime says
-whether SCHED_FIFO (which keeps that gap small on a busy machine) was granted.
+Times are ms since the first request. maxGapMs is the longest pause between
+two requests (a shorter leak could have been missed); it began at maxGapAtMs.
+realtime says whether SCHED_FIFO, which keeps that pause short on a busy
+machine, was granted.
 
 Only python3-minimal modules are used (no json, no argparse), so the bare
 /usr/bin/python3 of a Debian system is enough. Needs CAP_NET_RAW.

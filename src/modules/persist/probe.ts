@@ -11,6 +11,15 @@ import { emptyStackFacts, PROBED_SERVICES, type ProbedService, type StackFacts }
  * hold a newline are skipped so they cannot forge a line. Service states are
  * asked only when systemd is PID 1 (systemctl answers nonsense otherwise).
  */
+/** Every file that may be one of vipush's persistence files, on any stack. The facts script reads them all. */
+export const PERSIST_FILE_GLOBS = [
+  '/etc/network/interfaces.d/vipush-*',
+  '/etc/netplan/60-vipush-*.yaml',
+  '/etc/systemd/network/05-vipush-*.network',
+  '/etc/NetworkManager/system-connections/vipush-*.nmconnection',
+  '/etc/sysconfig/network-scripts/ifcfg-*:*',
+] as const;
+
 export function persistProbeScript(root: string): string {
   return `(
 R=${shQuote(root)}
@@ -66,7 +75,7 @@ done
 if [ -d "$R/etc/sysconfig/network-scripts" ]; then say ifcfg_dir 1; fi
 if [ -e "$R/etc/sysconfig/network-scripts/ifup-aliases" ]; then say ifcfg_aliases 1; fi
 if [ -d "$R/etc/NetworkManager" ]; then say nm_dir 1; fi
-for p in "$R"/etc/network/interfaces.d/vipush-* "$R"/etc/netplan/60-vipush-*.yaml "$R"/etc/systemd/network/05-vipush-*.network "$R"/etc/NetworkManager/system-connections/vipush-*.nmconnection "$R"/etc/sysconfig/network-scripts/ifcfg-*:*; do
+for p in ${PERSIST_FILE_GLOBS.map((g) => `"$R"${g}`).join(' ')}; do
   named "$p" && [ -f "$p" ] || continue
   say file "\${p#"$R"}"
 done
