@@ -6,6 +6,8 @@ Usage:
   vipush validate  PLAYBOOK -i INVENTORY             check files and templates; touches no host
   vipush inventory -i INVENTORY [--list]            show the hosts an inventory and --limit select
   vipush rollback  --run RUN_ID -i INVENTORY        undo a past run on the hosts it changed
+  vipush schedule  PLAYBOOK -i INVENTORY --every 15m [--fix] [--install]
+                                                    run drift from a systemd timer (or cron)
 
 Exit codes: 0 success, 1 a host failed or was unreachable, 2 drift found,
 3 invalid input or usage, 4 another run holds the lock, 130 interrupted.
@@ -25,6 +27,7 @@ const CONNECTION = `Connection options:
   -l, --limit PATTERN        Ansible host pattern: names, groups, web*, a:b, a:&b, a:!b
   -e, --extra-vars K=V       extra variables, highest precedence (repeatable)
       --report FILE          write the JSON report (mode 0600)
+      --history DIR          also keep the report in DIR, the newest --history-keep N (default 50)
       --log-format FORMAT    text (default) or json (one event per line)
   -q, --quiet                no progress, only the recap`;
 
@@ -94,4 +97,25 @@ those hosts in reverse order: VIPs come down before sysctls and files go back.
 Example:
   vipush rollback --list
   vipush rollback --run 20261125T101500Z-3fa1c2 -i inventory/example.yml
+`;
+
+export const SCHEDULE_HELP = `vipush schedule - run a drift check (or fix) from a timer
+
+Usage: vipush schedule PLAYBOOK -i INVENTORY --every INTERVAL [--fix] [--install]
+
+Prints a systemd service and timer pair (and an equivalent cron line) that run
+"vipush drift" every INTERVAL (e.g. 15m, 1h, 1d) with JSON log lines for the
+journal and a history of reports under /var/lib/vipush/history. The service is
+hardened (Nice, I/O priority, TimeoutStartSec, ProtectSystem, NoNewPrivileges...).
+A second run while one is still going exits 4 (the run lock) instead of colliding.
+With --install it writes the units to /etc/systemd/system and enables the timer.
+
+  -i, --inventory FILE   inventory (required)
+      --every INTERVAL   how often (required; at least 1m)
+      --fix              repair drift, not only report it
+      --install          install and start the units (needs systemd)
+      --known-hosts, --private-key, -u, --limit, -e   passed on to vipush drift
+
+Example:
+  vipush schedule playbooks/hidden-arp.yml -i inventory/example.yml --every 15m
 `;

@@ -1,5 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadPlaybook } from '../config/playbook.js';
 import { suggest } from '../config/suggest.js';
@@ -20,7 +24,9 @@ import { connectHost } from '../transport/ssh.js';
 import { loadSnapshot, saveSnapshot, listSnapshots, stateDir } from '../engine/snapshots.js';
 import { rollbackRun } from '../engine/rollback.js';
 import { acquireRunLock, RunLockedError } from './lock.js';
-import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, ROLLBACK_HELP, RUN_HELP, VALIDATE_HELP } from './help.js';
+import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, ROLLBACK_HELP, RUN_HELP, SCHEDULE_HELP, VALIDATE_HELP } from './help.js';
+import { scheduleUnits } from './schedule.js';
+import { writeHistory } from '../report/history.js';
 import { exitCodeFor, exitCodeForRun } from './exit.js';
 
 const connectionOptions = {
@@ -35,6 +41,8 @@ const connectionOptions = {
   'command-timeout': { type: 'string' },
   forks: { type: 'string', short: 'f' },
   report: { type: 'string' },
+  history: { type: 'string' },
+  'history-keep': { type: 'string' },
   'log-format': { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
@@ -47,6 +55,21 @@ const commands = {
   validate: {
     help: VALIDATE_HELP,
     options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, 'extra-vars': connectionOptions['extra-vars'], help: connectionOptions.help },
+  },
+  schedule: {
+    help: SCHEDULE_HELP,
+    options: {
+      inventory: connectionOptions.inventory,
+      every: { type: 'string' },
+      fix: { type: 'boolean' },
+      install: { type: 'boolean' },
+      'known-hosts': connectionOptions['known-hosts'],
+      'private-key': connectionOptions['private-key'],
+      user: connectionOptions.user,
+      limit: connectionOptions.limit,
+      'extra-vars': connectionOptions['extra-vars'],
+      help: connectionOptions.help,
+    },
   },
   rollback: { help: ROLLBACK_HELP, options: { ...connectionOptions, run: { type: 'string' }, list: { type: 'boolean' } } },
   inventory: { help: INVENTORY_HELP, options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, list: { type: 'boolean' }, help: connectionOptions.help } },
@@ -217,6 +240,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
       result,
     );
     if (typeof values.report === 'string') await writePrivateFile(values.report, JSON.stringify(report, null, 2) + '\n');
+    if (typeof values.history === 'string') await writeHistory(values.history, report, intOption(values, 'history-keep', 50, 1, 100_000));
     if (result.applied.size > 0) {
       const hosts = Object.fromEntries([...result.applied].map(([h, a]) => [h, a]));
       const path = await saveSnapshot({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString(), hosts });
@@ -230,6 +254,49 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await lock.release();
   }
+}
+
+async function cmdSchedule(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('schedule', argv);
+  if (values.help) return help(SCHEDULE_HELP);
+  const playbookPath = requirePlaybook(positionals, 'schedule');
+  const inventoryPath = requireInventory(values, 'schedule');
+  if (typeof values.every !== 'string') throw new UserInputError('vipush schedule: --every INTERVAL is required (e.g. --every 15m)');
+  // Refuse to schedule something that would fail on its first run.
+  const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
+  preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars((values['extra-vars'] as string[]) ?? []) });
+  const extra: string[] = [];
+  for (const k of ['known-hosts', 'private-key', 'user', 'limit'] as const) if (typeof values[k] === 'string') extra.push(`--${k}`, resolveIfPath(k, values[k] as string));
+  for (const e of (values['extra-vars'] as string[]) ?? []) extra.push('-e', e);
+  const units = scheduleUnits({
+    playbook: playbookPath,
+    inventory: inventoryPath,
+    every: values.every,
+    fix: !!values.fix,
+    vipush: fileURLToPath(new URL('../../../bin/vipush.js', import.meta.url)),
+    node: process.execPath,
+    extra,
+  });
+  if (!values.install) {
+    process.stdout.write(
+      `# /etc/systemd/system/${units.name}.service\n${units.service}\n# /etc/systemd/system/${units.name}.timer\n${units.timer}\n` +
+        `# or, without systemd, one line in /etc/cron.d/${units.name}:\n${units.cron}\n\n# install with: vipush schedule ${argv.join(' ')} --install\n`,
+    );
+    return ExitCode.ok;
+  }
+  if (!existsSync('/run/systemd/system')) {
+    throw new UserInputError(`vipush schedule --install needs systemd as init; without it, put this line in /etc/cron.d/${units.name}:\n${units.cron}`);
+  }
+  await writeFile(`/etc/systemd/system/${units.name}.service`, units.service, { mode: 0o644 });
+  await writeFile(`/etc/systemd/system/${units.name}.timer`, units.timer, { mode: 0o644 });
+  execFileSync('systemctl', ['daemon-reload']);
+  execFileSync('systemctl', ['enable', '--now', `${units.name}.timer`]);
+  process.stdout.write(`installed and started ${units.name}.timer; see: systemctl list-timers ${units.name}.timer, journalctl -u ${units.name}\n`);
+  return ExitCode.ok;
+}
+
+function resolveIfPath(key: string, value: string): string {
+  return key === 'known-hosts' || key === 'private-key' ? resolve(value) : value;
 }
 
 async function cmdRollback(argv: string[]): Promise<number> {
@@ -291,6 +358,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdInventory(rest);
     case 'rollback':
       return cmdRollback(rest);
+    case 'schedule':
+      return cmdSchedule(rest);
     default: {
       const near = suggest(cmd, Object.keys(commands));
       throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);

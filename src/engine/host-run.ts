@@ -141,10 +141,8 @@ export class HostRun {
       tr.changes = plan.changes.map(summarise);
       if (this.opts.diff || this.opts.check) tr.diff = plan.changes.map(describeDiff).join('');
       tr.status = plan.changes.some((c) => c.kind !== 'command' || c.reportChanged) ? 'changed' : 'ok';
-      for (const c of plan.changes) {
-        const d = driftOf(c);
-        if (d) this.result.drift.push({ task: task.name, ...d });
-      }
+      const drift = plan.drift ?? plan.changes.map(driftOf).filter((d): d is NonNullable<typeof d> => d !== undefined);
+      for (const d of drift) this.result.drift.push({ task: task.name, ...d });
       for (const u of plan.unfixable) this.result.drift.push({ task: task.name, ...u });
       for (const c of plan.changes) {
         steps.push({ index: steps.length, taskIndex: i, change: c });

@@ -20,6 +20,8 @@ export interface DriftItem {
 
 export interface TaskPlan {
   changes: Change[];
+  /** what these changes fix, as drift; when omitted, each change describes itself (driftOf) */
+  drift?: DriftItem[];
   /** shown to the user; they do not fail the task */
   warnings: string[];
   /** differences that are not fixed by these changes (e.g. a later sysctl.d file overrides ours at boot) */
