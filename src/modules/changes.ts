@@ -50,7 +50,7 @@ export function inverse(c: Change): Change | undefined {
       return {
         kind: 'file',
         path: c.path,
-        before: null,
+        before: c.after ? { content: c.after.content, mode: c.after.mode, uid: c.before?.uid ?? 0, gid: c.before?.gid ?? 0 } : null,
         after: c.before ? { content: c.before.content, mode: c.before.mode, uid: c.before.uid, gid: c.before.gid } : null,
       };
     case 'sysctl-live':

@@ -11,10 +11,16 @@ export interface RecapOptions {
 export function renderRecap(report: JsonReport, o: RecapOptions): string {
   const out: string[] = [];
   const names = Object.keys(report.hosts);
+  // The same warning on many hosts is one line, not one per host.
+  const warnings = new Map<string, string[]>();
+  for (const name of names) for (const t of report.hosts[name].tasks) for (const w of t.warnings) {
+    const key = `${t.name}: ${w}`;
+    warnings.set(key, [...(warnings.get(key) ?? []), name]);
+  }
+  for (const [w, hosts] of warnings) out.push(`[WARN] ${hosts.length > 5 ? `${hosts.slice(0, 5).join(', ')} and ${hosts.length - 5} more` : hosts.join(', ')}: ${w}`);
   for (const name of names) {
     const h = report.hosts[name];
     for (const t of h.tasks) {
-      for (const w of t.warnings) out.push(`[WARN] ${name}: ${t.name}: ${w}`);
       if ((o.check || o.verbose) && t.status === 'changed' && o.mode === 'run') {
         for (const c of t.changes) out.push(`${o.check ? 'would change' : 'changed'} ${name}: ${t.name}: ${c}`);
       }

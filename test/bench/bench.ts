@@ -19,6 +19,7 @@ import { createLab, type Lab } from '../lab/lab.js';
 import { summariseCpuProfile, onlyCpuProfile, type CpuBucket } from './cpu-profile.js';
 import { fleetApplied, pristineSysctlConf, resetFleet } from './fleet-state.js';
 import { HostTrace, type HostCost } from './host-trace.js';
+import { FleetCpu } from './cpu-accounting.js';
 import { GNU_TIME, median } from './measure.js';
 import { ansible, ansibleVersion, installAnsible, openSshFloor, ssh2Floor, vipush, type Run } from './runners.js';
 
@@ -46,7 +47,7 @@ const LABELS: Record<MeasureKey, string> = {
 interface MeasureResult {
   label: string;
   runs: Array<Omit<Run, 'stdout' | 'stderr'>>;
-  median: { wallMs: number; cpuMs: number; peakRssKb: number; engineMs?: number } | null;
+  median: { wallMs: number; cpuMs: number; hostsCpuMs: number; otherCpuMs: number; peakRssKb: number; engineMs?: number } | null;
   ratioToFloor: number | null;
 }
 
@@ -117,13 +118,19 @@ function toolVersion(cmd: string, args: string[]): string {
 class Recorder {
   readonly runs = new Map<MeasureKey, Run[]>();
 
+  constructor(private readonly fleetCpu: FleetCpu) {}
+
   async take(key: MeasureKey, fn: () => Promise<Run>): Promise<Run> {
+    const before = this.fleetCpu.snapshot();
     const r = await fn();
+    const d = FleetCpu.delta(before, this.fleetCpu.snapshot());
+    r.hostsCpuMs = d.hostsCpuMs;
+    r.otherCpuMs = Math.max(0, d.machineBusyMs - r.cpuMs - d.hostsCpuMs);
     const list = this.runs.get(key) ?? [];
     list.push(r);
     this.runs.set(key, list);
     const extra = r.engineMs !== undefined ? `, vipush's own ${(r.engineMs / 1000).toFixed(2)} s` : '';
-    log(`${LABELS[key].slice(5).trim()}: ${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, ${(r.peakRssKb / 1024).toFixed(0)} MB${extra}${r.valid ? '' : `  INVALID: ${r.problem}`}`);
+    log(`${LABELS[key].slice(5).trim()}: ${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, hosts ${fmt(r.hostsCpuMs)} s, other ${fmt(r.otherCpuMs)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB${extra}${r.valid ? '' : `  INVALID: ${r.problem}`}`);
     return r;
   }
 }
@@ -220,6 +227,8 @@ function summarise(rec: Recorder): Partial<Record<MeasureKey, MeasureResult>> {
       ? {
           wallMs: median(valid.map((r) => r.wallMs)),
           cpuMs: median(valid.map((r) => r.cpuMs)),
+          hostsCpuMs: median(valid.map((r) => r.hostsCpuMs ?? NaN)),
+          otherCpuMs: median(valid.map((r) => r.otherCpuMs ?? NaN)),
           peakRssKb: Math.max(...valid.map((r) => r.peakRssKb)),
           engineMs: engine.length ? median(engine) : undefined,
         }
@@ -239,7 +248,7 @@ function fmt(ms: number | undefined | null, digits = 2): string {
 }
 
 function table(results: Partial<Record<MeasureKey, MeasureResult>>): string {
-  const head = ['measure', 'wall s', 'x floor', 'CPU s', 'peak RSS MB', 'valid', 'walls s'];
+  const head = ['measure', 'wall s', 'x floor', 'CPU s', 'hosts CPU s', 'other CPU s', 'peak RSS MB', 'valid', 'walls s'];
   const rows = (Object.keys(LABELS) as MeasureKey[])
     .filter((k) => results[k])
     .map((k) => {
@@ -250,6 +259,8 @@ function table(results: Partial<Record<MeasureKey, MeasureResult>>): string {
         fmt(m?.wallMs),
         r.ratioToFloor === null ? '-' : r.ratioToFloor.toFixed(2),
         fmt(m?.cpuMs),
+        fmt(m?.hostsCpuMs),
+        fmt(m?.otherCpuMs),
         m ? (m.peakRssKb / 1024).toFixed(0) : '-',
         `${r.runs.filter((x) => x.valid).length}/${r.runs.length}`,
         r.runs.map((x) => fmt(x.wallMs, 1)).join(' '),
@@ -337,9 +348,10 @@ async function main(): Promise<number> {
   const loadBefore = loadavg();
   log(`building a lab of ${opts.hosts} hosts`);
   const lab = await createLab({ hosts: opts.hosts, director: false, client: false, httpServers: false, log });
-  const rec = new Recorder();
   let prof: ProfileEntry[] = [];
+  let rec: Recorder | null = null;
   try {
+    rec = new Recorder(await FleetCpu.of(lab));
     const pristine = pristineSysctlConf();
     await warmUp(lab, pristine);
     for (let r = 0; r < opts.repeat; r++) {
@@ -361,6 +373,7 @@ async function main(): Promise<number> {
     await lab.teardown();
   }
 
+  if (!rec) throw new Error('no measurements');
   const results = summarise(rec);
   const checks = targets(opts, results);
   process.stdout.write(`\nvipush bench: ${opts.hosts} hosts, ${opts.repeat} repeats, medians of valid runs; peak RSS is the largest single process of the measured tree (max over runs)\n\n`);

@@ -1,8 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pidsInNamespace } from '../lab/network.js';
 import type { Lab, LabHost } from '../lab/lab.js';
 
 /**
@@ -49,7 +48,9 @@ function ppidOf(pid: number): number {
 
 /** The sshd that listens: the one whose parent is not an sshd. */
 export async function sshdListener(host: LabHost): Promise<number> {
-  const sshds = (await pidsInNamespace(host.ns)).filter((p) => commOf(p) === 'sshd');
+  const r = spawnSync('ip', ['netns', 'pids', host.ns], { encoding: 'utf8' });
+  const pids = (r.stdout ?? '').split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
+  const sshds = pids.filter((p) => commOf(p) === 'sshd');
   const listener = sshds.find((p) => commOf(ppidOf(p)) !== 'sshd');
   if (!listener) throw new Error(`no sshd listener found in ${host.ns}`);
   return listener;

@@ -20,6 +20,10 @@ export interface Run extends Sample {
   problem?: string;
   /** vipush's own run time from its JSON report (excludes Node start-up and config loading) */
   engineMs?: number;
+  /** CPU of the lab hosts' SSH sessions during the run (see cpu-accounting.ts) */
+  hostsCpuMs?: number;
+  /** busy CPU of the whole machine during the run, minus controller and hosts: other load */
+  otherCpuMs?: number;
 }
 
 /** The measured commands get the caller's environment minus what would change their behaviour. */

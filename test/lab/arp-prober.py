@@ -10,11 +10,12 @@ Runs until SIGTERM/SIGINT, until stdin reaches end of file, or until
 --max-seconds (never more than 60) have passed. Prints "ready" once the socket
 is bound and the first request is out, then one JSON line:
   {"requests": N, "replies": {MAC: count}, "windows": {MAC: {"firstMs", "lastMs"}},
-   "elapsedMs", "maxGapMs", "maxGapAtMs", "sendErrors", "stoppedBy", "realtime"}
+   "elapsedMs", "maxGapMs", "maxGapAtMs", "sendErrors", "dropped",
+   "stoppedBy", "realtime"}
 Times are ms since the first request. maxGapMs is the longest pause between
 two requests (a shorter leak could have been missed); it began at maxGapAtMs.
-realtime says whether SCHED_FIFO, which keeps that pause short on a busy
-machine, was granted.
+dropped counts frames lost to a full receive buffer. realtime says whether
+SCHED_FIFO, which keeps the pauses short on a busy machine, was granted.
 
 Only python3-minimal modules are used (no json, no argparse), so the bare
 /usr/bin/python3 of a Debian system is enough. Needs CAP_NET_RAW.
@@ -33,6 +34,12 @@ ARPHRD_ETHER = 1
 ARPOP_REQUEST = 1
 ARPOP_REPLY = 2
 PACKET_OUTGOING = 4
+# Not exported by Python's socket module (linux/if_packet.h, asm-generic/socket.h).
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+PACKET_IGNORE_OUTGOING = 23
+SO_RCVBUFFORCE = 33
+RECEIVE_BUFFER_BYTES = 4 << 20
 BROADCAST = b'\xff' * 6
 MAX_SECONDS_CAP = 60.0
 USAGE = 'usage: arp-prober.py --iface IFACE --src-ip IPV4 --target IPV4 [--interval-ms 2] [--max-seconds 60]'
@@ -109,6 +116,16 @@ def main():
     if len(src_mac) != 6:
         fail('%s has no Ethernet address' % iface)
     sock.setblocking(False)
+    # Room for a few hundred ms of replies if the prober is starved, and no
+    # copies of its own requests (pkttype is checked as well, for older kernels).
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER_BYTES)
+    try:
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    except OSError:
+        pass
     request = who_has(src_mac, src_ip, target)
     # The lowest real-time priority keeps the 2 ms cadence while vipush, ssh and
     # sshd compete for the CPU; the loop sleeps in select(), so it takes little.
@@ -175,13 +192,15 @@ def main():
                 window[1] = at
 
     elapsed = time.monotonic() - start
+    # Frames the kernel dropped because the receive buffer was full: replies the counts miss.
+    _, dropped = struct.unpack('II', sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
     reply_items = ', '.join('"%s": %d' % (mac, n) for mac, n in sorted(replies.items()))
     window_items = ', '.join(
         '"%s": {"firstMs": %.1f, "lastMs": %.1f}' % (mac, w[0], w[1]) for mac, w in sorted(windows.items())
     )
     sys.stdout.write(
-        '{"requests": %d, "replies": {%s}, "windows": {%s}, "elapsedMs": %.1f, "maxGapMs": %.1f, "maxGapAtMs": %.1f, "sendErrors": %d, "stoppedBy": "%s", "realtime": %s}\n'
-        % (requests, reply_items, window_items, elapsed * 1000.0, max_gap * 1000.0, max_gap_at * 1000.0, send_errors, stop['by'], 'true' if realtime else 'false')
+        '{"requests": %d, "replies": {%s}, "windows": {%s}, "elapsedMs": %.1f, "maxGapMs": %.1f, "maxGapAtMs": %.1f, "sendErrors": %d, "dropped": %d, "stoppedBy": "%s", "realtime": %s}\n'
+        % (requests, reply_items, window_items, elapsed * 1000.0, max_gap * 1000.0, max_gap_at * 1000.0, send_errors, dropped, stop['by'], 'true' if realtime else 'false')
     )
     sys.stdout.flush()
 

@@ -31,6 +31,8 @@ export interface ArpProbeSummary {
   /** when that pause began, in ms after the first request */
   maxGapAtMs: number;
   sendErrors: number;
+  /** frames the kernel dropped because the prober's receive buffer was full */
+  dropped: number;
   /** 'max-duration' means the prober stopped by itself before stop() was called */
   stoppedBy: 'signal' | 'stdin' | 'max-duration';
   /** whether the prober got SCHED_FIFO, which keeps maxGapMs small on a busy machine */

@@ -1,17 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, mkdir, writeFile, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize } from 'node:path';
 import pLimit from 'p-limit';
 import type { ExecResult } from '../../src/transport/types.js';
-import { run, runOk, isAlive, killRef, killPid, waitGone, LabError, type ProcessRef } from './exec.js';
+import { run, runOk, runSync, isAlive, killRef, killPid, waitGone, LabError, type ProcessRef } from './exec.js';
 import {
   addNamespaces, addPort, buildSwitch, deletePort, destroyLabByPrefix, hostOctet, labDirsOf, labMac, namespacesOf,
-  pickSubnetOctet, pidsInNamespace, randomPrefix, setPort, CLIENT_OCTET, CONTROLLER_OCTET, DIRECTOR_OCTET,
+  claimSubnet, pidsInNamespaces, randomPrefix, setPort, CLIENT_OCTET, CONTROLLER_OCTET, DIRECTOR_OCTET,
   LAB_PREFIX_RE, MAX_HOSTS, VIP_OCTET,
 } from './network.js';
 import {
-  generateKey, knownHostsLine, nsenterArgs, startHttpProcess, startInit, startSshdProcess, writeSshdConfig, type Started,
+  generateKey, knownHostsLine, nsenterArgs, startHttpProcess, startInit, startSshdProcess, writeHostFiles, type Started,
 } from './host-processes.js';
 import { inventoryYaml } from './inventory.js';
 import { ensureLabPackages } from './packages.js';
@@ -38,7 +38,11 @@ const KEYGEN_CONCURRENCY = 8;
 
 // ---- teardown on exit and signals ------------------------------------------
 
-const activeLabs = new Set<FleetLab>();
+/** Labs (and labs still being claimed) to remove if this process ends first. */
+interface PendingTeardown {
+  teardownSync(): void;
+}
+const activeLabs = new Set<PendingTeardown>();
 const TEARDOWN_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 let handlersInstalled = false;
 
@@ -191,7 +195,7 @@ class FleetLab implements Lab {
       await buildSwitch(
         this.switchNs,
         this.states.map((s) => ({ port: s.host.switchPort, ns: s.host.ns, mac: s.host.mac })),
-        { ifname: this.controllerIf, mac: labMac(this.subnetOctet, CONTROLLER_OCTET), cidr: `${this.controllerIp}/24` },
+        { ifname: this.controllerIf, peer: controllerPeerIf(this.prefix) },
       );
       lap('network', t);
     })();
@@ -201,7 +205,7 @@ class FleetLab implements Lab {
     this.log(`lab ${this.prefix}: ${this.states.length} namespaces on ${this.subnet}`);
 
     await writeFile(this.authorizedKeysFile, await readFile(this.publicKeyFile), { mode: 0o600 });
-    for (const s of this.states) if (s.host.ssh) await writeSshdConfig(s.host, this.authorizedKeysFile);
+    for (const s of this.states) await writeHostFiles(s.host, this.authorizedKeysFile);
 
     const t = Date.now();
     const limit = pLimit(START_CONCURRENCY);
@@ -335,7 +339,7 @@ class FleetLab implements Lab {
 
   async killSshd(host: HostRef): Promise<void> {
     const s = this.state(host);
-    const pids = (await pidsInNamespace(s.host.ns)).filter((pid) => commOf(pid) === 'sshd');
+    const pids = pidsInNamespaces([s.host.ns]).filter((pid) => commOf(pid) === 'sshd');
     for (const pid of pids) killPid(pid);
     if (s.sshd) killRef(s.sshd.ref);
     s.sshd = null;
@@ -361,7 +365,7 @@ class FleetLab implements Lab {
   async reboot(host: HostRef): Promise<string> {
     const s = this.state(host);
     const h = s.host;
-    const pids = await pidsInNamespace(h.ns);
+    const pids = pidsInNamespaces([h.ns]);
     for (const pid of pids) killPid(pid);
     for (const ref of [s.init, s.sshd?.ref, s.httpServer?.ref]) if (ref) killRef(ref);
     s.init = s.sshd = s.httpServer = null;
@@ -386,7 +390,7 @@ class FleetLab implements Lab {
     if (this.tornDown) return;
     this.tornDown = true;
     activeLabs.delete(this);
-    const pids = [...(await Promise.all(namespacesOf(this.prefix).map(pidsInNamespace))).flat(), ...this.trackedRefs().filter(isAlive).map((r) => r.pid)];
+    const pids = [...pidsInNamespaces(namespacesOf(this.prefix)), ...this.trackedRefs().filter(isAlive).map((r) => r.pid)];
     for (const pid of pids) killPid(pid);
     await waitGone(pids);
     destroyLabByPrefix(this.prefix, { dirs: [this.dir] });
@@ -436,8 +440,12 @@ function validate(opts: LabOptions): void {
   }
 }
 
+function controllerPeerIf(prefix: string): string {
+  return `${prefix}s`;
+}
+
 function prefixInUse(prefix: string): boolean {
-  return namespacesOf(prefix).length > 0 || labDirsOf(prefix).length > 0;
+  return namespacesOf(prefix).length > 0 || labDirsOf(prefix).length > 0 || runSync('ip', ['link', 'show', 'dev', `${prefix}c`]).code === 0;
 }
 
 export async function createLab(opts: LabOptions): Promise<Lab> {
@@ -452,19 +460,29 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
     prefix = randomPrefix();
   }
 
-  const k = await pickSubnetOctet();
-  const dir = await mkdtemp(join(tmpdir(), `vipush-lab-${prefix}-`));
-  // The path goes into mount options (comma-separated) and unquoted YAML.
-  if (!/^[A-Za-z0-9_./-]+$/.test(dir)) {
-    await rm(dir, { recursive: true, force: true });
-    throw new LabError(`the temp dir path ${dir} has characters the lab cannot use; set TMPDIR to a plain path`);
+  // From the subnet claim on, something exists that an interrupted run must remove.
+  const claimed = prefix;
+  const pending: PendingTeardown = { teardownSync: () => void destroyLabByPrefix(claimed) };
+  if (!opts.persist) {
+    installTeardownHandlers();
+    activeLabs.add(pending);
+  }
+  let k: number;
+  let dir: string;
+  try {
+    k = await claimSubnet(`${prefix}c`, controllerPeerIf(prefix));
+    dir = await mkdtemp(join(tmpdir(), `vipush-lab-${prefix}-`));
+    // The path goes into mount options (comma-separated) and unquoted YAML.
+    if (!/^[A-Za-z0-9_./-]+$/.test(dir)) throw new LabError(`the temp dir path ${dir} has characters the lab cannot use; set TMPDIR to a plain path`);
+  } catch (e) {
+    activeLabs.delete(pending);
+    destroyLabByPrefix(prefix);
+    throw e;
   }
 
   const lab = new FleetLab(prefix, k, dir, opts);
-  if (!opts.persist) {
-    installTeardownHandlers();
-    activeLabs.add(lab);
-  }
+  activeLabs.delete(pending);
+  if (!opts.persist) activeLabs.add(lab);
   try {
     await lab.build();
   } catch (e) {

@@ -8,46 +8,60 @@ export const SSHD = '/usr/sbin/sshd';
 
 /**
  * Runs as the first process of a host (inside `ip netns exec NS unshare ...`):
- * the network basics, then the host's private mounts, then (on reboot) what
+ * the network basics, then the host's private mounts (labFstab), then (on reboot) what
  * Debian's boot does with the persisted config, then it stays as the holder of
  * the host's mount namespace, so sshd can be killed and restarted like a
  * service without the host losing its /run.
  *
- * /proc/sys is made read-only except /proc/sys/net: `sysctl --system` and
- * anything run over SSH must not change this machine's global kernel.* or
- * fs.* settings; the net.* ones are per namespace.
+ * Few processes on purpose: hundreds of hosts start on two cores.
  *
- * $1 upper dir, $2 work dir, $3 host name, $4 address/24, $5 fresh|boot, $6 boot log
+ * $1 fstab (see labFstab), $2 host name, $3 address/24, $4 fresh|boot, $5 boot log,
+ * $6 the controller's pid (whose namespaces this must never touch)
  */
 const INIT_SCRIPT = `set -e
-ip link set lo up
-ip addr add "$4" dev eth0
-ip link set eth0 up
+if [ /proc/self/ns/mnt -ef "/proc/$6/ns/mnt" ] || [ /proc/self/ns/net -ef "/proc/$6/ns/net" ]; then
+  echo 'lab init: refusing to run in the controller namespaces' >&2; exit 1
+fi
+printf 'link set lo up\\naddr add %s dev eth0\\nlink set eth0 up\\n' "$3" | ip -batch -
 sysctl -q -w \\
   net.ipv4.conf.all.arp_ignore=0 net.ipv4.conf.all.arp_announce=0 \\
   net.ipv4.conf.default.arp_ignore=0 net.ipv4.conf.default.arp_announce=0 \\
   net.ipv4.conf.eth0.arp_ignore=0 net.ipv4.conf.eth0.arp_announce=0
-mount -t overlay overlay -o "lowerdir=/etc,upperdir=$1,workdir=$2" /etc
-# The copied /run/netns mounts would pin every other namespace of the machine alive.
+# Only in this private mount namespace: the copied /run/netns mounts would
+# pin every other namespace of the machine alive.
 umount -l /run/netns 2>/dev/null || true
-mount -t tmpfs -o mode=0755 tmpfs /run
+mount --fstab "$1" -a
 mkdir -p /run/sshd /run/network /run/lock
-mount -t tmpfs -o mode=0700 tmpfs /root
-mount --bind /proc/sys /proc/sys
-mount -o remount,bind,ro /proc/sys
-mount --bind /proc/sys/net /proc/sys/net
-mount -o remount,bind,rw /proc/sys/net
-hostname "$3"
-if [ "$5" = boot ]; then
+hostname "$2"
+if [ "$4" = boot ]; then
   set +e
   {
     echo "# sysctl --system"; sysctl --system; echo "# exit $?"
     echo "# ifup -a"; ifup -a; echo "# exit $?"
-  } >"$6" 2>&1
+  } >"$5" 2>&1
 fi
 echo ready
 exec sleep infinity >/dev/null 2>&1
 `;
+
+/**
+ * A host's own /etc (an overlay over the machine's), /run, and /root (the
+ * machine's /root/.bashrc would otherwise slow every SSH session).
+ * /proc/sys is read-only except /proc/sys/net: `sysctl --system` at boot and
+ * anything run over SSH must not change this machine's kernel.* or fs.*
+ * settings; the net.* ones are per namespace. A bind of a read-only mount's
+ * subtree stays read-only, so net is bound first and carried along by the rbind.
+ */
+export function labFstab(host: LabHost): string {
+  return [
+    `overlay /etc overlay lowerdir=/etc,upperdir=${host.upperDir},workdir=${join(host.dir, 'work')} 0 0`,
+    'tmpfs /run tmpfs mode=0755 0 0',
+    'tmpfs /root tmpfs mode=0700 0 0',
+    '/proc/sys/net /proc/sys/net none bind 0 0',
+    '/proc/sys /proc/sys none rbind,ro 0 0',
+    '',
+  ].join('\n');
+}
 
 /** A real server answers HTTP with its own name, so a response shows who served it. */
 const HTTP_SCRIPT = `const name = process.argv[1];
@@ -97,7 +111,7 @@ export function startInit(host: LabHost, mode: 'fresh' | 'boot', timeoutMs: numb
     'netns', 'exec', host.ns,
     'unshare', '--mount', '--uts', '--propagation', 'private',
     'sh', '-c', INIT_SCRIPT, 'sh',
-    host.upperDir, join(host.dir, 'work'), host.name, `${host.ip}/24`, mode, host.bootLogFile,
+    join(host.dir, 'fstab'), host.name, `${host.ip}/24`, mode, host.bootLogFile, String(process.pid),
   ];
   const child = spawnDetached('ip', args, host.logFile, 'pipe');
   return new Promise((resolve, reject) => {
@@ -153,6 +167,7 @@ export async function startHttpProcess(host: LabHost, init: ProcessRef, timeoutM
   return { ref, child };
 }
 
-export async function writeSshdConfig(host: LabHost, authorizedKeysFile: string): Promise<void> {
-  await writeFile(join(host.dir, 'sshd_config'), sshdConfig(host, authorizedKeysFile), { mode: 0o600 });
+export async function writeHostFiles(host: LabHost, authorizedKeysFile: string): Promise<void> {
+  await writeFile(join(host.dir, 'fstab'), labFstab(host), { mode: 0o600 });
+  if (host.ssh) await writeFile(join(host.dir, 'sshd_config'), sshdConfig(host, authorizedKeysFile), { mode: 0o600 });
 }

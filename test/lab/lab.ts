@@ -127,10 +127,14 @@ export interface Lab {
    * rewrite. Idempotent; `hosts` defaults to every real server.
    */
   setupDirector(hosts?: readonly HostRef[]): Promise<void>;
-  /** The broken starting state: the VIP on lo, scope global, default ARP sysctls. */
+  /** The broken starting state: the VIP on lo as a plain /32 (scope global), ARP sysctls untouched. */
   naiveVip(host: HostRef): Promise<void>;
 
-  /** Distinct MACs (lowercase) that answered ARP for `vip`, asked from `from` (default: the client). */
+  /**
+   * Distinct MACs (lowercase, sorted) that answered ARP for `vip` (default
+   * the lab's VIP), asked from `from` (default the client) after flushing its
+   * neighbour cache: three broadcast probes, about 3 s. [] when nobody answered.
+   */
   arpOwners(vip?: string, from?: HostRef): Promise<string[]>;
   httpGet(url: string, from?: HostRef): Promise<HttpResult>;
   /** A command in the host's network, mount (/etc overlay) and UTS namespaces. Never throws on exit codes. */

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk, runSync, killPid, killRef, LabError, type ProcessRef } from './exec.js';
@@ -44,24 +44,42 @@ function overlaps(cidr: string, base: number, bits: number): boolean {
   return ((ipToInt(addr) & mask) >>> 0) === ((base & mask) >>> 0);
 }
 
-/**
- * 198.18.K.0/24 (RFC 2544, never a real network), K random among those no
- * route or address on this machine touches, so parallel labs never collide.
- */
-export async function pickSubnetOctet(): Promise<number> {
-  const routes = JSON.parse((await runOk('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as { dst?: string }[];
-  const addrs = JSON.parse((await runOk('ip', ['-j', '-4', 'addr', 'show'])) || '[]') as { addr_info?: { local: string; prefixlen: number }[] }[];
-  const used = [
-    ...routes.map((r) => r.dst).filter((d): d is string => !!d && d !== 'default'),
-    ...addrs.flatMap((l) => (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`)),
+async function subnetUsers(): Promise<{ cidr: string; dev: string }[]> {
+  const routes = JSON.parse((await runOk('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as { dst?: string; dev?: string }[];
+  const links = JSON.parse((await runOk('ip', ['-j', '-4', 'addr', 'show'])) || '[]') as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
+  return [
+    ...routes.filter((r) => r.dst && r.dst !== 'default').map((r) => ({ cidr: r.dst!, dev: r.dev ?? '' })),
+    ...links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ cidr: `${a.local}/${a.prefixlen}`, dev: l.ifname }))),
   ];
-  const free: number[] = [];
-  for (let k = 1; k <= 254; k++) {
-    const base = ipToInt(`198.18.${k}.0`);
-    if (!used.some((c) => overlaps(c, base, 24))) free.push(k);
+}
+
+function subnetTouched(users: readonly { cidr: string; dev: string }[], k: number, exceptDev?: string): boolean {
+  const base = ipToInt(`198.18.${k}.0`);
+  return users.some((u) => u.dev !== exceptDev && overlaps(u.cidr, base, 24));
+}
+
+/**
+ * Picks 198.18.K.0/24 (RFC 2544, never a real network) with K random among
+ * those no route or address on this machine touches, and claims it at once by
+ * putting the controller address on a new root-side veth. Two labs starting at
+ * the same moment could pick the same K; the one that sees the other's
+ * address after claiming gives K up and picks again.
+ */
+export async function claimSubnet(controllerIf: string, peerIf: string): Promise<number> {
+  await runOk('ip', ['link', 'add', controllerIf, 'type', 'veth', 'peer', 'name', peerIf]);
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const users = await subnetUsers();
+    const free: number[] = [];
+    for (let k = 1; k <= 254; k++) if (!subnetTouched(users, k)) free.push(k);
+    if (free.length === 0) break;
+    const k = free[randomInt(0, free.length)];
+    await runOk('ip', ['-batch', '-'], {
+      input: `link set dev ${controllerIf} address ${labMac(k, CONTROLLER_OCTET)}\naddr add 198.18.${k}.${CONTROLLER_OCTET}/24 dev ${controllerIf}\n`,
+    });
+    if (!subnetTouched(await subnetUsers(), k, controllerIf)) return k;
+    await runOk('ip', ['addr', 'flush', 'dev', controllerIf]);
   }
-  if (free.length === 0) throw new LabError('no free 198.18.K.0/24 subnet on this machine: every K is used by a route or address');
-  return free[randomInt(0, free.length)];
+  throw new LabError('no free 198.18.K.0/24 subnet on this machine: every K is used by a route or address');
 }
 
 export function listNamespaces(): string[] {
@@ -87,17 +105,13 @@ export interface SwitchPort {
   mac: string;
 }
 
-/** Creates the bridge and every host's veth from inside the switch, in one `ip` process. */
-export async function buildSwitch(switchNs: string, ports: readonly SwitchPort[], controller: { ifname: string; mac: string; cidr: string }): Promise<void> {
-  await runOk('ip', ['-batch', '-'], {
-    input: [
-      `link add ${controller.ifname} address ${controller.mac} type veth peer name ctl netns ${switchNs}`,
-      `addr add ${controller.cidr} dev ${controller.ifname}`,
-      `link set ${controller.ifname} up`,
-      '',
-    ].join('\n'),
-  });
-  const lines = ['link add br0 type bridge', 'link set br0 up', 'link set ctl master br0 up'];
+/**
+ * Creates the bridge and every host's veth from inside the switch, in one
+ * `ip` process, and plugs in the controller's veth (claimed by claimSubnet).
+ */
+export async function buildSwitch(switchNs: string, ports: readonly SwitchPort[], controller: { ifname: string; peer: string }): Promise<void> {
+  await runOk('ip', ['-batch', '-'], { input: `link set ${controller.peer} netns ${switchNs}\nlink set ${controller.ifname} up\n` });
+  const lines = ['link add br0 type bridge', 'link set br0 up', `link set ${controller.peer} name ctl`, 'link set ctl master br0 up'];
   for (const p of ports) lines.push(...portLines(p));
   await runOk('ip', ['-n', switchNs, '-batch', '-'], { input: lines.join('\n') + '\n' });
 }
@@ -120,15 +134,34 @@ export async function setPort(switchNs: string, port: string, state: 'up' | 'dow
   await runOk('ip', ['-n', switchNs, 'link', 'set', port, state]);
 }
 
-export async function pidsInNamespace(ns: string): Promise<number[]> {
-  const r = await run('ip', ['netns', 'pids', ns]);
-  return r.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
-}
-
-function pidsInNamespacesSync(namespaces: readonly string[]): number[] {
-  if (namespaces.length === 0) return [];
-  const r = runSync('ip', ['-force', '-batch', '-'], namespaces.map((n) => `netns pids ${n}\n`).join(''));
-  return r.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
+/**
+ * Processes whose network namespace is one of `namespaces`, found the way
+ * `ip netns pids` does (by namespace inode) but in one pass over /proc for
+ * all of them: one `ip netns pids` per host scans /proc once per host.
+ */
+export function pidsInNamespaces(namespaces: readonly string[]): number[] {
+  const inodes = new Set<number>();
+  for (const ns of namespaces) {
+    try {
+      inodes.add(statSync(`/run/netns/${ns}`).ino);
+    } catch {
+      // not there (any more)
+    }
+  }
+  if (inodes.size === 0) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let link: string;
+    try {
+      link = readlinkSync(`/proc/${entry}/ns/net`);
+    } catch {
+      continue; // exited meanwhile
+    }
+    const m = /^net:\[(\d+)\]$/.exec(link);
+    if (m && inodes.has(Number(m[1])) && Number(entry) !== process.pid) pids.push(Number(entry));
+  }
+  return pids;
 }
 
 export interface DestroyReport {
@@ -145,7 +178,7 @@ export interface DestroyReport {
 export function destroyLabByPrefix(prefix: string, opts: { tracked?: readonly ProcessRef[]; dirs?: readonly string[] } = {}): DestroyReport {
   if (!LAB_PREFIX_RE.test(prefix)) throw new LabError(`refusing to delete "${prefix}": a lab prefix is vp followed by 4 hex digits`);
   const namespaces = namespacesOf(prefix);
-  const pids = pidsInNamespacesSync(namespaces).filter((p) => p !== process.pid);
+  const pids = pidsInNamespaces(namespaces);
   for (const pid of pids) killPid(pid);
   for (const ref of opts.tracked ?? []) killRef(ref);
   if (namespaces.length > 0) runSync('ip', ['-force', '-batch', '-'], namespaces.map((n) => `netns del ${n}\n`).join(''));

@@ -1,0 +1,11 @@
+import { parseDocument, LineCounter, Parser, Lexer, Composer } from 'yaml';
+import { readFileSync } from 'node:fs';
+const f = process.argv[2]; const text = readFileSync(f, 'utf8');
+let t = Date.now();
+let n = 0; for (const tok of new Lexer().lex(text)) n++;
+console.log('lex', n, Date.now() - t); t = Date.now();
+let m = 0; for (const tok of new Parser().parse(text)) m++;
+console.log('parse', m, Date.now() - t); t = Date.now();
+const lc = new LineCounter();
+const doc = parseDocument(text, { version: '1.1', lineCounter: lc, uniqueKeys: process.argv[3] !== 'nouniq', strict: true, prettyErrors: false });
+console.log('doc', doc.errors.length, doc.errors[0]?.message.slice(0,100), Date.now() - t);
