@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { HostFacts } from '../facts/types.js';
 import { shJoin, shQuote } from '../transport/quote.js';
@@ -50,6 +51,7 @@ export function inverse(c: Change): Change | undefined {
       return {
         kind: 'file',
         path: c.path,
+        restore: true,
         before: c.after ? { content: c.after.content, mode: c.after.mode, uid: c.before?.uid ?? 0, gid: c.before?.gid ?? 0 } : null,
         after: c.before ? { content: c.before.content, mode: c.before.mode, uid: c.before.uid, gid: c.before.gid } : null,
       };
@@ -66,12 +68,17 @@ export function inverse(c: Change): Change | undefined {
 
 /** Shell functions used by the step snippets below. Each prints why it failed on stderr. */
 export const SHELL_PRELUDE = [
-  "vp_write() { # path base64 mode [uid gid]",
-  "  d=$(dirname -- \"$1\") && t=$(mktemp \"$d/.vipush.XXXXXX\") || return 1",
+  // path base64 mode expect [uid gid]; expect is '-', 'absent' or the sha256 the plan saw: a file
+  // changed since vipush read it is not overwritten. A symlink is followed, not replaced.
+  "vp_write() {",
+  "  p=$(readlink -f -- \"$1\") || p=$1",
+  "  case $4 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
+  "    *) [ \"$(sha256sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = \"$4\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
+  "  d=$(dirname -- \"$p\") && t=$(mktemp \"$d/.vipush.XXXXXX\") || return 1",
   "  if printf '%s' \"$2\" | base64 -d > \"$t\"; then :; else rm -f \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
-  "  if [ -e \"$1\" ] && [ -z \"${4:-}\" ]; then chown --reference=\"$1\" \"$t\" 2>/dev/null; fi",
-  "  if [ -n \"${4:-}\" ]; then chown \"$4:$5\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
-  "  chmod \"$3\" \"$t\" && sync \"$t\" && mv -f \"$t\" \"$1\" || { rm -f \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
+  "  if [ -e \"$p\" ] && [ -z \"${5:-}\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
+  "  if [ -n \"${5:-}\" ]; then chown \"$5:$6\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
+  "  chmod \"$3\" \"$t\" && sync \"$t\" && mv -f \"$t\" \"$p\" || { rm -f \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
   "vp_sysctl() { # key value procpath",
@@ -99,6 +106,7 @@ export function changeShell(c: Change): string {
         c.path,
         c.after.content.toString('base64'),
         (c.after.mode & 0o7777).toString(8),
+        c.restore ? '-' : c.before ? createHash('sha256').update(c.before.content).digest('hex') : 'absent',
         ...(c.after.uid !== undefined && c.after.gid !== undefined ? [String(c.after.uid), String(c.after.gid)] : []),
       ]);
     case 'sysctl-live':

@@ -5,7 +5,14 @@ import type { FactsRequest, FileFact, HostFacts } from '../facts/types.js';
  * needs. --check, --diff, drift and rollback all read these.
  */
 export type Change =
-  | { kind: 'file'; path: string; before: FileFact | null; after: { content: Buffer; mode: number; uid?: number; gid?: number } | null }
+  | {
+      kind: 'file';
+      path: string;
+      before: FileFact | null;
+      after: { content: Buffer; mode: number; uid?: number; gid?: number } | null;
+      /** an undo: written whatever the file holds now */
+      restore?: boolean;
+    }
   | { kind: 'sysctl-live'; key: string; from: string | null; to: string }
   | { kind: 'address'; op: 'add' | 'del'; family: 4 | 6; cidr: string; dev: string; scope: string; label?: string }
   | { kind: 'command'; argv?: string[]; shell?: string; reportChanged: boolean; undo?: { argv?: string[]; shell?: string }; confirm?: boolean }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,7 +107,15 @@ describe('apply script, run for real by sh on this machine', () => {
     expect(readFileSync(f, 'utf8')).toBe("new 'quoted' $(x)\n");
     expect(statSync(f).mode & 0o777).toBe(0o640);
 
-    const undo: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } } }];
+    // a write planned against content the file no longer has is refused, and the file kept
+    const stale: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 }, after: { content: Buffer.from('x'), mode: 0o640 } } }];
+    const staleRun = spawnSync('sh', ['-s'], { input: revertScript(stale) });
+    expect(staleRun.status).toBe(71);
+    const staleOut = parseOutcomes(staleRun.stdout.toString()).outcomes.get(0);
+    expect(staleOut).toMatchObject({ ok: false, output: expect.stringContaining('changed since vipush read it') });
+    expect(readFileSync(f, 'utf8')).toBe("new 'quoted' $(x)\n");
+
+    const undo: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } } }];
     const out = execFileSync('sh', ['-s'], { input: revertScript(undo) }).toString();
     expect(parseOutcomes(out).ended).toBe(true);
     expect(readFileSync(f, 'utf8')).toBe('old\n');
