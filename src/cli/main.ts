@@ -200,18 +200,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
 
   const lock = await acquireRunLock(resolve(playbookPath), resolve(inventoryPath));
   const controller = new AbortController();
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (interrupts > 1) {
-      process.stderr.write(`\nvipush: ${sig} again; exiting now. Hosts in flight keep what their dead-man switch decides.\n`);
-      process.exit(ExitCode.interrupted);
-    }
-    process.stderr.write(`\nvipush: ${sig}: no new hosts will start; hosts in flight finish or roll back. Press Ctrl-C again to exit at once.\n`);
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  runInFlight = controller;
 
   const started = new Date();
   const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -250,8 +239,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
     else process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
     return exitCodeForRun(report, mode, controller.signal.aborted);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    runInFlight = undefined;
     await lock.release();
   }
 }
@@ -367,8 +355,32 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** The run SIGINT/SIGTERM should stop gracefully, if one is going. */
+let runInFlight: AbortController | undefined;
+
+/**
+ * First signal: no new hosts start, hosts in flight finish or roll back, the
+ * report is written, exit 130. Second signal (or one before any host was
+ * touched): exit at once; on-host dead-man switches revert what they guard.
+ */
+function installSignalHandlers(): void {
+  let interrupts = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    interrupts++;
+    if (!runInFlight || interrupts > 1) {
+      if (runInFlight) process.stderr.write(`\nvipush: ${sig} again; exiting now. Hosts in flight keep what their dead-man switch decides.\n`);
+      process.exit(ExitCode.interrupted);
+    }
+    process.stderr.write(`\nvipush: ${sig}: no new hosts will start; hosts in flight finish or roll back. Press Ctrl-C again to exit at once.\n`);
+    runInFlight.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 /** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
 export async function cli(argv: string[]): Promise<void> {
+  installSignalHandlers();
   let code: number;
   try {
     code = await main(argv);

@@ -1,5 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
-import { LineCounter, parseDocument, isAlias, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml';
+import { open, stat } from 'node:fs/promises';
+import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { Location } from './location.js';
 
@@ -10,7 +10,17 @@ import type { Location } from './location.js';
  */
 export const YAML_VERSION = '1.1';
 export const MAX_YAML_BYTES = 8 * 1024 * 1024;
+/**
+ * The YAML parser recurses once per level and slows down quadratically with
+ * depth; past a few hundred levels it overflows the stack. Real playbooks and
+ * inventories stay far below this.
+ */
+export const MAX_YAML_DEPTH = 100;
+/** Bounds parse time and memory: about 100,000 hosts with one variable each. */
+export const MAX_YAML_NODES = 200_000;
 const MAX_ALIAS_COUNT = 100;
+/** More syntax errors than this are summed up in one line: a binary file would give thousands. */
+const MAX_SYNTAX_ERRORS = 20;
 
 export interface YamlFile {
   file: string;
@@ -25,38 +35,190 @@ export function locate(y: YamlFile, node: unknown): Location {
   return { file: y.file, line: pos.line, col: pos.col };
 }
 
+/** 1-based line and column of `offset` in `text`, without building a line table. */
+function positionOf(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < offset; i = text.indexOf('\n', i + 1)) {
+    line++;
+    start = i + 1;
+  }
+  return { line, col: offset - start + 1 };
+}
+
+/** Lexer tokens that mark a token kind and are not part of the source text. */
+const LEXER_MARKERS = new Set(['\x02', '\x18', '\x1f']);
+
+/**
+ * Why `text` is too deeply nested or has too many nodes to hand to the YAML
+ * parser, and where that shows; undefined when it is fine. One pass over the
+ * lexer's tokens, which is linear, stops at the first excess.
+ *
+ * Depth is counted as the parser would see it, closely enough: the open
+ * indentation levels of the line, plus each `-` or `?` that starts a nested
+ * collection on the same line, plus the open `[` and `{`.
+ */
+export function yamlShapeProblem(text: string): { offset: number; message: string } | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let nodes = 0;
+  let offset = 0;
+  let atLineStart = true;
+  let indent = 0;
+  let lineDepth = 0;
+  let lineHasContent = false;
+  for (const token of new Lexer().lex(text)) {
+    const at = offset;
+    if (LEXER_MARKERS.has(token)) {
+      if (token === '\x1f') nodes++;
+      continue;
+    }
+    offset += token.length;
+    if (token === '') continue;
+    const blank = /^[ \t]+$/.test(token);
+    if (atLineStart) {
+      atLineStart = false;
+      lineHasContent = false;
+      indent = blank ? token.length : 0;
+      if (blank) continue;
+    }
+    if (token.endsWith('\n')) {
+      atLineStart = true;
+      continue;
+    }
+    if (blank || token.startsWith('#')) continue;
+    if (!lineHasContent) {
+      lineHasContent = true;
+      if (flow === 0) {
+        while (indents.length > 0 && indents[indents.length - 1] >= indent) indents.pop();
+        indents.push(indent);
+        lineDepth = indents.length;
+      }
+    }
+    const first = token[0];
+    if (first === '[' || first === '{') {
+      flow++;
+      nodes++;
+    } else if (first === ']' || first === '}') {
+      flow = Math.max(0, flow - 1);
+    } else if ((token === '-' || token === '?') && flow === 0) {
+      lineDepth++;
+      nodes++;
+    } else if (first === '"' || first === "'" || first === '*') {
+      nodes++;
+    }
+    if (lineDepth + flow > MAX_YAML_DEPTH) {
+      return { offset: at, message: `the YAML is nested more than ${MAX_YAML_DEPTH} levels deep here; vipush reads at most ${MAX_YAML_DEPTH}` };
+    }
+    if (nodes > MAX_YAML_NODES) {
+      return { offset: at, message: `the YAML has more than ${MAX_YAML_NODES} values by here; vipush reads at most ${MAX_YAML_NODES} per file` };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Duplicate keys, found in one pass (the parser's own check compares every
+ * key with every other, which takes minutes on a large map). Keys compare as
+ * the parser compares them: scalars by value and type.
+ */
+function duplicateKeys(y: YamlFile): Diagnostic[] {
+  const found: Diagnostic[] = [];
+  visit(y.doc, {
+    Map(_, map) {
+      const seen = new Map<string, unknown>();
+      for (const pair of map.items) {
+        if (!isScalar(pair.key)) continue;
+        const value = pair.key.value;
+        if (value !== null && typeof value === 'object') continue;
+        const id = `${typeof value}\0${String(value)}`;
+        const first = seen.get(id);
+        if (first === undefined) {
+          seen.set(id, pair.key);
+          continue;
+        }
+        const where = locate(y, first);
+        found.push({ loc: locate(y, pair.key), message: `duplicate key ${JSON.stringify(String(value))} (first written at line ${where.line}); keys in a mapping must be unique` });
+      }
+    },
+  });
+  return found;
+}
+
 export function parseYamlText(text: string, file: string): YamlFile {
+  const shape = yamlShapeProblem(text);
+  if (shape) throw new UserInputError([{ loc: { file, ...positionOf(text, shape.offset) }, message: shape.message }]);
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { version: YAML_VERSION, lineCounter, prettyErrors: false, uniqueKeys: true, strict: true });
+    doc = parseDocument(text, { version: YAML_VERSION, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   } catch (e) {
     throw new UserInputError([{ loc: { file, line: 1, col: 1 }, message: `cannot parse YAML: ${(e as Error).message}` }]);
   }
   const y: YamlFile = { file, doc, lineCounter };
   if (doc.errors.length > 0) {
-    const diags: Diagnostic[] = doc.errors.map((err) => {
+    const diags: Diagnostic[] = doc.errors.slice(0, MAX_SYNTAX_ERRORS).map((err) => {
       const pos = lineCounter.linePos(err.pos[0]);
       const msg = err.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
       return { loc: { file, line: pos.line, col: pos.col }, message: `YAML syntax error: ${msg}` };
     });
+    const more = doc.errors.length - MAX_SYNTAX_ERRORS;
+    if (more > 0) diags.push({ loc: diags[diags.length - 1].loc, message: `${more} more YAML syntax errors after this one are not shown` });
     throw new UserInputError(diags);
   }
+  const duplicates = duplicateKeys(y);
+  if (duplicates.length > 0) throw new UserInputError(duplicates);
   return y;
 }
 
-export async function readYamlFile(path: string): Promise<YamlFile> {
+/**
+ * The text of an input file, refusing what is not a regular file (a
+ * directory, a FIFO, /dev/zero) and anything over MAX_YAML_BYTES, reading
+ * no more than that even if the file grows meanwhile.
+ */
+export async function readInputFile(path: string, kind: string): Promise<string> {
+  const tooBig = (size: number | string) =>
+    new UserInputError([{ loc: { file: path, line: 1, col: 1 }, message: `file is ${size} bytes; vipush reads ${kind} of at most ${MAX_YAML_BYTES} bytes` }]);
   let size: number;
   try {
-    size = (await stat(path)).size;
-  } catch {
-    throw new UserInputError(`${path}: file not found`);
+    const st = await stat(path);
+    if (!st.isFile()) throw new UserInputError(`${path}: not a regular file`);
+    size = st.size;
+  } catch (e) {
+    if (e instanceof UserInputError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserInputError(code === 'ENOENT' || code === 'ENOTDIR' ? `${path}: file not found` : `${path}: cannot read it (${code ?? (e as Error).message})`);
   }
-  if (size > MAX_YAML_BYTES) {
-    throw new UserInputError([{ loc: { file: path, line: 1, col: 1 }, message: `file is ${size} bytes; vipush reads YAML files of at most ${MAX_YAML_BYTES} bytes` }]);
+  if (size > MAX_YAML_BYTES) throw tooBig(size);
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (e) {
+    throw new UserInputError(`${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  const text = await readFile(path, 'utf8');
-  return parseYamlText(text, path);
+  try {
+    let buffer = Buffer.alloc(size + 1);
+    let length = 0;
+    for (;;) {
+      if (length === buffer.length) {
+        if (length > MAX_YAML_BYTES) throw tooBig(`more than ${MAX_YAML_BYTES}`);
+        const bigger = Buffer.alloc(Math.min(buffer.length * 2, MAX_YAML_BYTES + 1));
+        buffer.copy(bigger);
+        buffer = bigger;
+      }
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_YAML_BYTES) throw tooBig(`more than ${MAX_YAML_BYTES}`);
+    return buffer.toString('utf8', 0, length);
+  } finally {
+    await handle.close();
+  }
+}
+
+export async function readYamlFile(path: string): Promise<YamlFile> {
+  return parseYamlText(await readInputFile(path, 'YAML files'), path);
 }
 
 /**

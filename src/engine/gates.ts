@@ -20,7 +20,9 @@ export function arpingScript(vip: string): string {
     `dev=$(ip -o route get ${v} 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')`,
     `[ -n "$dev" ] || { echo "no route to ${vip.replace(/'/g, '')} from this host" >&2; exit 2; }`,
     `ip neigh flush dev "$dev" 2>/dev/null`,
-    `arping -c3 -w4 -I "$dev" ${v} 2>&1; true`,
+    // -b keeps every request broadcast (else arping goes unicast after the first reply and
+    // misses other owners); 3 requests, so several answering MACs are all seen.
+    `arping -b -c3 -I "$dev" ${v} 2>&1; true`,
   ].join('\n');
 }
 

@@ -265,7 +265,8 @@ export class HostRun {
     // Undo what took effect, plus the failed step (it may have half-applied),
     // or every step when we can't know how far the script got.
     const unknown = !!lost || (!failedStep && !ended);
-    const toUndo = unknown ? steps : steps.filter((s) => outcomes.has(s.index));
+    // A failed file write left the file as it was (the write is atomic), so it needs no undo.
+    const toUndo = unknown ? steps : steps.filter((s) => outcomes.get(s.index)?.ok || (outcomes.has(s.index) && s.change.kind !== 'file'));
     await this.revert(toUndo, lost !== undefined);
     if (deadman && armed) {
       if (this.result.rolledBack) {

@@ -9,11 +9,16 @@ import { checkGroupName, checkHostName, checkKnownVariable, checkVariableName, s
  * cycles and the implicit `all`/`ungrouped` groups are handled once. Problems
  * are collected, not thrown, so the user sees every one of them in one run.
  */
+/** Deep enough for any real inventory; keeps every walk over the group graph shallow. */
+export const MAX_GROUP_DEPTH = 64;
+
 export class InventoryBuilder {
   readonly file: string;
   private readonly diagnostics: Diagnostic[] = [];
   private readonly groups = new Map<string, Group>();
   private readonly hosts = new Map<string, Host>();
+  /** each group's direct members, for constant-time lookups in inventories of many hosts */
+  private readonly members = new Map<string, Set<string>>();
   /** where `parent > child` was declared, keyed `parent\0child` */
   private readonly edgeSources = new Map<string, Location>();
   private readonly reportedNames = new Set<string>();
@@ -65,7 +70,15 @@ export class InventoryBuilder {
     for (const [key, value] of vars) this.setHostVar(host, key, value);
     const g = this.groups.get(groupName);
     if (!g) throw new Error(`addHost(${groupName}, ${name}) before the group exists`);
-    if (!g.hosts.includes(name)) g.hosts.push(name);
+    let members = this.members.get(groupName);
+    if (!members) {
+      members = new Set();
+      this.members.set(groupName, members);
+    }
+    if (!members.has(name)) {
+      members.add(name);
+      g.hosts.push(name);
+    }
   }
 
   setGroupVar(groupName: string, key: string, value: VarValue): void {
@@ -102,7 +115,7 @@ export class InventoryBuilder {
 
   /** Checks the group graph, files hosts under `ungrouped`, and returns the inventory or throws every problem found. */
   finish(): Inventory {
-    this.reportCycles();
+    if (this.reportCycles() === 0) this.reportDeepNesting();
     if (this.diagnostics.length === 0) this.reconcile();
     if (this.diagnostics.length > 0) {
       const sorted = this.diagnostics
@@ -114,26 +127,66 @@ export class InventoryBuilder {
     return { file: this.file, hosts: this.hosts, groups: this.groups };
   }
 
-  /** Reports each edge that closes a loop, at the place the edge was declared. */
-  private reportCycles(): void {
+  /**
+   * Reports each edge that closes a loop, at the place the edge was declared,
+   * and returns how many. A depth-first walk with its own stack: an INI
+   * inventory can chain groups through `:children` as deep as it likes.
+   */
+  private reportCycles(): number {
+    let found = 0;
     const state = new Map<string, 'open' | 'done'>();
-    const path: string[] = [];
-    const visit = (name: string): void => {
-      state.set(name, 'open');
-      path.push(name);
-      for (const child of this.groups.get(name)?.children ?? []) {
+    for (const root of this.groups.keys()) {
+      if (state.has(root)) continue;
+      const path = [root];
+      const nextChild = [0];
+      state.set(root, 'open');
+      while (path.length > 0) {
+        const name = path[path.length - 1];
+        const children = this.groups.get(name)?.children ?? [];
+        const i = nextChild[nextChild.length - 1]++;
+        if (i >= children.length) {
+          state.set(name, 'done');
+          path.pop();
+          nextChild.pop();
+          continue;
+        }
+        const child = children[i];
         const s = state.get(child);
         if (s === 'open') {
-          const loop = [...path.slice(path.indexOf(child)), child].join(' > ');
-          this.error(this.edgeSources.get(`${name}\0${child}`), `group ${show(child)} is its own ancestor: ${loop}`);
+          found++;
+          const loop = [...path.slice(path.indexOf(child)), child];
+          this.error(this.edgeSources.get(`${name}\0${child}`), `group ${show(child)} is its own ancestor: ${shortChain(loop)}`);
         } else if (s === undefined) {
-          visit(child);
+          state.set(child, 'open');
+          path.push(child);
+          nextChild.push(0);
         }
       }
-      path.pop();
-      state.set(name, 'done');
-    };
-    for (const name of this.groups.keys()) if (!state.has(name)) visit(name);
+    }
+    return found;
+  }
+
+  /** Reports the first `:children` edge that nests groups more than MAX_GROUP_DEPTH deep (the graph has no loops here). */
+  private reportDeepNesting(): void {
+    const parentsLeft = new Map<string, number>();
+    for (const g of this.groups.values()) for (const c of g.children) parentsLeft.set(c, (parentsLeft.get(c) ?? 0) + 1);
+    const depth = new Map<string, number>();
+    const ready = [...this.groups.keys()].filter((name) => !parentsLeft.get(name));
+    for (const name of ready) depth.set(name, 1);
+    for (let i = 0; i < ready.length; i++) {
+      const name = ready[i];
+      const d = depth.get(name)! + 1;
+      for (const child of this.groups.get(name)?.children ?? []) {
+        if (d > MAX_GROUP_DEPTH) {
+          this.error(this.edgeSources.get(`${name}\0${child}`), `groups are nested more than ${MAX_GROUP_DEPTH} levels deep (group ${show(child)})`);
+          return;
+        }
+        if (d > (depth.get(child) ?? 0)) depth.set(child, d);
+        const left = parentsLeft.get(child)! - 1;
+        parentsLeft.set(child, left);
+        if (left === 0) ready.push(child);
+      }
+    }
   }
 
   /**
@@ -155,13 +208,21 @@ export class InventoryBuilder {
       }
     }
     const ungrouped = this.groups.get('ungrouped')!;
+    const grouped = new Set<string>();
     for (const host of this.hosts.keys()) {
       const groups = memberOf.get(host) ?? new Set<string>();
       const elsewhere = [...groups].some((g) => g !== 'all' && g !== 'ungrouped');
-      if (elsewhere) ungrouped.hosts = ungrouped.hosts.filter((h) => h !== host);
+      if (elsewhere) grouped.add(host);
       else if (!groups.has('ungrouped')) ungrouped.hosts.push(host);
     }
+    ungrouped.hosts = ungrouped.hosts.filter((h) => !grouped.has(h));
     // A host written under `all` (YAML) and one written before any section (INI) end up alike.
     all.hosts = [...this.hosts.keys()];
   }
+}
+
+/** `a > b > c > a`, with the middle of a very long loop left out so the message stays one readable line. */
+function shortChain(names: string[]): string {
+  if (names.length <= 12) return names.join(' > ');
+  return [...names.slice(0, 5), `… ${names.length - 10} more …`, ...names.slice(-5)].join(' > ');
 }

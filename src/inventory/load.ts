@@ -1,7 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
-import { UserInputError } from '../errors.js';
-import { MAX_YAML_BYTES, parseYamlText } from '../config/yaml.js';
+import { parseYamlText, readInputFile } from '../config/yaml.js';
 import { InventoryBuilder } from './builder.js';
 import { readIniInventory } from './ini-inventory.js';
 import type { Inventory } from './types.js';
@@ -31,17 +29,7 @@ export function detectInventoryFormat(path: string, text: string): InventoryForm
 }
 
 export async function loadInventory(path: string): Promise<Inventory> {
-  let size: number;
-  try {
-    size = (await stat(path)).size;
-  } catch {
-    throw new UserInputError(`${path}: file not found`);
-  }
-  if (size > MAX_YAML_BYTES) {
-    throw new UserInputError([{ loc: { file: path, line: 1, col: 1 }, message: `file is ${size} bytes; vipush reads inventories of at most ${MAX_YAML_BYTES} bytes` }]);
-  }
-  const text = await readFile(path, 'utf8');
-  return parseInventoryText(text, path);
+  return parseInventoryText(await readInputFile(path, 'inventories'), path);
 }
 
 /** For callers (and tests) that already hold the text; `file` is used in locations. */

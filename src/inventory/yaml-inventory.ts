@@ -2,14 +2,12 @@ import { isAlias, isMap, isScalar, isSeq, type Pair } from 'yaml';
 import { UserInputError } from '../errors.js';
 import type { Location } from '../config/location.js';
 import { locate, toPlain, type YamlFile } from '../config/yaml.js';
-import type { InventoryBuilder } from './builder.js';
+import { MAX_GROUP_DEPTH, type InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';
 import { nearest, show } from './validate.js';
 
 const GROUP_KEYS = ['hosts', 'children', 'vars'] as const;
-/** Deep enough for any real inventory; stops runaway recursion through aliases. */
-const MAX_GROUP_DEPTH = 64;
 const MAX_STRUCTURE_ALIASES = 100;
 
 /**
@@ -144,9 +142,11 @@ class YamlInventoryReader {
       return vars;
     }
     const record = plain as Record<string, unknown>;
+    const pairs = new Map<string, Pair>();
+    for (const p of value.items) if (isScalar(p.key) && !pairs.has(String(p.key.value))) pairs.set(String(p.key.value), p as Pair);
     for (const key of Object.keys(record)) {
       // Keys that came in through a `<<` merge have no pair of their own here.
-      const own = value.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+      const own = pairs.get(key);
       const source = own ? this.valueLocation(own) : this.locate(value);
       vars.set(key, { value: record[key], source });
     }

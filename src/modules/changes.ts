@@ -68,16 +68,18 @@ export function inverse(c: Change): Change | undefined {
 
 /** Shell functions used by the step snippets below. Each prints why it failed on stderr. */
 export const SHELL_PRELUDE = [
-  // path base64 mode expect [uid gid]; expect is '-', 'absent' or the sha256 the plan saw: a file
-  // changed since vipush read it is not overwritten. A symlink is followed, not replaced.
+  // path base64 mode expect newsha [uid gid]; expect is '-', 'absent' or the sha256 the plan saw:
+  // a file changed since vipush read it is not overwritten. A file that already holds the new
+  // bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are followed.
   "vp_write() {",
   "  p=$(readlink -f -- \"$1\") || p=$1",
+  "  if [ -f \"$p\" ] && [ \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" = \"$5\" ] && [ -z \"${6:-}\" ]; then chmod \"$3\" \"$p\"; return; fi",
   "  case $4 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
   "    *) [ \"$(sha256sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = \"$4\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
   "  d=$(dirname -- \"$p\") && t=$(mktemp \"$d/.vipush.XXXXXX\") || return 1",
   "  if printf '%s' \"$2\" | base64 -d > \"$t\"; then :; else rm -f \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
-  "  if [ -e \"$p\" ] && [ -z \"${5:-}\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
-  "  if [ -n \"${5:-}\" ]; then chown \"$5:$6\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
+  "  if [ -e \"$p\" ] && [ -z \"${6:-}\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
+  "  if [ -n \"${6:-}\" ]; then chown \"$6:$7\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
   "  chmod \"$3\" \"$t\" && sync \"$t\" && mv -f \"$t\" \"$p\" || { rm -f \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
@@ -107,6 +109,7 @@ export function changeShell(c: Change): string {
         c.after.content.toString('base64'),
         (c.after.mode & 0o7777).toString(8),
         c.restore ? '-' : c.before ? createHash('sha256').update(c.before.content).digest('hex') : 'absent',
+        createHash('sha256').update(c.after.content).digest('hex'),
         ...(c.after.uid !== undefined && c.after.gid !== undefined ? [String(c.after.uid), String(c.after.gid)] : []),
       ]);
     case 'sysctl-live':

@@ -56,6 +56,8 @@ export class TerminalProgress implements RunEvents {
       {
         concurrent: false,
         exitOnError: false,
+        // vipush handles SIGINT itself: finish or roll back in-flight hosts, write the report, exit 130
+        registerSignalListeners: false,
         renderer: this.quiet ? 'silent' : tty ? 'default' : 'simple',
         fallbackRenderer: 'simple',
         rendererOptions: { collapseSubtasks: false, persistentOutput: true } as never,

@@ -308,8 +308,11 @@ function targets(opts: Options, results: Partial<Record<MeasureKey, MeasureResul
   } else {
     out.push({ name: '200 hosts vs 50 hosts', target: '≤ 4.4×', value: 'needs --hosts 200 --baseline <50-host result JSON>', pass: null });
   }
-  const rss = Math.max(...(['vipush-apply', 'vipush-noop', 'vipush-drift'] as const).map((k) => results[k]?.median?.peakRssKb ?? 0));
-  if (n >= 200) atMost(`controller peak RSS at ${n} hosts`, '≤ 200 MB', rss / 1024, 200, ' MB');
+  // Memory counts even for a run that failed its check (e.g. unreachable hosts): the controller still held every connection.
+  const rssRuns = (['vipush-apply', 'vipush-noop', 'vipush-drift'] as const).flatMap((k) => results[k]?.runs ?? []);
+  const rss = rssRuns.length ? Math.max(...rssRuns.map((r) => r.peakRssKb)) : null;
+  if (rss === null) out.push({ name: 'controller peak RSS', target: '≤ 200 MB', value: 'not measured', pass: null });
+  else if (n >= 200) atMost(`controller peak RSS at ${n} hosts (all vipush runs)`, '≤ 200 MB', rss / 1024, 200, ' MB');
   else out.push({ name: 'controller peak RSS at 200 hosts', target: '≤ 200 MB', value: `needs --hosts 200 (at ${n}: ${(rss / 1024).toFixed(0)} MB)`, pass: null });
   return out;
 }
@@ -322,7 +325,7 @@ function profileText(entries: ProfileEntry[], hosts: number): string {
     lines.push(`  ${e.what.padEnd(20)}  ${String(e.host.connections).padStart(5)}  ${String(e.host.execChannels).padStart(13)}  ${String(e.host.processes).padStart(9)}  ${String(e.host.programs).padStart(8)}  ${top}`);
   }
   for (const e of entries.filter((x) => x.cpu)) {
-    lines.push(`controller CPU, ${e.what} (${hosts} hosts; V8 profile of ${fmt(e.cpu!.totalMs)} s; process user+sys ${fmt(e.cpuMs)} s): self time by place`);
+    lines.push(`controller, ${e.what} (${hosts} hosts; process user+sys ${fmt(e.cpuMs)} s): V8 samples over ${fmt(e.cpu!.totalMs)} s by place (a descheduled process's wait lands on the running frame: read as proportions)`);
     lines.push(`  ${e.cpu!.buckets.map((b) => `${b.bucket} ${b.ms} ms`).join(', ')}`);
   }
   return lines.join('\n');

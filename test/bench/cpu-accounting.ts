@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Lab } from '../lab/lab.js';
-import { sshdListener } from './host-trace.js';
+import { sshdListeners } from './host-trace.js';
 
 /**
  * CPU the lab's hosts spent, and CPU the whole machine spent, during a run.
@@ -41,7 +41,7 @@ export class FleetCpu {
   private constructor(private readonly listeners: number[]) {}
 
   static async of(lab: Lab): Promise<FleetCpu> {
-    return new FleetCpu(await Promise.all(lab.hosts.map((h) => sshdListener(h))));
+    return new FleetCpu(sshdListeners(lab.hosts));
   }
 
   snapshot(): CpuSnapshot {

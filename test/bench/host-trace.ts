@@ -1,5 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab, LabHost } from '../lab/lab.js';
@@ -46,14 +46,36 @@ function ppidOf(pid: number): number {
   }
 }
 
-/** The sshd that listens: the one whose parent is not an sshd. */
+/**
+ * The sshd listener of each host (the sshd whose parent is not an sshd), in
+ * one scan of /proc: a process belongs to a host when its network namespace
+ * is the host's /run/netns entry (same inode).
+ */
+export function sshdListeners(hosts: readonly LabHost[]): number[] {
+  const hostByInode = new Map<number, number>();
+  hosts.forEach((h, i) => hostByInode.set(statSync(`/run/netns/${h.ns}`).ino, i));
+  const found: Array<number | undefined> = hosts.map(() => undefined);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (commOf(pid) !== 'sshd' || commOf(ppidOf(pid)) === 'sshd') continue;
+    let ino: number;
+    try {
+      ino = statSync(`/proc/${pid}/ns/net`).ino;
+    } catch {
+      continue;
+    }
+    const i = hostByInode.get(ino);
+    if (i !== undefined) found[i] = pid;
+  }
+  return found.map((pid, i) => {
+    if (pid === undefined) throw new Error(`no sshd listener found in ${hosts[i].ns}`);
+    return pid;
+  });
+}
+
 export async function sshdListener(host: LabHost): Promise<number> {
-  const r = spawnSync('ip', ['netns', 'pids', host.ns], { encoding: 'utf8' });
-  const pids = (r.stdout ?? '').split('\n').filter((l) => /^\d+$/.test(l.trim())).map(Number);
-  const sshds = pids.filter((p) => commOf(p) === 'sshd');
-  const listener = sshds.find((p) => commOf(ppidOf(p)) !== 'sshd');
-  if (!listener) throw new Error(`no sshd listener found in ${host.ns}`);
-  return listener;
+  return sshdListeners([host])[0];
 }
 
 export class HostTrace {
