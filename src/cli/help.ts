@@ -6,6 +6,7 @@ Usage:
   vipush validate  PLAYBOOK -i INVENTORY             check files and templates; touches no host
   vipush inventory -i INVENTORY [--list]            show the hosts an inventory and --limit select
   vipush rollback  --run RUN_ID -i INVENTORY        undo a past run on the hosts it changed
+  vipush merge-reports REPORT... [-o FILE]          join the JSON reports of --shard runs
   vipush schedule  PLAYBOOK -i INVENTORY --every 15m [--fix] [--install]
                                                     run drift from a systemd timer (or cron)
 
@@ -25,6 +26,8 @@ const CONNECTION = `Connection options:
       --command-timeout SEC  per remote command timeout (default 120)
   -f, --forks N              hosts in parallel (default 50)
   -l, --limit PATTERN        Ansible host pattern: names, groups, web*, a:b, a:&b, a:!b
+      --shard K/N            take only shard K of N (a stable split by host name), for running
+                             one fleet from N controllers; join their reports with merge-reports
   -e, --extra-vars K=V       extra variables, highest precedence (repeatable)
       --report FILE          write the JSON report (mode 0600)
       --history DIR          also keep the report in DIR, the newest --history-keep N (default 50)
@@ -118,4 +121,19 @@ With --install it writes the units to /etc/systemd/system and enables the timer.
 
 Example:
   vipush schedule playbooks/hidden-arp.yml -i inventory/example.yml --every 15m
+`;
+
+export const MERGE_HELP = `vipush merge-reports - join the JSON reports of sharded runs
+
+Usage: vipush merge-reports REPORT... [-o FILE]
+
+A fleet too large for one controller runs as N shards ("--shard K/N", e.g. as
+CI jobs or Kubernetes Indexed Jobs with K = index + 1), each writing --report.
+This joins them into one report of the same shape (summary recomputed; a host
+in two reports is an error). Exit 1 when any host failed or was unreachable.
+
+Example:
+  vipush run playbooks/hidden-arp.yml -i inventory/example.yml --shard 1/2 --report s1.json
+  vipush run playbooks/hidden-arp.yml -i inventory/example.yml --shard 2/2 --report s2.json
+  vipush merge-reports s1.json s2.json -o fleet.json
 `;

@@ -7,7 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadPlaybook } from '../config/playbook.js';
 import { suggest } from '../config/suggest.js';
-import { preparePlays, runPlays, type Connector } from '../engine/run.js';
+import { preparePlays, runPlays, type Connector, type Shard } from '../engine/run.js';
+import { mergeReports } from '../report/merge.js';
+import type { JsonReport } from '../report/json.js';
+import { readFile } from 'node:fs/promises';
 import { KnownHostsVerifier } from '../transport/known-hosts.js';
 import { homedir } from 'node:os';
 import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
@@ -24,7 +27,7 @@ import { connectHost } from '../transport/ssh.js';
 import { loadSnapshot, saveSnapshot, listSnapshots, stateDir } from '../engine/snapshots.js';
 import { rollbackRun } from '../engine/rollback.js';
 import { acquireRunLock, RunLockedError } from './lock.js';
-import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, ROLLBACK_HELP, RUN_HELP, SCHEDULE_HELP, VALIDATE_HELP } from './help.js';
+import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, MERGE_HELP, ROLLBACK_HELP, RUN_HELP, SCHEDULE_HELP, VALIDATE_HELP } from './help.js';
 import { scheduleUnits } from './schedule.js';
 import { writeHistory } from '../report/history.js';
 import { exitCodeFor, exitCodeForRun } from './exit.js';
@@ -40,6 +43,7 @@ const connectionOptions = {
   'connect-timeout': { type: 'string' },
   'command-timeout': { type: 'string' },
   forks: { type: 'string', short: 'f' },
+  shard: { type: 'string' },
   report: { type: 'string' },
   history: { type: 'string' },
   'history-keep': { type: 'string' },
@@ -71,6 +75,7 @@ const commands = {
       help: connectionOptions.help,
     },
   },
+  'merge-reports': { help: MERGE_HELP, options: { out: { type: 'string', short: 'o' }, help: connectionOptions.help } },
   rollback: { help: ROLLBACK_HELP, options: { ...connectionOptions, run: { type: 'string' }, list: { type: 'boolean' } } },
   inventory: { help: INVENTORY_HELP, options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, list: { type: 'boolean' }, help: connectionOptions.help } },
 } as const;
@@ -100,6 +105,16 @@ function intOption(values: Values, key: string, def: number, min: number, max: n
   const n = Number(v);
   if (!Number.isInteger(n) || n < min || n > max) throw new UserInputError(`--${key} must be a whole number from ${min} to ${max}, not "${String(v)}"`);
   return n;
+}
+
+function parseShard(v: Values[string]): Shard | undefined {
+  if (v === undefined) return undefined;
+  const m = typeof v === 'string' ? /^(\d+)\/(\d+)$/.exec(v) : null;
+  const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
+  if (!shard || shard.count < 1 || shard.index < 1 || shard.index > shard.count) {
+    throw new UserInputError(`--shard must be K/N with 1 <= K <= N, such as 2/8, not "${String(v)}"`);
+  }
+  return shard;
 }
 
 function requireInventory(values: Values, cmd: string): string {
@@ -196,7 +211,8 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
 
   const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
   const extraVars = parseExtraVars((values['extra-vars'] as string[]) ?? []);
-  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars });
+  const shard = parseShard(values.shard);
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard });
 
   const lock = await acquireRunLock(resolve(playbookPath), resolve(inventoryPath));
   const controller = new AbortController();
@@ -242,6 +258,28 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
     runInFlight = undefined;
     await lock.release();
   }
+}
+
+async function cmdMergeReports(argv: string[]): Promise<number> {
+  const { values, positionals } = parse('merge-reports', argv);
+  if (values.help) return help(MERGE_HELP);
+  const reports: Array<{ file: string; report: JsonReport }> = [];
+  for (const file of positionals) {
+    let report: JsonReport;
+    try {
+      report = JSON.parse(await readFile(file, 'utf8')) as JsonReport;
+    } catch (e) {
+      throw new UserInputError(`${file}: cannot read a JSON report: ${(e as Error).message.split('\n')[0]}`);
+    }
+    reports.push({ file, report });
+  }
+  const merged = mergeReports(reports);
+  const text = JSON.stringify(merged, null, 2) + '\n';
+  if (typeof values.out === 'string') await writePrivateFile(values.out, text);
+  else process.stdout.write(text);
+  const s = merged.summary;
+  process.stderr.write(`merged ${reports.length} report(s): ${Object.keys(merged.hosts).length} hosts, ok=${s.ok} changed=${s.changed} failed=${s.failed} unreachable=${s.unreachable} skipped=${s.skipped}\n`);
+  return s.failed || s.unreachable ? ExitCode.hostsFailed : ExitCode.ok;
 }
 
 async function cmdSchedule(argv: string[]): Promise<number> {
@@ -348,6 +386,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdRollback(rest);
     case 'schedule':
       return cmdSchedule(rest);
+    case 'merge-reports':
+      return cmdMergeReports(rest);
     default: {
       const near = suggest(cmd, Object.keys(commands));
       throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);

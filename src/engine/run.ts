@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { GateSpec, Play, Playbook, ResolvedTask } from '../config/types.js';
 import { resolvePlayForHost } from '../config/resolve.js';
@@ -29,7 +30,7 @@ export interface PreparedPlay {
  * (templates substituted, CIDRs parsed...). All problems are collected and
  * thrown together before any host is contacted.
  */
-export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?: string; extraVars: Vars }): PreparedPlay[] {
+export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?: string; extraVars: Vars; shard?: Shard }): PreparedPlay[] {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
@@ -38,6 +39,7 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
     try {
       names = selectHosts(inv, play.hosts);
       if (opts.limit) names = limitHosts(inv, names, opts.limit);
+      if (opts.shard) names = names.filter((n) => inShard(n, opts.shard!));
     } catch (e) {
       if (e instanceof UserInputError) {
         diagnostics.push(...e.diagnostics.map((d) => ({ loc: d.loc ?? play.source, message: d.message })));
@@ -67,6 +69,22 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
 }
 
 export type Connector = (host: ConnectionVars) => Promise<Transport>;
+
+/** `--shard K/N`: this controller takes shard K (1-based) of N. */
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+/**
+ * A stable partition: a host's shard depends only on its name and N, not on
+ * the inventory's order or size, so the same host always lands in the same
+ * shard and every host lands in exactly one.
+ */
+export function inShard(host: string, shard: Shard): boolean {
+  const h = createHash('sha256').update(host).digest().readUInt32BE(0);
+  return h % shard.count === shard.index - 1;
+}
 
 export interface RunOptions {
   mode: RunMode;

@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import type { Location } from '../config/location.js';
+import { yamlShapeProblem } from '../config/yaml.js';
 import type { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';
@@ -27,7 +28,8 @@ export function parseIniValue(raw: string, quoted: boolean): unknown {
   if (FALSE_WORD.test(raw)) return false;
   if (INTEGER.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
   if (FLOAT.test(raw)) return Number(raw);
-  if (raw.startsWith('[') || raw.startsWith('{')) {
+  // Too deep or too big for the YAML parser: kept as text, like anything else it cannot read.
+  if ((raw.startsWith('[') || raw.startsWith('{')) && !yamlShapeProblem(raw)) {
     try {
       const v: unknown = parseYaml(raw, { version: '1.1', maxAliasCount: 0 });
       if (v !== null && typeof v === 'object') return v;
