@@ -8,7 +8,7 @@ import { schemaProblems } from './schema-check.js';
 import { GATE_KINDS, type GateKind } from './schema/gates.js';
 import { hasTemplate } from './template.js';
 import { MODULE_NAMES, type GateSpec, type ModuleName, type Play, type Playbook, type SerialStep, type TaskSpec } from './types.js';
-import { locatePath, nodeAtPath, parseYamlText, readYamlFile, toPlain, valueLocations, type YamlFile } from './yaml.js';
+import { isAlias, isMap, keyText, locate, locatePath, nodeAtPath, parseYamlText, readYamlFile, toPlain, valueLocations, type YamlFile } from './yaml.js';
 
 /**
  * Loads a playbook: a YAML list of plays, Ansible style. Every problem in the
@@ -90,7 +90,16 @@ function playbookFromYaml(y: YamlFile): Playbook {
     }
     const vars: Vars = new Map();
     if (isObj(p.vars)) {
-      for (const [name, value] of Object.entries(p.vars)) vars.set(name, { value, source: at(i, 'vars', name) });
+      // One pass over the vars node: a lookup per variable would be quadratic in a play with many vars.
+      const varsAt = at(i, 'vars');
+      const node = nodeAtPath(y, root, [String(i), 'vars']);
+      const varsNode = isAlias(node) ? node.resolve(y.doc) : node;
+      const where = new Map<string, Location>();
+      if (isMap(varsNode)) {
+        for (const pair of varsNode.items) if (!where.has(keyText(pair.key))) where.set(keyText(pair.key), locate(y, pair.value ?? pair.key));
+      }
+      // a key merged in with `<<` has no entry of its own: point at the vars
+      for (const [name, value] of Object.entries(p.vars)) vars.set(name, { value, source: where.get(name) ?? varsAt });
     }
     const tasks = Array.isArray(p.tasks) ? p.tasks.map((t, j) => readTask(t, i, j)) : [];
     const verify = Array.isArray(p.verify) ? p.verify.map((g, j) => readGate(g, i, j)) : [];
