@@ -1,13 +1,29 @@
 import { formatDiagnostic, type Diagnostic } from '../errors.js';
 
 /**
+ * A message as one line of plain text: control characters that came in with
+ * a value or a key (a newline, a terminal escape sequence) are shown escaped,
+ * never obeyed by the terminal that prints the message.
+ */
+export function oneLine(message: string): string {
+  return message.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
+    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+/** The same diagnostics, each message made oneLine(). */
+export function oneLineEach(diagnostics: readonly Diagnostic[]): Diagnostic[] {
+  return diagnostics.map((d) => ({ ...d, message: oneLine(d.message) }));
+}
+
+/**
  * Diagnostics in reading order (file, line, column), each distinct line once:
  * the same problem found for several hosts, or through several tasks using
  * one broken variable, is reported once.
  */
 export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[] {
   const seen = new Set<string>();
-  const unique = diagnostics.filter((d) => {
+  const unique = oneLineEach(diagnostics).filter((d) => {
     const line = formatDiagnostic(d);
     if (seen.has(line)) return false;
     seen.add(line);

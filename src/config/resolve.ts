@@ -1,6 +1,7 @@
 import ipaddr from 'ipaddr.js';
 import type { Diagnostic } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
+import { checkHostName } from '../inventory/validate.js';
 import { sortDiagnostics } from './diagnostics.js';
 import type { Location } from './location.js';
 import { joinPointer, pointerAndAncestors } from './pointer.js';
@@ -99,12 +100,37 @@ export function sysctlFileProblem(file: string): string | undefined {
   return undefined;
 }
 
+/** The character, if any, in `text` that `allowed` does not match, shown so that whitespace and control characters stay visible. */
+function firstBadCharacter(text: string, allowed: RegExp): string | undefined {
+  const bad = [...text].find((c) => !allowed.test(c));
+  if (bad === undefined) return undefined;
+  return /\s/.test(bad) && bad !== '\n' ? 'whitespace' : JSON.stringify(bad);
+}
+
+/**
+ * What a `creates`/`removes` path may hold. Such a path is quoted wherever it
+ * is used, but no real marker file needs shell metacharacters, blanks or
+ * globs, so a value holding them is refused rather than trusted to quoting.
+ */
+const PATH_CHARACTER = /^[A-Za-z0-9_.,:/@%+=~-]$/;
+
 /** Why `path` can't be a `creates`/`removes` path, or undefined if it can. */
 function pathProblem(path: string): string | undefined {
   if (/[\x00-\x1f\x7f]/.test(path)) return 'must be one line without control characters';
   if (!path.startsWith('/')) return `must be an absolute path, got ${JSON.stringify(path)}`;
+  const bad = firstBadCharacter(path, PATH_CHARACTER);
+  if (bad) return `${JSON.stringify(path)} contains ${bad}; a path may contain only letters, digits and "/_.,:@%+=~-"`;
+  if (path.split('/').includes('..')) return `${JSON.stringify(path)} contains ".."; write the path without it`;
   return undefined;
 }
+
+/**
+ * What a sysctl value may hold: numbers, words and lists of them, as the
+ * kernel prints them. It is quoted on its way to the host and written to a
+ * sysctl file, where a value holding `;`, `$(` or a quote would be
+ * ambiguous at best; no network setting needs those.
+ */
+const SYSCTL_VALUE_CHARACTER = /^[A-Za-z0-9 _.,:/@%+=-]$/;
 
 export interface InterfaceAddress {
   /** normalised: 192.168.0.181/32, 2001:db8::1/128 */
@@ -164,6 +190,11 @@ function resolveSysctl(args: Record<string, unknown>, ctx: ArgContext): SysctlAr
       continue;
     }
     const value = String(raw).trim();
+    const badCharacter = firstBadCharacter(value, SYSCTL_VALUE_CHARACTER);
+    if (badCharacter) {
+      ctx.error(pointer, `value of ${name} contains ${badCharacter}; a sysctl value may contain only letters, digits, spaces and "_.,:/@%+=-", got ${showValue(raw)}`);
+      continue;
+    }
     const arp = /^net\.ipv4\.conf\.[^.]+\.(arp_ignore|arp_announce)$/.exec(name);
     if (arp) {
       const limits = ARP_LIMITS[arp[1]];
@@ -250,7 +281,11 @@ function resolveCommand(args: unknown, changedWhen: boolean | undefined, ctx: Ar
 
 function renderName(name: string, loc: Location, renderer: TemplateRenderer): { name: string } | { diagnostics: Diagnostic[] } {
   const r = renderer.renderString(name, loc);
-  return r.ok ? { name: String(r.value) } : { diagnostics: r.diagnostics };
+  if (!r.ok) return { diagnostics: r.diagnostics };
+  const text = String(r.value);
+  // A name is printed on the operator's terminal: an escape sequence in it would be obeyed there.
+  if (/[\x00-\x1f\x7f]/.test(text)) return { diagnostics: [{ loc, message: `task name ${showValue(text)} must be one line without control characters` }] };
+  return { name: text };
 }
 
 /** Substitutes and checks `args` for the module or gate `schema`; the shared first half of tasks and gates. */
@@ -317,6 +352,12 @@ function resolveGateWith(gate: GateSpec, renderer: TemplateRenderer): { gate: Ga
   if ('diagnostics' in rendered) return rendered;
   const { ctx } = rendered;
   const value = rendered.value as Record<string, unknown>;
+  // Vantage hosts are looked up in the inventory by name; nothing else is a name there.
+  for (const key of ['from', 'expect'] as const) {
+    const name = value[key];
+    const problem = typeof name === 'string' ? checkHostName(name) : undefined;
+    if (problem) ctx.error(`/${key}`, `\`${key}\`: ${problem}`);
+  }
   const common = { from: value.from as string, source: gate.source, ...(gate.argSources ? { argSources: gate.argSources } : {}) };
   let resolved: GateSpec;
   switch (gate.kind) {
@@ -332,6 +373,8 @@ function resolveGateWith(gate: GateSpec, renderer: TemplateRenderer): { gate: Ga
         protocol = '';
       }
       if (protocol !== 'http:' && protocol !== 'https:') ctx.error('/url', `\`url\` must be an http:// or https:// URL, got ${JSON.stringify(url)}`);
+      // The URL parser drops tabs and newlines silently; curl would get them as written.
+      else if (/[\s\x00-\x1f\x7f]/.test(url)) ctx.error('/url', `\`url\` must not contain whitespace or control characters, got ${JSON.stringify(url)}`);
       resolved = { ...common, kind: 'http', url, expectStatus: (value.expect_status as number | undefined) ?? 200 };
       break;
     }

@@ -1,6 +1,7 @@
 import { open, stat } from 'node:fs/promises';
 import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml';
 import { UserInputError, type Diagnostic } from '../errors.js';
+import { oneLineEach } from './diagnostics.js';
 import type { Location } from './location.js';
 
 /**
@@ -167,7 +168,7 @@ export function parseYamlText(text: string, file: string): YamlFile {
     throw new UserInputError(diags);
   }
   const duplicates = duplicateKeys(y);
-  if (duplicates.length > 0) throw new UserInputError(duplicates);
+  if (duplicates.length > 0) throw new UserInputError(oneLineEach(duplicates));
   return y;
 }
 

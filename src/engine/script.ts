@@ -28,7 +28,7 @@ function prelude(lockWaitSeconds: number): string {
     `m='${MARK}'`,
     SHELL_PRELUDE,
     // Two vipush runs on one host must not interleave their changes.
-    `mkdir -p /run/lock 2>/dev/null; exec 9>>${LOCK_FILE} || exit 1`,
+    `[ -d /run/lock ] || mkdir -p /run/lock; exec 9>>${LOCK_FILE} || exit 1`,
     `flock -w ${lockWaitSeconds} 9 || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
     'vp_out() { printf %s "$1" | base64 -w0; }',
   ].join('\n');

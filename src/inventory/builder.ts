@@ -1,6 +1,7 @@
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { Location } from '../config/location.js';
 import { formatLocation } from '../config/location.js';
+import { oneLineEach } from '../config/diagnostics.js';
 import type { Group, Host, Inventory, VarValue, Vars } from './types.js';
 import { checkGroupName, checkHostName, checkKnownVariable, checkVariableName, show } from './validate.js';
 
@@ -122,7 +123,7 @@ export class InventoryBuilder {
         .map((d, i) => ({ d, i }))
         .sort((a, b) => (a.d.loc?.line ?? 0) - (b.d.loc?.line ?? 0) || (a.d.loc?.col ?? 0) - (b.d.loc?.col ?? 0) || a.i - b.i)
         .map(({ d }) => d);
-      throw new UserInputError(sorted);
+      throw new UserInputError(oneLineEach(sorted));
     }
     return { file: this.file, hosts: this.hosts, groups: this.groups };
   }

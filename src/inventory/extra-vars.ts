@@ -1,4 +1,5 @@
 import { UserInputError, type Diagnostic } from '../errors.js';
+import { oneLineEach } from '../config/diagnostics.js';
 import type { Location } from '../config/location.js';
 import type { Vars } from './types.js';
 import { checkVariableName, show } from './validate.js';
@@ -45,6 +46,6 @@ export function parseExtraVars(args: string[]): Vars {
       vars.set(key, { value: word.text.slice(word.equals + 1), source: at(word.col) });
     }
   }
-  if (problems.length > 0) throw new UserInputError(problems);
+  if (problems.length > 0) throw new UserInputError(oneLineEach(problems));
   return vars;
 }

@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
 import { UserInputError, type Diagnostic } from '../errors.js';
+import { oneLineEach } from '../config/diagnostics.js';
 import { inventoryGraph } from './graph.js';
 import type { ConnectionVars, Inventory, Vars, VarValue } from './types.js';
 import { checkAnsibleHost, checkKeyFile, checkUserName, parsePort, show } from './validate.js';
@@ -115,7 +116,7 @@ export function connectionVars(host: string, vars: Vars): ConnectionVars {
     else become = b;
   }
 
-  if (problems.length > 0) throw new UserInputError(problems);
+  if (problems.length > 0) throw new UserInputError(oneLineEach(problems));
   const result: ConnectionVars = { host, address, become };
   if (port !== undefined) result.port = port;
   if (user !== undefined) result.user = user;

@@ -72,11 +72,11 @@ export const SHELL_PRELUDE = [
   // a file changed since vipush read it is not overwritten. A file that already holds the new
   // bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are followed.
   "vp_write() {",
-  "  p=$(readlink -f -- \"$1\") || p=$1",
-  "  if [ -f \"$p\" ] && [ \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" = \"$5\" ] && [ -z \"${6:-}\" ]; then chmod \"$3\" \"$p\"; return; fi",
+  "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
+  "  if [ \"$5\" != - ] && [ -f \"$p\" ] && [ \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" = \"$5\" ]; then chmod \"$3\" \"$p\"; return; fi",
   "  case $4 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
   "    *) [ \"$(sha256sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = \"$4\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
-  "  d=$(dirname -- \"$p\") && t=$(mktemp \"$d/.vipush.XXXXXX\") || return 1",
+  "  t=$(mktemp \"${p%/*}/.vipush.XXXXXX\") || return 1",
   "  if printf '%s' \"$2\" | base64 -d > \"$t\"; then :; else rm -f \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
   "  if [ -e \"$p\" ] && [ -z \"${6:-}\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
   "  if [ -n \"${6:-}\" ]; then chown \"$6:$7\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
@@ -84,9 +84,10 @@ export const SHELL_PRELUDE = [
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
   "vp_sysctl() { # key value procpath",
-  "  e=$(sysctl -q -w \"$1=$2\" 2>&1 >/dev/null)",
-  "  v=$(tr -s '[:blank:]' ' ' < \"$3\" 2>/dev/null)",
-  "  [ \"$v\" = \"$2\" ] || { echo \"sysctl $1: wanted $2, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
+  "  k=$1 w=$2 e=$(sysctl -q -w \"$1=$2\" 2>&1 >/dev/null)",
+  // read back with builtins; whitespace folded as the kernel prints tabs (ip_local_port_range)
+  "  v=; read -r v < \"$3\" 2>/dev/null; set -f; set -- $v; set +f; v=\"$*\"",
+  "  [ \"$v\" = \"$w\" ] || { echo \"sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
   "}",
   "vp_addr_add() { # family cidr dev scope [label]",
   "  if [ -n \"${5:-}\" ]; then ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\" label \"$5\"; else ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\"; fi || return 1",
@@ -109,7 +110,7 @@ export function changeShell(c: Change): string {
         c.after.content.toString('base64'),
         (c.after.mode & 0o7777).toString(8),
         c.restore ? '-' : c.before ? createHash('sha256').update(c.before.content).digest('hex') : 'absent',
-        createHash('sha256').update(c.after.content).digest('hex'),
+        c.restore ? createHash('sha256').update(c.after.content).digest('hex') : '-',
         ...(c.after.uid !== undefined && c.after.gid !== undefined ? [String(c.after.uid), String(c.after.gid)] : []),
       ]);
     case 'sysctl-live':

@@ -45,14 +45,15 @@ export function factsOutput(f: {
     byDev.set(a.dev, list);
   }
   out.push(`${M}addr`, JSON.stringify([...byDev].map(([ifname, addr_info]) => ({ ifname, addr_info }))));
-  out.push(`${M}arp`);
-  for (const [k, [i, a]] of Object.entries(f.arp ?? { all: [0, 0], default: [0, 0], lo: [0, 0], eth0: [0, 0] })) out.push(`${k} ${i} ${a}`);
-  for (const [k, v] of Object.entries(f.sysctls ?? {})) out.push(`${M}sysctl ${k}`, v === null ? `${M}absent` : v);
-  for (const [p, v] of Object.entries(f.files ?? {})) {
-    out.push(`${M}file ${p}`);
-    if (v === null) out.push(`${M}absent`);
-    else out.push(`${v.mode ?? '644'} 0 0`, Buffer.from(v.content).toString('base64'));
+  out.push(`${M}procsys`);
+  for (const [k, [i, a]] of Object.entries(f.arp ?? { all: [0, 0], default: [0, 0], lo: [0, 0], eth0: [0, 0] })) {
+    out.push(`/proc/sys/net/ipv4/conf/${k}/arp_ignore:${i}`, `/proc/sys/net/ipv4/conf/${k}/arp_announce:${a}`);
   }
+  for (const [k, v] of Object.entries(f.sysctls ?? {})) if (v !== null) out.push(`/proc/sys/${k.replace(/\./g, '/')}:${v}`);
+  const files = Object.entries(f.files ?? {}).filter((e): e is [string, { content: string; mode?: string }] => e[1] !== null);
+  out.push(`${M}filemeta`);
+  for (const [p, v] of files) out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 ${p}`);
+  out.push(`${M}filedata`, Buffer.concat(files.map(([, v]) => Buffer.from(v.content))).toString('base64'));
   out.push(`${M}end`);
   return out.join('\n') + '\n';
 }

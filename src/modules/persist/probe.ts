@@ -27,7 +27,8 @@ nl='
 '
 say() { printf 'persist.%s=%s\\n' "$1" "$2"; }
 named() { case $1 in *"$nl"*) return 1 ;; esac; [ -e "$1" ]; }
-if command -v systemctl >/dev/null 2>&1 && [ "$(cat /proc/1/comm 2>/dev/null || true)" = systemd ]; then
+c=; read -r c < /proc/1/comm || c=
+if [ "$c" = systemd ] && command -v systemctl >/dev/null 2>&1; then
   say systemd 1
   for u in ${PROBED_SERVICES.join(' ')}; do
     a=$(systemctl is-active "$u.service" 2>/dev/null | head -n 1) || a=
@@ -38,12 +39,16 @@ if command -v systemctl >/dev/null 2>&1 && [ "$(cat /proc/1/comm 2>/dev/null || 
 else
   say systemd 0
 fi
-v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || v=
-if [ -n "$v" ]; then say nm_version "\${v##*version }"; fi
+# Starting NetworkManager's binary costs a process on every host of every run: ask only where it is in use.
+if [ -d /run/NetworkManager ] || { [ -d "$R/etc/NetworkManager/system-connections" ] && [ -n "$(ls -A "$R/etc/NetworkManager/system-connections" 2>/dev/null)" ]; }; then
+  v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || v=
+  if [ -n "$v" ]; then say nm_version "\${v##*version }"; fi
+fi
 for o in "$R/etc/os-release" "$R/usr/lib/os-release"; do
   if [ -f "$o" ]; then
-    say os_id "$(sed -n 's/^ID=//p' "$o" 2>/dev/null | head -n 1)"
-    say os_id_like "$(sed -n 's/^ID_LIKE=//p' "$o" 2>/dev/null | head -n 1)"
+    while IFS= read -r l || [ -n "$l" ]; do
+      case $l in ID=*) say os_id "\${l#ID=}" ;; ID_LIKE=*) say os_id_like "\${l#ID_LIKE=}" ;; esac
+    done < "$o"
     break
   fi
 done
