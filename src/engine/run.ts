@@ -112,6 +112,14 @@ export interface RunResult {
 /** Keeps one connection per host for the whole run. */
 class ConnectionPool {
   private readonly open = new Map<string, Promise<Transport>>();
+  /**
+   * Handshakes in flight at once. Each costs the host (and us) a burst of
+   * CPU; hundreds at once on a busy machine push some past the connect
+   * timeout and report healthy hosts unreachable. Commands are not limited
+   * by this, only connection set-up, and the timeout starts when a
+   * handshake does.
+   */
+  private readonly handshakes = pLimit(64);
   constructor(private readonly connect: Connector) {}
 
   forHost(conn: ConnectionVars): HostConnection {
@@ -129,7 +137,7 @@ class ConnectionPool {
   get(conn: ConnectionVars): Promise<Transport> {
     let p = this.open.get(conn.host);
     if (!p) {
-      p = this.connect(conn);
+      p = this.handshakes(() => this.connect(conn));
       this.open.set(conn.host, p);
       p.catch(() => this.open.delete(conn.host));
     }
