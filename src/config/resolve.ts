@@ -89,6 +89,7 @@ export function sysctlFileProblem(file: string): string | undefined {
   if (file === DEFAULT_SYSCTL_FILE) return undefined;
   const q = JSON.stringify(file);
   const hint = `use ${DEFAULT_SYSCTL_FILE} or /etc/sysctl.d/NAME.conf`;
+  if (/[\x00-\x1f\x7f]/.test(file)) return `sysctl file ${q} must be one line without control characters; ${hint}`;
   if (file.includes('..')) return `sysctl file ${q} contains ".."; ${hint}`;
   if (!file.startsWith('/')) return `sysctl file ${q} is not an absolute path; ${hint}`;
   const match = /^\/etc\/sysctl\.d\/([^/]*)$/.exec(file);

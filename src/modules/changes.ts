@@ -120,9 +120,10 @@ export function changeShell(c: Change): string {
         ? shJoin(['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])])
         : shJoin(['vp_addr_del', String(c.family), c.cidr, c.dev]);
     case 'command':
-      return c.argv ? shJoin(c.argv) : shJoin(['sh', '-c', c.shell ?? 'true']);
+      // in a subshell: an argv naming a shell builtin (exit, cd, set...) must not act on the apply script itself
+      return c.argv ? `( ${shJoin(c.argv)} )` : shJoin(['sh', '-c', c.shell ?? 'true']);
     case 'exec':
-      return shJoin(c.argv);
+      return `( ${shJoin(c.argv)} )`;
   }
 }
 

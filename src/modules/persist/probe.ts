@@ -52,18 +52,25 @@ for o in "$R/etc/os-release" "$R/usr/lib/os-release"; do
     break
   fi
 done
-if [ -f "$R/etc/network/interfaces" ]; then
-  say interfaces 1
-  grep -E '^[[:space:]]*source(-directory)?[[:space:]]' "$R/etc/network/interfaces" 2>/dev/null | while IFS= read -r l; do say ifupdown_source "$l"; done
-else
-  say interfaces 0
-fi
+if [ -f "$R/etc/network/interfaces" ]; then say interfaces 1; else say interfaces 0; fi
 if [ -d "$R/etc/network/interfaces.d" ]; then say interfaces_d 1; fi
+# one grep over every ifupdown file (a process per file costs every host of every run)
+set --
 for p in "$R/etc/network/interfaces" "$R"/etc/network/interfaces.d/*; do
   named "$p" && [ -f "$p" ] || continue
   case \${p##*/} in vipush-*) continue ;; esac
-  grep -E '^[[:space:]]*iface[[:space:]]' "$p" 2>/dev/null | while read -r kw name fam rest; do say ifupdown_iface "$name $fam"; done
+  set -- "$@" "$p"
 done
+if [ $# -gt 0 ]; then
+  grep -HE '^[[:space:]]*(source(-directory)?|iface)[[:space:]]' /dev/null "$@" 2>/dev/null | while IFS= read -r l; do
+    f=\${l%%:*}; t=\${l#*:}
+    set -f; set -- $t; set +f
+    case $1 in
+      iface) say ifupdown_iface "$2 $3" ;;
+      source|source-directory) if [ "$f" = "$R/etc/network/interfaces" ]; then say ifupdown_source "$*"; fi ;;
+    esac
+  done
+fi
 for p in "$R"/etc/netplan/*.yaml; do
   if named "$p"; then say netplan_yaml "\${p##*/}"; fi
 done
@@ -71,12 +78,16 @@ if grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$R"/et
 for p in "$R"/etc/systemd/network/*.network; do
   if named "$p"; then say networkd_network "\${p##*/}"; fi
 done
+set --
 for p in "$R"/etc/systemd/network/*.network "$R"/run/systemd/network/*.network "$R"/usr/lib/systemd/network/*.network "$R"/lib/systemd/network/*.network; do
   named "$p" && [ -f "$p" ] || continue
   case $p in "$R"/lib/*) if [ -L "$R/lib" ]; then continue; fi ;; esac
   case \${p##*/} in 05-vipush-*) continue ;; esac
-  if grep -qsE '^[[:space:]]*Name[[:space:]]*=(.*[[:space:]])?lo([[:space:]]|$)' "$p"; then say networkd_lo "\${p#"$R"}"; fi
+  set -- "$@" "$p"
 done
+if [ $# -gt 0 ]; then
+  grep -lsE '^[[:space:]]*Name[[:space:]]*=(.*[[:space:]])?lo([[:space:]]|$)' "$@" | while IFS= read -r p; do say networkd_lo "\${p#"$R"}"; done
+fi
 if [ -d "$R/etc/sysconfig/network-scripts" ]; then say ifcfg_dir 1; fi
 if [ -e "$R/etc/sysconfig/network-scripts/ifup-aliases" ]; then say ifcfg_aliases 1; fi
 if [ -d "$R/etc/NetworkManager" ]; then say nm_dir 1; fi
