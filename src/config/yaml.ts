@@ -17,8 +17,12 @@ export const MAX_YAML_BYTES = 8 * 1024 * 1024;
  * inventories stay far below this.
  */
 export const MAX_YAML_DEPTH = 100;
-/** Bounds parse time and memory: about 100,000 hosts with one variable each. */
-export const MAX_YAML_NODES = 200_000;
+/**
+ * Values per input file (YAML nodes; host names and key=value words of an INI
+ * inventory). Bounds parse time and memory; about 60,000 hosts with one
+ * variable each.
+ */
+export const MAX_INPUT_VALUES = 200_000;
 const MAX_ALIAS_COUNT = 100;
 /** More syntax errors than this are summed up in one line: a binary file would give thousands. */
 const MAX_SYNTAX_ERRORS = 20;
@@ -111,11 +115,15 @@ export function yamlShapeProblem(text: string): { offset: number; message: strin
     if (lineDepth + flow > MAX_YAML_DEPTH) {
       return { offset: at, message: `the YAML is nested more than ${MAX_YAML_DEPTH} levels deep here; vipush reads at most ${MAX_YAML_DEPTH}` };
     }
-    if (nodes > MAX_YAML_NODES) {
-      return { offset: at, message: `the YAML has more than ${MAX_YAML_NODES} values by here; vipush reads at most ${MAX_YAML_NODES} per file` };
+    if (nodes > MAX_INPUT_VALUES) {
+      return { offset: at, message: tooManyValues('the YAML') };
     }
   }
   return undefined;
+}
+
+export function tooManyValues(what: string): string {
+  return `${what} has more than ${MAX_INPUT_VALUES} values by here; vipush reads at most ${MAX_INPUT_VALUES} per file`;
 }
 
 /**

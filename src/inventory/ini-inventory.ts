@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import type { Location } from '../config/location.js';
-import { yamlShapeProblem } from '../config/yaml.js';
+import { MAX_INPUT_VALUES, tooManyValues, yamlShapeProblem } from '../config/yaml.js';
 import type { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';
@@ -53,6 +53,11 @@ export function readIniInventory(text: string, file: string, b: InventoryBuilder
   let kind: SectionKind = 'hosts';
 
   const lines = text.split(/\r?\n/);
+  const tooBig = lineWithTooManyValues(lines);
+  if (tooBig !== undefined) {
+    b.error({ file, line: tooBig + 1, col: 1 }, tooManyValues('the inventory'));
+    return;
+  }
   for (let n = 0; n < lines.length; n++) {
     const line = lines[n];
     const indent = line.length - line.trimStart().length;
@@ -122,6 +127,22 @@ export function readIniInventory(text: string, file: string, b: InventoryBuilder
       b.error(edge.loc, `section [${edge.parent}:children] names group ${show(child)}, which has no [${child}] or [${child}:children] section`);
     }
   }
+}
+
+/**
+ * The index of the line where the file passes MAX_INPUT_VALUES, counting a
+ * name and each key=value as the same line would count in YAML; a quick pass
+ * before anything is built, so an oversized file is refused at once.
+ */
+function lineWithTooManyValues(lines: string[]): number | undefined {
+  let values = 0;
+  for (let n = 0; n < lines.length; n++) {
+    const content = lines[n].trim();
+    if (content === '' || content.startsWith('#') || content.startsWith(';')) continue;
+    values += 1 + 2 * (content.split('=').length - 1);
+    if (values > MAX_INPUT_VALUES) return n;
+  }
+  return undefined;
 }
 
 function readHostLine(line: string, group: string, at: (col: number) => Location, b: InventoryBuilder): void {
