@@ -8,6 +8,7 @@ import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
 import type { Change } from '../modules/types.js';
+import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from './snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
 import { runGates, type GateContext } from './gates.js';
@@ -242,6 +243,24 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
         if (reason) break;
       }
     }
+    // A host whose rollback failed keeps its snapshot too, so whoever logs in finds what to restore.
+    await Promise.all(
+      [...applied].filter(([, a]) => a.revertFailed && opts.runId).map(([host, a]) =>
+        limit(async () => {
+          const path = `${HOST_SNAPSHOT_DIR}/${opts.runId}.json`;
+          try {
+            const t = await pool.forHost(a.conn).reconnect();
+            await t.exec({ argv: ['mkdir', '-p', '-m', '700', HOST_SNAPSHOT_DIR] }, { become: a.conn.become, timeoutMs: opts.commandTimeoutMs });
+            await t.writeFile(path, serializeHostSnapshot(opts.runId!, host, a), { mode: 0o600, become: a.conn.become });
+            a.revertFailed += ` The snapshot is kept on the host in ${path}.`;
+          } catch (e) {
+            a.revertFailed += ` It could not be copied to the host (${(e as Error).message}); it is kept on the controller.`;
+          }
+          const r = results.get(host);
+          if (r) r.rollbackError = a.revertFailed;
+        }),
+      ),
+    );
   } finally {
     await pool.closeAll();
   }

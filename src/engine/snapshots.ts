@@ -48,6 +48,14 @@ function decode(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** One host's part of a snapshot, as the JSON kept on that host when its rollback failed. */
+export function serializeHostSnapshot(runId: string, host: string, h: HostSnapshot): string {
+  return JSON.stringify({ version: 1, runId, host, createdAt: new Date().toISOString(), ...h }, encode, 2) + '\n';
+}
+
+/** Where a host keeps the snapshot of a run whose rollback failed there. */
+export const HOST_SNAPSHOT_DIR = '/var/lib/vipush/snapshots';
+
 export function snapshotPath(runId: string, dir = stateDir()): string {
   if (!/^[A-Za-z0-9-]+$/.test(runId)) throw new Error(`not a run id: ${runId}`);
   return join(dir, 'runs', runId, 'snapshot.json');
