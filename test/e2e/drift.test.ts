@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, ensureLabPackages, type Lab } from '../lab/lab.js';
-import { labArgs, readReport, repoRoot, vipush } from './vipush-cli.js';
+import { labArgs, readReport, spawnVipush, vipush } from './vipush-cli.js';
 
 const PLAYBOOK = 'playbooks/hidden-arp.yml';
 const IGNORE = 'net.ipv4.conf.all.arp_ignore';
@@ -135,7 +134,7 @@ describe('drift detection and drift --fix (3 real servers)', () => {
   it('a second run with the same playbook and inventory exits 4 while the first holds the lock', async () => {
     const slow = join(lab.dir, 'slow.yml');
     writeFileSync(slow, `- name: slow\n  hosts: h1\n  tasks:\n    - name: wait\n      command: [sleep, "3"]\n`);
-    const first = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), 'run', slow, ...labArgs(lab), '--quiet'], { stdio: 'ignore' });
+    const first = spawnVipush(['run', slow, ...labArgs(lab), '--quiet']);
     const firstDone = new Promise<number | null>((r) => first.on('close', r));
     await new Promise((r) => setTimeout(r, 1000));
     const second = await vipush(['run', slow, ...labArgs(lab)]);

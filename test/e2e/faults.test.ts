@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLab, ensureLabPackages, type Lab } from '../lab/lab.js';
-import { labArgs, readReport, repoRoot, vipush } from './vipush-cli.js';
+import { labArgs, readReport, spawnVipush, vipush } from './vipush-cli.js';
 
 const IGNORE = 'net.ipv4.conf.all.arp_ignore';
 const ORIGINAL_CONF = readFileSync('/etc/sysctl.conf', 'utf8');
@@ -67,7 +66,7 @@ describe('faults: unreachable hosts, dropped connections, full disks, signals, c
       readFileSync('playbooks/hidden-arp.yml', 'utf8') + '    - name: slow step\n      command: [sleep, "4"]\n      changed_when: false\n',
     );
     const report = join(lab.dir, 'killed.json');
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), 'run', pb, ...labArgs(lab), '--report', report, '--connect-timeout', '3', '--quiet'], { stdio: 'ignore' });
+    const child = spawnVipush(['run', pb, ...labArgs(lab), '--report', report, '--connect-timeout', '3', '--quiet']);
     const done = new Promise<number | null>((res) => child.on('close', res));
     // wait until h1 and h3 are inside the apply script's slow step, then cut their sshd and sessions
     for (const h of ['h1', 'h3']) {
@@ -135,9 +134,9 @@ describe('faults: unreachable hosts, dropped connections, full disks, signals, c
       `- name: one at a time\n  hosts: realservers\n  serial: 1\n  tasks:\n    - name: ARP\n      sysctl: { set: { ${IGNORE}: 1 } }\n    - name: slow\n      command: [sleep, "2"]\n`,
     );
     const report = join(lab.dir, 'sigint.json');
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), 'run', pb, ...labArgs(lab), '--report', report, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnVipush(['run', pb, ...labArgs(lab), '--report', report, '--quiet'], 'pipe');
     let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d));
     const done = new Promise<number | null>((res) => child.on('close', res));
     // interrupt while h2 is in flight: h1 has finished (its sysctl is set) and h2 has started
     await waitFor(async () => (await lab.sysctl('h2', IGNORE)) === '1');
@@ -156,7 +155,7 @@ describe('faults: unreachable hosts, dropped connections, full disks, signals, c
 
   it('a second SIGINT exits at once', async () => {
     const pb = join(lab.dir, 'serial.yml');
-    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), 'run', pb, ...labArgs(lab), '--quiet'], { stdio: 'ignore' });
+    const child = spawnVipush(['run', pb, ...labArgs(lab), '--quiet']);
     const done = new Promise<number | null>((res) => child.on('close', res));
     await waitFor(async () => (await lab.hostExec('h1', ['pgrep', '-f', '^sleep 2$'])).code === 0);
     child.kill('SIGINT');
@@ -170,7 +169,7 @@ describe('faults: unreachable hosts, dropped connections, full disks, signals, c
   it('two runs on one host at once: the host-side lock makes the second wait', async () => {
     await reset();
     const slow = writePlaybook('hold', `- name: hold\n  hosts: h1\n  tasks:\n    - name: hold the host\n      command: [sleep, "3"]\n`);
-    const first = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), 'run', slow, ...labArgs(lab), '--quiet'], { stdio: 'ignore' });
+    const first = spawnVipush(['run', slow, ...labArgs(lab), '--quiet']);
     const firstDone = new Promise<number | null>((res) => first.on('close', res));
     await waitFor(async () => (await lab.hostExec('h1', ['pgrep', '-f', '^sleep 3$'])).code === 0);
     const t0 = Date.now();

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JsonReport } from '../../src/report/json.js';
@@ -14,11 +16,23 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (dist/, built by `npm test` before vitest) as a user would. */
+/** Saved run snapshots of the tests go to a private dir, not the machine's /var/lib/vipush. */
+const testStateDir = mkdtempSync(join(tmpdir(), 'vipush-test-state-'));
+
+/** Starts the CLI without waiting, for tests that signal it or race it. */
+export function spawnVipush(args: string[], stdio: 'ignore' | 'pipe' = 'ignore') {
+  return spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, VIPUSH_STATE_DIR: testStateDir },
+    stdio: stdio === 'ignore' ? 'ignore' : ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 export function vipush(args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(repoRoot, 'bin', 'vipush.js'), ...args], {
       cwd: repoRoot,
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, VIPUSH_STATE_DIR: testStateDir, ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -11,7 +11,7 @@ import {
   LAB_PREFIX_RE, MAX_HOSTS, VIP_OCTET,
 } from './network.js';
 import {
-  generateKey, knownHostsLine, nsenterArgs, startHttpProcess, startInit, startSshdProcess, writeHostFiles, type Started,
+  generateKey, HOST_STATE_DIR, knownHostsLine, nsenterArgs, startHttpProcess, startInit, startSshdProcess, writeHostFiles, type Started,
 } from './host-processes.js';
 import { inventoryYaml } from './inventory.js';
 import { ensureLabPackages } from './packages.js';
@@ -175,6 +175,7 @@ class FleetLab implements Lab {
     };
 
     for (const s of this.states) {
+      await mkdir(HOST_STATE_DIR, { recursive: true, mode: 0o700 });
       await mkdir(s.host.upperDir, { recursive: true });
       await mkdir(join(s.host.dir, 'work'), { recursive: true });
       await seedEtc(s.host.upperDir, s.seedEtc);

@@ -52,11 +52,16 @@ exec sleep infinity >/dev/null 2>&1
  * settings; the net.* ones are per namespace. A bind of a read-only mount's
  * subtree stays read-only, so net is bound first and carried along by the rbind.
  */
+/** Mount point for each host's own /var/lib/vipush; created (empty) on the machine once. */
+export const HOST_STATE_DIR = '/var/lib/vipush';
+
 export function labFstab(host: LabHost): string {
   return [
     `overlay /etc overlay lowerdir=/etc,upperdir=${host.upperDir},workdir=${join(host.dir, 'work')} 0 0`,
     'tmpfs /run tmpfs mode=0755 0 0',
     'tmpfs /root tmpfs mode=0700 0 0',
+    // vipush's on-host state (dead-man switch, snapshots) stays per host, off the machine's real /var/lib
+    `tmpfs ${HOST_STATE_DIR} tmpfs mode=0700 0 0`,
     '/proc/sys/net /proc/sys/net none bind 0 0',
     '/proc/sys /proc/sys none rbind,ro 0 0',
     '',
