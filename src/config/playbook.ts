@@ -8,7 +8,7 @@ import { schemaProblems } from './schema-check.js';
 import { GATE_KINDS, type GateKind } from './schema/gates.js';
 import { hasTemplate } from './template.js';
 import { MODULE_NAMES, type GateSpec, type ModuleName, type Play, type Playbook, type SerialStep, type TaskSpec } from './types.js';
-import { isAlias, isMap, keyText, locate, locatePath, nodeAtPath, parseYamlText, readYamlFile, toPlain, valueLocations, type YamlFile } from './yaml.js';
+import { isAlias, isMap, keyText, locate, locatePath, nodeAtPath, parseYamlText, readYamlFile, resolveAlias, toPlain, valueLocations, type YamlFile } from './yaml.js';
 
 /**
  * Loads a playbook: a YAML list of plays, Ansible style. Every problem in the
@@ -93,7 +93,7 @@ function playbookFromYaml(y: YamlFile): Playbook {
       // One pass over the vars node: a lookup per variable would be quadratic in a play with many vars.
       const varsAt = at(i, 'vars');
       const node = nodeAtPath(y, root, [String(i), 'vars']);
-      const varsNode = isAlias(node) ? node.resolve(y.doc) : node;
+      const varsNode = isAlias(node) ? resolveAlias(y, node) : node;
       const where = new Map<string, Location>();
       if (isMap(varsNode)) {
         for (const pair of varsNode.items) if (!where.has(keyText(pair.key))) where.set(keyText(pair.key), locate(y, pair.value ?? pair.key));

@@ -1,5 +1,5 @@
 import { open, stat } from 'node:fs/promises';
-import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Document, type Node } from 'yaml';
+import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Alias, type Document, type Node } from 'yaml';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import { oneLineEach } from './diagnostics.js';
 import type { Location } from './location.js';
@@ -127,16 +127,22 @@ export function tooManyValues(what: string): string {
 }
 
 /**
- * Duplicate keys, found in one pass (the parser's own check compares every
- * key with every other, which takes minutes on a large map). Keys compare as
- * the parser compares them: scalars by value and type.
+ * Keys that are lists or mappings (`{{ x }}: 1` unquoted is one), and
+ * duplicate keys, found in one pass (the parser's own duplicate check
+ * compares every key with every other, which takes minutes on a large map).
+ * Keys compare as the parser compares them: scalars by value and type.
  */
-function duplicateKeys(y: YamlFile): Diagnostic[] {
+function keyProblems(y: YamlFile): Diagnostic[] {
   const found: Diagnostic[] = [];
   visit(y.doc, {
     Map(_, map) {
       const seen = new Map<string, unknown>();
       for (const pair of map.items) {
+        const key = isAlias(pair.key) ? resolveAlias(y, pair.key) : pair.key;
+        if (isMap(key) || isSeq(key)) {
+          found.push({ loc: locate(y, pair.key), message: 'a key must be a plain value, not a list or a mapping (quote it if it is text)' });
+          continue;
+        }
         if (!isScalar(pair.key)) continue;
         const value = pair.key.value;
         if (value !== null && typeof value === 'object') continue;
@@ -160,9 +166,10 @@ export function parseYamlText(text: string, file: string): YamlFile {
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
-    doc = parseDocument(text, { version: YAML_VERSION, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
+    // logLevel 'error': the parser must not print warnings of its own on stderr
+    doc = parseDocument(text, { version: YAML_VERSION, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
   } catch (e) {
-    throw new UserInputError([{ loc: { file, line: 1, col: 1 }, message: `cannot parse YAML: ${(e as Error).message}` }]);
+    throw new UserInputError(oneLineEach([{ loc: { file, line: 1, col: 1 }, message: `cannot parse YAML: ${(e as Error).message}` }]));
   }
   const y: YamlFile = { file, doc, lineCounter };
   if (doc.errors.length > 0) {
@@ -173,10 +180,11 @@ export function parseYamlText(text: string, file: string): YamlFile {
     });
     const more = doc.errors.length - MAX_SYNTAX_ERRORS;
     if (more > 0) diags.push({ loc: diags[diags.length - 1].loc, message: `${more} more YAML syntax errors after this one are not shown` });
-    throw new UserInputError(diags);
+    // the parser quotes the offending source, which may hold any character
+    throw new UserInputError(oneLineEach(diags));
   }
-  const duplicates = duplicateKeys(y);
-  if (duplicates.length > 0) throw new UserInputError(oneLineEach(duplicates));
+  const badKeys = keyProblems(y);
+  if (badKeys.length > 0) throw new UserInputError(oneLineEach(badKeys.slice(0, MAX_SYNTAX_ERRORS)));
   return y;
 }
 
@@ -230,16 +238,90 @@ export async function readYamlFile(path: string): Promise<YamlFile> {
   return parseYamlText(await readInputFile(path, 'YAML files'), path);
 }
 
+const aliasTargets = new WeakMap<YamlFile, Map<Alias, Node | undefined>>();
+
+/**
+ * The node an alias refers to: the last node before it with that anchor, as
+ * the parser decides. The parser's own Alias.resolve() walks the whole
+ * document on every call; this walks it once per file.
+ */
+export function resolveAlias(y: YamlFile, alias: Alias): Node | undefined {
+  let targets = aliasTargets.get(y);
+  if (!targets) {
+    const built = new Map<Alias, Node | undefined>();
+    const anchors = new Map<string, Node>();
+    visit(y.doc, {
+      Node(_, node) {
+        if (isAlias(node)) built.set(node, anchors.get(node.source));
+        else if (node.anchor) anchors.set(node.anchor, node);
+      },
+    });
+    aliasTargets.set(y, built);
+    targets = built;
+  }
+  return targets.get(alias);
+}
+
+/**
+ * Values a file may expand to through aliases, over all the conversions made
+ * from it. The parser's own limit stops exponential bombs; this stops the
+ * linear kind, a large anchor referred to from thousands of places, each of
+ * which the inventory reader would otherwise copy.
+ */
+export const MAX_EXPANDED_VALUES = 1_000_000;
+
+const expandedSoFar = new WeakMap<YamlFile, number>();
+const expandedSizes = new WeakMap<object, number>();
+
+/** How many values `node` stands for once every alias in it is replaced by what it refers to. */
+function expandedSize(y: YamlFile, node: unknown, open: Set<unknown>): number {
+  if (node === null || typeof node !== 'object') return 1;
+  const known = expandedSizes.get(node);
+  if (known !== undefined) return known;
+  // an alias inside its own anchor: toJS shares the object instead of copying it
+  if (open.has(node)) return 1;
+  open.add(node);
+  let size = 1;
+  if (isAlias(node)) {
+    size = expandedSize(y, resolveAlias(y, node), open);
+  } else if (isMap(node) || isSeq(node)) {
+    for (const item of node.items) size += isPair(item) ? expandedSize(y, item.key, open) + expandedSize(y, item.value, open) : expandedSize(y, item, open);
+  }
+  open.delete(node);
+  expandedSizes.set(node, size);
+  return size;
+}
+
+/**
+ * Counts `node`, aliases expanded, against the file's MAX_EXPANDED_VALUES;
+ * says why it cannot be expanded, or undefined if it can.
+ */
+export function expansionProblem(y: YamlFile, node: unknown): string | undefined {
+  let size: number;
+  try {
+    size = expandedSize(y, node, new Set());
+  } catch (e) {
+    if (e instanceof RangeError) return 'aliases refer to aliases too deeply to expand';
+    throw e;
+  }
+  const total = (expandedSoFar.get(y) ?? 0) + size;
+  expandedSoFar.set(y, total);
+  if (total > MAX_EXPANDED_VALUES) return `anchors and aliases expand this file to more than ${MAX_EXPANDED_VALUES} values; vipush expands at most that many`;
+  return undefined;
+}
+
 /**
  * Converts a node to plain JS, refusing alias expansion beyond MAX_ALIAS_COUNT
- * and reporting it at the node.
+ * or MAX_EXPANDED_VALUES and reporting it at the node.
  */
 export function toPlain(y: YamlFile, node: unknown): unknown {
+  if (node === null || node === undefined) return null;
+  const problem = expansionProblem(y, node);
+  if (problem) throw new UserInputError([{ loc: locate(y, node), message: problem }]);
   try {
-    if (node === null || node === undefined) return null;
     return (node as Node).toJS(y.doc, { maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
-    throw new UserInputError([{ loc: locate(y, node), message: `${(e as Error).message} (anchors and aliases are limited to ${MAX_ALIAS_COUNT} expansions)` }]);
+    throw new UserInputError(oneLineEach([{ loc: locate(y, node), message: `${(e as Error).message} (anchors and aliases are limited to ${MAX_ALIAS_COUNT} expansions)` }]));
   }
 }
 
@@ -256,7 +338,7 @@ export function keyText(key: unknown): string {
  */
 export function locatePath(y: YamlFile, root: unknown, segments: readonly string[], key?: string): Location {
   let current: unknown = root;
-  const resolve = (node: unknown): unknown => (isAlias(node) ? node.resolve(y.doc) ?? node : node);
+  const resolve = (node: unknown): unknown => (isAlias(node) ? resolveAlias(y, node) ?? node : node);
   const entry = (map: unknown, name: string) => (isMap(map) ? map.items.find((pair) => keyText(pair.key) === name) : undefined);
   for (const segment of segments) {
     const node = resolve(current);
@@ -281,7 +363,7 @@ export function locatePath(y: YamlFile, root: unknown, segments: readonly string
 export function nodeAtPath(y: YamlFile, root: unknown, segments: readonly string[]): unknown {
   let current: unknown = root;
   for (const segment of segments) {
-    const node = isAlias(current) ? current.resolve(y.doc) : current;
+    const node = isAlias(current) ? resolveAlias(y, current) : current;
     if (isMap(node)) {
       const pair = node.items.find((p) => keyText(p.key) === segment);
       if (!pair) return undefined;
@@ -307,7 +389,7 @@ export function valueLocations(y: YamlFile, node: unknown, fallback?: Location):
   const walk = (current: unknown, pointer: string, at: Location | undefined): void => {
     const hasRange = (current as { range?: unknown } | null | undefined)?.range !== undefined;
     out.set(pointer, hasRange || !at ? locate(y, current) : at);
-    const resolved = isAlias(current) ? current.resolve(y.doc) : current;
+    const resolved = isAlias(current) ? resolveAlias(y, current) : current;
     if (isMap(resolved)) {
       for (const pair of resolved.items) walk(pair.value, `${pointer}/${escape(keyText(pair.key))}`, locate(y, pair.key));
     } else if (isSeq(resolved)) {

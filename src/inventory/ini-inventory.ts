@@ -31,7 +31,7 @@ export function parseIniValue(raw: string, quoted: boolean): unknown {
   // Too deep or too big for the YAML parser: kept as text, like anything else it cannot read.
   if ((raw.startsWith('[') || raw.startsWith('{')) && !yamlShapeProblem(raw)) {
     try {
-      const v: unknown = parseYaml(raw, { version: '1.1', maxAliasCount: 0 });
+      const v: unknown = parseYaml(raw, { version: '1.1', maxAliasCount: 0, logLevel: 'error' });
       if (v !== null && typeof v === 'object') return v;
     } catch {
       // Ansible keeps text it cannot read as a literal as a string; so do we.

@@ -1,7 +1,13 @@
+import { oneLine } from '../config/diagnostics.js';
 import { UserInputError } from '../errors.js';
 import { inInventoryOrder, inventoryGraph } from './graph.js';
 import type { Inventory } from './types.js';
 import { isIPv6Literal } from './validate.js';
+
+/** A pattern as messages show it: quoted, on one line whatever it holds. */
+function quoted(text: string): string {
+  return oneLine(JSON.stringify(text));
+}
 
 /**
  * Splits a host pattern into terms as Ansible's split_host_pattern does: on
@@ -54,7 +60,7 @@ function termMatcher(term: string, whole: string): RegExp {
     // Python's re.match: anchored at the start only.
     return new RegExp(`^(?:${term.slice(1)})`);
   } catch (e) {
-    throw new UserInputError(`pattern ${JSON.stringify(whole)}: ${JSON.stringify(term)} is not a valid regular expression: ${(e as Error).message}`);
+    throw new UserInputError(`pattern ${quoted(whole)}: ${quoted(term)} is not a valid regular expression: ${oneLine((e as Error).message)}`);
   }
 }
 
@@ -87,7 +93,7 @@ function matchTerm(inv: Inventory, term: string, whole: string): { hosts: Set<st
  */
 export function selectHosts(inv: Inventory, pattern: string): string[] {
   const terms = splitPattern(pattern);
-  if (terms.length === 0) throw new UserInputError(`pattern ${JSON.stringify(pattern)} is empty`);
+  if (terms.length === 0) throw new UserInputError(`pattern ${quoted(pattern)} is empty`);
   let selected = new Set<string>();
   for (const term of orderTerms(terms)) {
     const op = term[0] === '&' || term[0] === '!' ? term[0] : '';
@@ -96,22 +102,22 @@ export function selectHosts(inv: Inventory, pattern: string): string[] {
     if (!matchedAName) {
       throw new UserInputError(
         name === pattern
-          ? `pattern ${JSON.stringify(pattern)} matches no hosts in ${inv.file}`
-          : `pattern ${JSON.stringify(pattern)}: ${JSON.stringify(name)} matches no host or group in ${inv.file}`,
+          ? `pattern ${quoted(pattern)} matches no hosts in ${inv.file}`
+          : `pattern ${quoted(pattern)}: ${quoted(name)} matches no host or group in ${inv.file}`,
       );
     }
     if (op === '&') selected = new Set([...selected].filter((h) => hosts.has(h)));
     else if (op === '!') selected = new Set([...selected].filter((h) => !hosts.has(h)));
     else for (const h of hosts) selected.add(h);
   }
-  if (selected.size === 0) throw new UserInputError(`pattern ${JSON.stringify(pattern)} matches no hosts in ${inv.file}`);
+  if (selected.size === 0) throw new UserInputError(`pattern ${quoted(pattern)} matches no hosts in ${inv.file}`);
   return inInventoryOrder(inventoryGraph(inv), selected);
 }
 
 /** `--limit`: the given hosts that the limit pattern also selects, in their given order. May be empty. */
 export function limitHosts(inv: Inventory, hosts: string[], limitPattern: string): string[] {
   if (limitPattern.startsWith('@')) {
-    throw new UserInputError(`--limit ${JSON.stringify(limitPattern)}: reading hosts from a file is not supported; give a pattern`);
+    throw new UserInputError(`--limit ${quoted(limitPattern)}: reading hosts from a file is not supported; give a pattern`);
   }
   const allowed = new Set(selectHosts(inv, limitPattern));
   return hosts.filter((h) => allowed.has(h));

@@ -1,7 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, type Pair } from 'yaml';
 import { UserInputError } from '../errors.js';
 import type { Location } from '../config/location.js';
-import { locate, toPlain, type YamlFile } from '../config/yaml.js';
+import { expansionProblem, locate, resolveAlias, toPlain, type YamlFile } from '../config/yaml.js';
 import { MAX_GROUP_DEPTH, type InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';
@@ -172,7 +172,13 @@ class YamlInventoryReader {
       this.b.error(this.locate(node), `too many aliases (at most ${MAX_STRUCTURE_ALIASES} are expanded in an inventory)`);
       return null;
     }
-    return node.resolve(this.y.doc) ?? null;
+    // what the alias stands for is read again in full, so it counts as expanded
+    const problem = expansionProblem(this.y, node);
+    if (problem) {
+      this.b.error(this.locate(node), problem);
+      return null;
+    }
+    return resolveAlias(this.y, node) ?? null;
   }
 
   private isEmpty(node: unknown): boolean {
