@@ -63,6 +63,19 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
       hosts.push({ name, conn: connectionVars(name, vars), tasks: r.tasks });
       gates = r.gates;
     }
+    // A vantage host that is not in the inventory would fail only after the first batch changed hosts.
+    for (const g of gates) {
+      const names = [g.from, ...(g.kind === 'arp_owner' && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(g.expect) ? [g.expect] : [])];
+      for (const n of names) {
+        if (!inv.hosts.has(n) && !(inv.groups.get(n)?.hosts.length || inv.groups.get(n)?.children.length)) {
+          const key = `${g.source.file}:${g.source.line}:${n}`;
+          if (!seen.has(key)) {
+            seen.add(key);
+            diagnostics.push({ loc: g.source, message: `${g.kind} gate names "${n}", which is neither a host nor a group of ${inv.file}` });
+          }
+        }
+      }
+    }
     out.push({ play, hosts, gates });
   }
   if (diagnostics.length > 0) throw new UserInputError(diagnostics);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import type { RunResult } from '../engine/run.js';
@@ -62,8 +63,9 @@ export function buildReport(meta: ReportMeta, run: RunResult): JsonReport {
 /** Reports can hold file contents from the hosts: written atomically, mode 0600. */
 export async function writePrivateFile(path: string, text: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
+  // O_EXCL with an unpredictable name: a symlink planted in a shared directory is not followed
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, 'wx', 0o600);
   try {
     await fh.writeFile(text);
     await fh.sync();

@@ -1,5 +1,13 @@
 import type { JsonReport } from './json.js';
 
+/**
+ * Text that came from a target (command output, errors) is shown with control
+ * characters escaped: a compromised host must not drive the operator's terminal.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 export interface RecapOptions {
   diff: boolean;
   check: boolean;
@@ -50,5 +58,5 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
   }
   const s = report.summary;
   out.push(`hosts: ${names.length}  ok=${s.ok} changed=${s.changed} failed=${s.failed} unreachable=${s.unreachable} skipped=${s.skipped}  in ${(report.durationMs / 1000).toFixed(2)} s`);
-  return out.join('\n') + '\n';
+  return terminalSafe(out.join('\n')) + '\n';
 }

@@ -41,6 +41,14 @@ describe('the CLI contract (built CLI, no hosts)', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it('a health gate naming a vantage host the inventory lacks is refused before anything runs', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vipush-cli-'));
+    writeFileSync(join(dir, 'pb.yml'), '- hosts: realservers\n  verify:\n    - arp_owner: { vip: 192.0.2.10, from: nohost, expect: lb1 }\n  tasks: []\n');
+    const r = await vipush(['validate', join(dir, 'pb.yml'), '-i', 'inventory/example.yml']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toBe(`vipush: ${join(dir, 'pb.yml')}:3:7: arp_owner gate names "nohost", which is neither a host nor a group of inventory/example.yml\n`);
+  });
+
   it('an unknown option or command gets a suggestion and exit 3', async () => {
     const a = await vipush(['run', 'playbooks/hidden-arp.yml', '-i', 'inventory/example.yml', '--forsk', '3']);
     expect(a.code).toBe(3);
