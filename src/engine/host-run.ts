@@ -7,7 +7,7 @@ import { describeDiff, driftOf, inverse, safeOrder, simulate, summarise } from '
 import { commandModule } from '../modules/command.js';
 import { sysctlModule } from '../modules/sysctl.js';
 import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
-import { PlanRefusal, type Change, type Module, type TaskPlan } from '../modules/types.js';
+import { PlanRefusal, type Module, type TaskPlan } from '../modules/types.js';
 import type { Transport } from '../transport/types.js';
 import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
 import type { HostResult, RunMode, TaskResult } from './types.js';
@@ -153,7 +153,6 @@ export class HostRun {
     const dryRun = this.opts.check || this.opts.mode === 'drift';
     if (dryRun || steps.length === 0) {
       this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
-      if (this.opts.mode === 'drift' || dryRun) return;
       return;
     }
     await this.apply(t, safeOrder(steps), this.deadmanFor(steps, facts));
@@ -319,4 +318,3 @@ export class HostRun {
   }
 }
 
-export type { Change };

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createTwoFilesPatch } from 'diff';
 import type { HostFacts } from '../facts/types.js';
-import { shJoin, shQuote } from '../transport/quote.js';
+import { shJoin } from '../transport/quote.js';
 import { sysctlPath } from '../facts/gather.js';
 import type { Change, DriftItem } from './types.js';
 
@@ -178,4 +178,3 @@ export function driftOf(c: Change): DriftItem | undefined {
   }
 }
 
-export { shQuote };
