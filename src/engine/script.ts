@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Change } from '../modules/types.js';
 import { changeShell, SHELL_PRELUDE } from '../modules/changes.js';
 
@@ -26,16 +27,21 @@ function prelude(lockWaitSeconds: number): string {
   return [
     'set -u',
     `m='${MARK}'`,
+    // names vp_write's temp files: not guessable, so nothing can be planted in their place in advance
+    `vp_r=${randomBytes(6).toString('hex')}`,
     SHELL_PRELUDE,
     // Two vipush runs on one host must not interleave their changes.
     `[ -d /run/lock ] || mkdir -p /run/lock; exec 9>>${LOCK_FILE} || exit 1`,
     `flock -w ${lockWaitSeconds} 9 || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
-    // Each step's output goes to one temp file and comes back as marked lines, read by builtins:
-    // no subshell, pipe or base64 per step (every process costs the host CPU, fleet-wide).
-    'vp_o=$(mktemp 2>/dev/null) || vp_o=/dev/null',
-    'trap \'rm -f "$vp_o"\' EXIT',
-    'vp_mark() { printf \'%s%s %s\\n\' "$m" "$1" "$2"; while IFS= read -r l || [ -n "$l" ]; do printf \'%sout %s %s\\n\' "$m" "$2" "$l"; done < "$vp_o"; }',
+    // Each step runs in a subshell that captures its output; it comes back as marked lines, printed by
+    // builtins: no temp file, program or pipe per step (every program costs the host CPU, fleet-wide).
+    "vp_mark() { printf '%s%s %s\\n' \"$m\" \"$1\" \"$2\"; [ -z \"$vp_o\" ] || while IFS= read -r l || [ -n \"$l\" ]; do printf '%sout %s %s\\n' \"$m\" \"$2\" \"$l\"; done <<VIPUSH_OUT\n$vp_o\nVIPUSH_OUT\n}",
   ].join('\n');
+}
+
+/** One step: the change in a subshell (so nothing it sets leaks into the next), its output kept in $vp_o. */
+function stepLine(s: Step, onFailure: string): string {
+  return `if vp_o=$( ${changeShell(s.change)} </dev/null 2>&1 ); then vp_mark done ${s.index}; else vp_mark failed ${s.index}; ${onFailure}; fi`;
 }
 
 /**
@@ -86,9 +92,7 @@ export function applyScript(steps: Step[], lockWaitSeconds = 30, deadman?: Deadm
   const lines = [prelude(lockWaitSeconds)];
   if (deadman) lines.push(deadmanArm(deadman));
   for (const s of steps) {
-    lines.push(
-      `if ${changeShell(s.change)} </dev/null >"$vp_o" 2>&1; then vp_mark done ${s.index}; else vp_mark failed ${s.index}; exit 70; fi`,
-    );
+    lines.push(stepLine(s, 'exit 70'));
   }
   lines.push(`printf '%send\\n' "$m"`);
   return lines.join('\n') + '\n';
@@ -98,9 +102,7 @@ export function applyScript(steps: Step[], lockWaitSeconds = 30, deadman?: Deadm
 export function revertScript(steps: Step[], lockWaitSeconds = 30): string {
   const lines = [prelude(lockWaitSeconds), 'rc=0'];
   for (const s of steps) {
-    lines.push(
-      `if ${changeShell(s.change)} </dev/null >"$vp_o" 2>&1; then vp_mark done ${s.index}; else vp_mark failed ${s.index}; rc=71; fi`,
-    );
+    lines.push(stepLine(s, 'rc=71'));
   }
   lines.push(`printf '%send\\n' "$m"`, 'exit $rc');
   return lines.join('\n') + '\n';

@@ -16,12 +16,14 @@ export function sysctlPath(key: string): string {
 /**
  * One read-only POSIX sh script that gathers everything the play's modules
  * need. Every value in it is quoted by shQuote; sections are delimited by a
- * marker that cannot appear in base64 or in the kernel's output.
+ * marker that cannot appear in the kernel's output.
  *
- * It is written to start as few processes as it can (each fork+exec costs a
- * few ms of the host's CPU, and the host side dominates a fleet run): shell
- * builtins read small files, one grep reads every sysctl, one stat and one
- * base64 carry every managed file, one grep every sysctl.d file.
+ * It is written to start as few programs as it can (each fork+exec costs
+ * the host several ms of CPU, and the host side dominates a fleet run): shell
+ * builtins read every sysctl and small file; one `ip`, one `stat` and one
+ * `cat` do the rest. The managed files and every boot-time sysctl.d file
+ * travel as raw bytes in the last section, split by the sizes stat printed
+ * (the SSH channel is 8-bit clean, so nothing needs encoding).
  */
 export function factsScript(req: FactsRequest, persistProbe = ''): string {
   const s: string[] = [];
@@ -29,30 +31,27 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   s.push(`printf '%sos\\n' "$m"; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < /etc/os-release 2>/dev/null`);
   s.push(`printf '%sssh\\n' "$m"; printf '%s\\n' "\${SSH_CONNECTION:-}"`);
   s.push(`printf '%saddr\\n' "$m"; ip -j addr show 2>/dev/null; echo`);
-  // every interface's ARP sysctls and the play's keys, as path:value lines, in one process
+  // every interface's ARP sysctls and the play's keys, as path:value lines, read by the shell itself
+  // (dash's read returns 1 on /proc files even when it read a line: the value decides)
   const keyPaths = req.sysctlKeys.map((k) => shQuote(sysctlPath(k))).join(' ');
-  s.push(`printf '%sprocsys\\n' "$m"; grep -s -H '' /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce ${keyPaths}`);
-  // managed files: their metadata, then all their bytes in one base64 stream, split by size
-  const globs = persistProbe ? ` ${PERSIST_FILE_GLOBS.join(' ')}` : '';
   s.push(
-    `set --; for f in ${req.files.map(shQuote).join(' ')}${globs}; do [ -f "$f" ] || continue; case "$f" in *'
-'*) continue;; esac; set -- "$@" "$f"; done`,
-    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %n' "$@"`,
-    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat "$@" | base64 -w0; echo`,
+    `printf '%sprocsys\\n' "$m"; for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce ${keyPaths}; do v=; { read -r v || [ -n "$v" ]; } 2>/dev/null < "$f"; if [ -n "$v" ]; then printf '%s:%s\\n' "$f" "$v"; fi; done`,
   );
   for (const path of req.paths) {
     const p = shQuote(path);
     s.push(`printf '%spath %s\\n' "$m" ${p}; if [ -e ${p} ]; then echo yes; else echo no; fi`);
   }
-  // every file read at boot by systemd-sysctl / sysctl --system, as NUL-separated path and line
-  s.push(
-    `set --; for d in ${SYSCTL_DIRS.map(shQuote).join(' ')}; do for f in "$d"/*.conf; do [ -f "$f" ] || continue; case "$f" in *'
-'*) continue;; esac; set -- "$@" "$f"; done; done`,
-    `printf '%sdropins\\n' "$m"; [ $# -eq 0 ] || grep -s -H -Z '' "$@"`,
-    `printf '%slinks\\n' "$m"; for f; do [ ! -L "$f" ] || { printf '%s ' "$f"; readlink -f "$f"; }; done`,
-  );
   if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
-  s.push(`printf '%send\\n' "$m"`);
+  // managed files, our persistence files and every file read at boot by systemd-sysctl / sysctl --system
+  const globs = persistProbe ? ` ${PERSIST_FILE_GLOBS.join(' ')}` : '';
+  const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
+  s.push(
+    `set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *'
+'*) continue;; esac; set -- "$@" "$f"; done`,
+    // size, mode, owner, and the file's identity (a symlinked drop-in is the same file as its target)
+    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %d:%i %n' -- "$@"`,
+    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@"; printf '\\n%send\\n' "$m"`,
+  );
   return s.join('\n') + '\n';
 }
 
@@ -91,7 +90,20 @@ function parseAddresses(json: string): LiveAddress[] {
   return out;
 }
 
-export function parseFacts(stdout: string, req: FactsRequest): HostFacts {
+const FILEDATA = Buffer.from(`\n${MARK}filedata\n`);
+const TRAILER = Buffer.from(`\n${MARK}end\n`);
+
+function isDropIn(path: string): boolean {
+  const slash = path.lastIndexOf('/');
+  return path.endsWith('.conf') && SYSCTL_DIRS.includes(path.slice(0, slash));
+}
+
+/**
+ * Reads factsScript()'s output: marked text sections, then the files' raw
+ * bytes (exactly the sizes stat printed), then the end marker.
+ */
+export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFacts {
+  const bytes = typeof stdout === 'string' ? Buffer.from(stdout, 'utf8') : stdout;
   const facts: HostFacts = {
     os: { id: 'unknown', idLike: [], prettyName: '' },
     addresses: [],
@@ -103,12 +115,11 @@ export function parseFacts(stdout: string, req: FactsRequest): HostFacts {
     sysctlDropIns: [],
     persistProbe: [],
   };
-  let ended = false;
+  const at = bytes.indexOf(FILEDATA);
+  if (at < 0) throw new Error('facts output was cut short');
   const procSys = new Map<string, string>();
-  const fileMeta: Array<{ path: string; size: number; mode: number; uid: number; gid: number }> = [];
-  const dropinText = new Map<string, string>();
-  const links = new Map<string, string>();
-  for (const { head, body } of section(stdout)) {
+  const fileMeta: Array<{ path: string; size: number; mode: number; uid: number; gid: number; id: string }> = [];
+  for (const { head, body } of section(bytes.subarray(0, at + 1).toString('utf8'))) {
     const sp = head.indexOf(' ');
     const kind = sp < 0 ? head : head.slice(0, sp);
     const arg = sp < 0 ? '' : head.slice(sp + 1);
@@ -141,51 +152,41 @@ export function parseFacts(stdout: string, req: FactsRequest): HostFacts {
         break;
       case 'filemeta':
         for (const l of body) {
-          const m = /^(\d+) ([0-7]+) (\d+) (\d+) (.+)$/.exec(l);
-          if (m) fileMeta.push({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), path: m[5] });
+          const m = /^(\d+) ([0-7]+) (\d+) (\d+) (\d+:\d+) (.+)$/.exec(l);
+          if (m) fileMeta.push({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), id: m[5], path: m[6] });
         }
         break;
-      case 'filedata': {
-        const all = Buffer.from(body.join(''), 'base64');
-        let off = 0;
-        for (const f of fileMeta) {
-          facts.files.set(f.path, { content: all.subarray(off, off + f.size), mode: f.mode, uid: f.uid, gid: f.gid });
-          off += f.size;
-        }
-        if (off !== all.length) throw new Error(`managed files changed while they were read (${off} of ${all.length} bytes)`);
-        break;
-      }
       case 'path':
         facts.paths.set(arg, first === 'yes');
-        break;
-      case 'dropins':
-        for (const l of body) {
-          const z = l.indexOf('\0');
-          if (z < 0) continue;
-          const path = l.slice(0, z);
-          dropinText.set(path, (dropinText.get(path) ?? '') + l.slice(z + 1) + '\n');
-        }
-        break;
-      case 'links':
-        for (const l of body) {
-          const sp = l.indexOf(' ');
-          if (sp > 0) links.set(l.slice(0, sp), l.slice(sp + 1));
-        }
         break;
       case 'persist':
         facts.persistProbe = body.filter((l) => l.startsWith('persist.'));
         break;
-      case 'end':
-        ended = true;
-        break;
     }
   }
-  if (!ended) throw new Error('facts output was cut short');
+  const data = bytes.subarray(at + FILEDATA.length);
+  const total = fileMeta.reduce((n, f) => n + f.size, 0);
+  if (data.length < TRAILER.length || !data.subarray(data.length - TRAILER.length).equals(TRAILER)) throw new Error('facts output was cut short');
+  if (data.length - TRAILER.length !== total) throw new Error(`files changed while they were read (${total} bytes expected, ${data.length - TRAILER.length} read)`);
+  const read: Array<{ path: string; id: string; content: Buffer }> = [];
+  const pathById = new Map<string, string>();
+  let off = 0;
+  for (const f of fileMeta) {
+    const content = data.subarray(off, off + f.size);
+    off += f.size;
+    read.push({ path: f.path, id: f.id, content });
+    if (req.files.includes(f.path) || !isDropIn(f.path)) facts.files.set(f.path, { content, mode: f.mode, uid: f.uid, gid: f.gid });
+    if (req.files.includes(f.path) && !pathById.has(f.id)) pathById.set(f.id, f.path);
+  }
+  const seen = new Set<string>();
+  for (const f of read) {
+    if (!isDropIn(f.path) || seen.has(f.path)) continue;
+    seen.add(f.path);
+    // the file it really is: a managed file with the same device and inode (Debian's 99-sysctl.conf -> ../sysctl.conf)
+    facts.sysctlDropIns.push({ path: f.path, target: pathById.get(f.id) ?? f.path, text: f.content.toString('utf8') });
+  }
   for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);
   for (const f of req.files) if (!facts.files.has(f)) facts.files.set(f, null);
-  // grep prints nothing for an empty file: every listed drop-in is there, with its lines
-  for (const [path, text] of dropinText) facts.sysctlDropIns.push({ path, target: links.get(path) ?? path, text });
-  for (const [path, target] of links) if (!dropinText.has(path)) facts.sysctlDropIns.push({ path, target, text: '' });
   const v4devs = new Set(facts.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.dev));
   facts.lanIfaces = [...v4devs];
   return facts;
@@ -193,12 +194,13 @@ export function parseFacts(stdout: string, req: FactsRequest): HostFacts {
 
 /** Gathers facts with exactly one remote command. */
 export async function gatherFacts(t: Transport, req: FactsRequest, opts: { become?: boolean; persistProbe?: string; timeoutMs?: number } = {}): Promise<HostFacts> {
-  const r = await t.exec({ script: factsScript(req, opts.persistProbe) }, { become: opts.become, timeoutMs: opts.timeoutMs });
+  // read-only and short: no timeout(1) on the host, the controller's deadline is enough
+  const r = await t.exec({ script: factsScript(req, opts.persistProbe) }, { become: opts.become, timeoutMs: opts.timeoutMs, hostDeadline: false });
   if (r.code !== 0) {
     throw new HostError(t.host, 'command', `reading facts failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
   }
   try {
-    return parseFacts(r.stdout, req);
+    return parseFacts(r.stdoutBytes ?? r.stdout, req);
   } catch (e) {
     throw new HostError(t.host, 'command', `could not read facts: ${(e as Error).message}`);
   }

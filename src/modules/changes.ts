@@ -66,38 +66,75 @@ export function inverse(c: Change): Change | undefined {
   }
 }
 
-/** Shell functions used by the step snippets below. Each prints why it failed on stderr. */
+/**
+ * Shell functions used by the step snippets below. Each prints why it failed
+ * on stderr. Written for the host's CPU: shell builtins wherever they do the
+ * job (a fleet pays for every program a step starts), so a file write runs
+ * sha256sum (only to check an existing file), sync and mv, a sysctl write
+ * none, an address change two `ip`.
+ */
 export const SHELL_PRELUDE = [
-  // path base64 mode expect newsha [uid gid]; expect is '-', 'absent' or the sha256 the plan saw:
-  // a file changed since vipush read it is not overwritten. A file that already holds the new
-  // bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are followed.
+  // path printf-format mode umask expect newsha [uid gid]
+  // The bytes come as a printf format (see printfFormat), written by the shell itself into a new temp
+  // file in the target's directory (noclobber: O_EXCL, never through a planted link), created with the
+  // wanted mode by the umask ('-': chmod). expect is '-', 'absent' or the sha256 the plan saw: a file
+  // changed since vipush read it is not overwritten. newsha ('-' or a sha256): a file that already
+  // holds the new bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are
+  // followed. uid gid: chown to them; without them an existing file's owner is kept.
   "vp_write() {",
   "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
-  "  if [ \"$5\" != - ] && [ -f \"$p\" ] && [ \"$(sha256sum < \"$p\" | cut -d' ' -f1)\" = \"$5\" ]; then chmod \"$3\" \"$p\"; return; fi",
-  "  case $4 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
-  "    *) [ \"$(sha256sum < \"$p\" 2>/dev/null | cut -d' ' -f1)\" = \"$4\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
-  "  t=$(mktemp \"${p%/*}/.vipush.XXXXXX\") || return 1",
-  "  if printf '%s' \"$2\" | base64 -d > \"$t\"; then :; else rm -f \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
-  "  if [ -e \"$p\" ] && [ -z \"${6:-}\" ]; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
-  "  if [ -n \"${6:-}\" ]; then chown \"$6:$7\" \"$t\" || { rm -f \"$t\"; return 1; }; fi",
-  "  chmod \"$3\" \"$t\" && sync \"$t\" && mv -f \"$t\" \"$p\" || { rm -f \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
+  "  h=; if [ -f \"$p\" ] && { [ \"$6\" != - ] || [ ${#5} -eq 64 ]; }; then h=$(sha256sum < \"$p\") || return 1; h=${h%% *}; fi",
+  "  if [ \"$6\" != - ] && [ \"$h\" = \"$6\" ]; then chmod \"$3\" \"$p\"; return; fi",
+  "  case $5 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
+  "    *) [ \"$h\" = \"$5\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
+  "  t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"",
+  "  [ \"$4\" = - ] || umask \"$4\"",
+  "  if (set -C; printf -- \"$2\" > \"$t\"); then :; else rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
+  "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
+  "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
+  "  elif [ -e \"$p\" ] && { [ ! -O \"$p\" ] || [ ! -G \"$p\" ]; }; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
+  "  sync -- \"$t\" && mv -f -- \"$t\" \"$p\" || { rm -f -- \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
+  // the kernel's file, written and read back by the shell: what `sysctl -w` does, without the program
   "vp_sysctl() { # key value procpath",
-  "  k=$1 w=$2 e=$(sysctl -q -w \"$1=$2\" 2>&1 >/dev/null)",
-  // read back with builtins; whitespace folded as the kernel prints tabs (ip_local_port_range)
+  "  k=$1 w=$2",
+  "  printf '%s\\n' \"$2\" 2>/dev/null > \"$3\" || e='the kernel refused the value'",
+  // read back; whitespace folded as the kernel prints tabs (ip_local_port_range)
   "  v=; read -r v < \"$3\" 2>/dev/null; set -f; set -- $v; set +f; v=\"$*\"",
   "  [ \"$v\" = \"$w\" ] || { echo \"sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
   "}",
   "vp_addr_add() { # family cidr dev scope [label]",
   "  if [ -n \"${5:-}\" ]; then ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\" label \"$5\"; else ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\"; fi || return 1",
-  "  ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q \" scope $4 \" || { echo \"$2 is not on $3 with scope $4 after adding it\" >&2; return 1; }",
+  "  case \" $(ip -\"$1\" -o addr show dev \"$3\" to \"$2\") \" in *\" scope $4 \"*) ;; *) echo \"$2 is not on $3 with scope $4 after adding it\" >&2; return 1 ;; esac",
   "}",
   "vp_addr_del() { # family cidr dev",
-  "  if ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q .; then ip -\"$1\" addr del \"$2\" dev \"$3\" || return 1; fi",
-  "  if ip -\"$1\" -o addr show dev \"$3\" to \"$2\" | grep -q .; then echo \"$2 is still on $3 after removing it\" >&2; return 1; fi",
+  // an address already gone is fine; one still there afterwards is not
+  "  e=$(ip -\"$1\" addr del \"$2\" dev \"$3\" 2>&1)",
+  "  [ -z \"$(ip -\"$1\" -o addr show dev \"$3\" to \"$2\")\" ] || { echo \"$2 is still on $3 after removing it${e:+: $e}\" >&2; return 1; }",
   "}",
 ].join('\n');
+
+/**
+ * Bytes as a printf(1) format that prints exactly them: `%` and `\\` doubled,
+ * printable ASCII and newline as they are, every other byte as a three-digit
+ * octal escape (so no following digit can extend it, and NUL survives).
+ */
+export function printfFormat(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) {
+    if (b === 0x25) out += '%%';
+    else if (b === 0x5c) out += '\\\\';
+    else if ((b >= 0x20 && b < 0x7f) || b === 0x0a) out += String.fromCharCode(b);
+    else out += `\\${b.toString(8).padStart(3, '0')}`;
+  }
+  return out;
+}
+
+/** The umask that makes a new file exactly `mode`, or '-' when only chmod can (execute or special bits). */
+function umaskFor(mode: number): string {
+  return (mode & ~0o666) === 0 ? (~mode & 0o777).toString(8).padStart(3, '0') : '-';
+}
 
 /** One shell command line that performs the change and reads it back. */
 export function changeShell(c: Change): string {
@@ -107,11 +144,15 @@ export function changeShell(c: Change): string {
       return shJoin([
         'vp_write',
         c.path,
-        c.after.content.toString('base64'),
+        printfFormat(c.after.content),
         (c.after.mode & 0o7777).toString(8),
+        umaskFor(c.after.mode & 0o7777),
         c.restore ? '-' : c.before ? createHash('sha256').update(c.before.content).digest('hex') : 'absent',
         c.restore ? createHash('sha256').update(c.after.content).digest('hex') : '-',
-        ...(c.after.uid !== undefined && c.after.gid !== undefined ? [String(c.after.uid), String(c.after.gid)] : []),
+        // an owner that stays what it was needs no chown: the existing file's is kept
+        ...(c.after.uid !== undefined && c.after.gid !== undefined && !(c.before && c.before.uid === c.after.uid && c.before.gid === c.after.gid)
+          ? [String(c.after.uid), String(c.after.gid)]
+          : []),
       ]);
     case 'sysctl-live':
       return shJoin(['vp_sysctl', c.key, c.to, sysctlPath(c.key)]);

@@ -32,9 +32,15 @@ export function commandLine(cmd: Command): string {
 export function withRemoteTimeout(line: string, timeoutMs: number): string {
   if (timeoutMs <= 0) return line;
   const seconds = Math.ceil(timeoutMs / 1000) + 1;
+  // `sh -s` and `sh -c '<script>'` are already one program with its arguments: timeout runs it as it is
+  // (one shell fewer on the host for every command). Anything else gets a shell of its own.
+  if (SH_C_LINE.test(line)) return `if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${seconds} ${line}; else exec ${line}; fi`;
   const quoted = shQuote(line);
   return `if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${seconds} sh -c ${quoted}; else exec sh -c ${quoted}; fi`;
 }
+
+/** `sh -s`, or `sh -c` and one single-quoted word, as commandLine() and shQuote() write them. */
+const SH_C_LINE = /^sh (?:-s|-c '(?:[^']|'\\'')*')$/;
 
 /**
  * Wraps a command line for `sudo -n` when it must run as another user.

@@ -568,9 +568,9 @@ export class SshTransport implements Transport {
    * The one path every command takes: its own deadline on the host, sudo
    * when needed, one channel; sudo's password prompt becomes an auth error.
    */
-  private async runCommand(line: string, opts: { become?: boolean; becomeUser?: string; stdin?: string | Buffer; timeoutMs?: number; what: string }): Promise<RawResult> {
+  private async runCommand(line: string, opts: { become?: boolean; becomeUser?: string; stdin?: string | Buffer; timeoutMs?: number; hostDeadline?: boolean; what: string }): Promise<RawResult> {
     const timeoutMs = opts.timeoutMs ?? this.commandTimeoutMs;
-    const wrapped = withBecome(withRemoteTimeout(line, timeoutMs), {
+    const wrapped = withBecome(opts.hostDeadline === false ? line : withRemoteTimeout(line, timeoutMs), {
       enabled: opts.become ?? this.become,
       user: opts.becomeUser ?? this.becomeUser,
       connectedUser: this.user,
@@ -590,7 +590,7 @@ export class SshTransport implements Transport {
   async exec(cmd: Command, opts: ExecOptions = {}): Promise<ExecResult> {
     const what = 'argv' in cmd ? `\`${abbreviate(cmd.argv.join(' '))}\`` : `script \`${abbreviate(cmd.script.split('\n')[0])}\``;
     const raw = await this.runCommand(commandLine(cmd), { ...opts, what });
-    return { stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8'), code: raw.code, signal: raw.signal, durationMs: raw.durationMs };
+    return { stdout: raw.stdout.toString('utf8'), stderr: raw.stderr.toString('utf8'), code: raw.code, signal: raw.signal, durationMs: raw.durationMs, stdoutBytes: raw.stdout };
   }
 
   async readFile(path: string, opts: { become?: boolean } = {}): Promise<Buffer | null> {

@@ -9,6 +9,8 @@ export interface ExecResult {
   code: number | null;
   signal: string | null;
   durationMs: number;
+  /** stdout exactly as the host sent it (the string above is its UTF-8 reading). */
+  stdoutBytes?: Buffer;
 }
 
 export interface ExecOptions {
@@ -16,6 +18,12 @@ export interface ExecOptions {
   stdin?: string | Buffer;
   /** Kill the command (and report a timeout) after this long. */
   timeoutMs?: number;
+  /**
+   * false: no deadline of its own on the host (no timeout(1) process), only
+   * the controller's. For short read-only commands, where a command left
+   * running after a timeout harms nothing.
+   */
+  hostDeadline?: boolean;
   /** Run through `sudo -n` (as becomeUser, default root). */
   become?: boolean;
   becomeUser?: string;

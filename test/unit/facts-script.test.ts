@@ -33,4 +33,27 @@ describe('the facts script, run for real by sh on this machine (read-only)', () 
     expect(facts.os.id).toBe('debian');
     expect(facts.persistProbe.some((l) => l.startsWith('persist.'))).toBe(true);
   });
+
+  it('carries any bytes exactly: NULs, no final newline, lines that look like its own markers', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(`${tmpdir()}/vipush-facts-`);
+    try {
+      const odd = Buffer.concat([Buffer.from('a\0b\n@@vipush:end\n@@vipush:filedata\n'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('no newline')]);
+      writeFileSync(`${dir}/odd`, odd);
+      writeFileSync(`${dir}/empty`, '');
+      const r2 = { sysctlKeys: [], files: [`${dir}/odd`, `${dir}/empty`, '/etc/hostname'], paths: [] };
+      const raw = execFileSync('sh', ['-c', factsScript(r2)]);
+      const f = parseFacts(raw, r2);
+      expect(f.files.get(`${dir}/odd`)?.content.equals(odd)).toBe(true);
+      expect(f.files.get(`${dir}/empty`)?.content.length).toBe(0);
+      expect(f.files.get('/etc/hostname')?.content.equals(readFileSync('/etc/hostname'))).toBe(true);
+      // cut short or grown while read: refused, never misread
+      expect(() => parseFacts(raw.subarray(0, raw.length - 3), r2)).toThrow(/cut short/);
+      const i = raw.indexOf('no newline');
+      expect(() => parseFacts(Buffer.concat([raw.subarray(0, i), Buffer.from('X'), raw.subarray(i)]), r2)).toThrow(/changed while they were read/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -52,8 +52,7 @@ export function factsOutput(f: {
   for (const [k, v] of Object.entries(f.sysctls ?? {})) if (v !== null) out.push(`/proc/sys/${k.replace(/\./g, '/')}:${v}`);
   const files = Object.entries(f.files ?? {}).filter((e): e is [string, { content: string; mode?: string }] => e[1] !== null);
   out.push(`${M}filemeta`);
-  for (const [p, v] of files) out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 ${p}`);
-  out.push(`${M}filedata`, Buffer.concat(files.map(([, v]) => Buffer.from(v.content))).toString('base64'));
-  out.push(`${M}end`);
-  return out.join('\n') + '\n';
+  files.forEach(([p, v], i) => out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 2049:${100 + i} ${p}`));
+  out.push(`${M}filedata`);
+  return out.join('\n') + '\n' + files.map(([, v]) => v.content).join('') + `\n${M}end\n`;
 }

@@ -38,7 +38,7 @@ describe('HostRun', () => {
     const t = new FakeTransport('h1', (cmd, opts, n) => {
       if (n === 0) return { stdout: facts };
       const script = stdinOf(cmd, opts);
-      const steps = (script.match(/^if vp_|^if \( |^if sh /gm) ?? []).length;
+      const steps = (script.match(/^if vp_o=/gm) ?? []).length;
       return { stdout: Array.from({ length: steps }, (_, i) => `@@vipush:done ${i} `).join('\n') + '\n@@vipush:end\n' };
     });
     const run = new HostRun('h1', tasks, { get: async () => t, reconnect: async () => t }, { mode: 'run', check: false, diff: true, become: false, commandTimeoutMs: 1000 });
@@ -47,7 +47,7 @@ describe('HostRun', () => {
     expect(r.status).toBe('changed');
     expect(t.calls).toHaveLength(2); // facts + one apply script
     const script = stdinOf(t.calls[1].cmd, t.calls[1].opts);
-    const order = [...script.matchAll(/^if (\S+) /gm)].map((m) => m[1]);
+    const order = [...script.matchAll(/^if vp_o=\$\( (\S+) /gm)].map((m) => m[1]);
     expect(order).toEqual(['vp_write', 'vp_sysctl', 'vp_sysctl', 'vp_addr_add']);
     expect(r.tasks[0].diff).toContain('+net.ipv4.conf.all.arp_ignore = 3');
   });
@@ -65,7 +65,7 @@ describe('HostRun', () => {
       if (n === 0) return { stdout: facts };
       if (n === 1) return { stdout: '@@vipush:done 0\n@@vipush:done 1\n@@vipush:done 2\n@@vipush:failed 3\n@@vipush:out 3 RTNETLINK answers: boom\n', code: 70 };
       const script = stdinOf(cmd, opts);
-      const steps = (script.match(/^if vp_|^if \( |^if sh /gm) ?? []).length;
+      const steps = (script.match(/^if vp_o=/gm) ?? []).length;
       return { stdout: Array.from({ length: steps }, (_, i) => `@@vipush:done ${i} `).join('\n') + '\n@@vipush:end\n' };
     });
     const r = await new HostRun('h1', tasks, { get: async () => t, reconnect: async () => t }, { mode: 'run', check: false, diff: false, become: false, commandTimeoutMs: 1000 }).run();
@@ -74,7 +74,7 @@ describe('HostRun', () => {
     expect(r.tasks[1].error).toContain('boom');
     expect(r.rolledBack).toBe(true);
     const revert = stdinOf(t.calls[2].cmd, t.calls[2].opts);
-    const order = [...revert.matchAll(/^if (\S+) /gm)].map((m) => m[1]);
+    const order = [...revert.matchAll(/^if vp_o=\$\( (\S+) /gm)].map((m) => m[1]);
     // the VIP comes down first, then the sysctls go back, then the file
     expect(order).toEqual(['vp_addr_del', 'vp_sysctl', 'vp_sysctl', 'vp_write']);
     expect(r.restored[0]).toMatch(/^del 198.18.0.250\/32/);

@@ -132,6 +132,34 @@ describe('PERSIST_PROBE_SCRIPT', () => {
     expect(f.osId).toBe('');
   });
 
+  it('asks systemd about every unit with one systemctl call when systemd is PID 1', () => {
+    const root = tree({
+      'proc/1/comm': 'systemd\n',
+      'etc/network/interfaces': 'source /etc/network/interfaces.d/*\n',
+      // a fake systemctl that logs its arguments and answers as systemd 252 does (units in order, a blank line between)
+      'bin/systemctl': [
+        '#!/bin/sh',
+        'printf "%s\\n" "$*" >> "$(dirname "$0")/calls"',
+        'printf "Id=systemd-networkd.service\\nActiveState=inactive\\nUnitFileState=disabled\\n\\n"',
+        'printf "ActiveState=active\\nId=NetworkManager.service\\nUnitFileState=enabled\\n\\n"',
+        'printf "Id=networking.service\\nActiveState=active\\nUnitFileState=enabled\\n\\n"',
+        'printf "Id=network.service\\nActiveState=inactive\\nUnitFileState=\\n"',
+      ].join('\n'),
+    });
+    spawnSync('chmod', ['+x', join(root, 'bin/systemctl')]);
+    const r = spawnSync('sh', ['-eu', '-c', `${persistProbeScript(root)}echo probe-finished`], { encoding: 'utf8', env: { ...process.env, PATH: `${root}/bin:${process.env.PATH}` } });
+    expect(r.status, r.stderr).toBe(0);
+    const f = parsePersistProbe(r.stdout.split('\n'));
+    expect(f.systemd).toBe(true);
+    expect(f.services).toEqual({
+      'systemd-networkd': { active: 'inactive', enabled: 'disabled' },
+      NetworkManager: { active: 'active', enabled: 'enabled' },
+      networking: { active: 'active', enabled: 'enabled' },
+      network: { active: 'inactive', enabled: 'unknown' },
+    });
+    expect(readFileSync(join(root, 'bin/calls'), 'utf8')).toBe('show -p Id,ActiveState,UnitFileState -- systemd-networkd.service NetworkManager.service networking.service network.service\n');
+  });
+
   it('leaks no variable or directory change into the script around it', () => {
     const r = spawnSync('sh', ['-eu', '-c', `R=outer; p=outer; cd /tmp; ${PERSIST_PROBE_SCRIPT}echo "$R $p $(pwd)"`], { encoding: 'utf8' });
     expect(r.status).toBe(0);

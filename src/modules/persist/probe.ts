@@ -27,20 +27,33 @@ nl='
 '
 say() { printf 'persist.%s=%s\\n' "$1" "$2"; }
 named() { case $1 in *"$nl"*) return 1 ;; esac; [ -e "$1" ]; }
-c=; read -r c < /proc/1/comm || c=
+c=; read -r c < "$R/proc/1/comm" || c=
 if [ "$c" = systemd ] && command -v systemctl >/dev/null 2>&1; then
   say systemd 1
-  for u in ${PROBED_SERVICES.join(' ')}; do
-    a=$(systemctl is-active "$u.service" 2>/dev/null | head -n 1) || a=
-    e=$(systemctl is-enabled "$u.service" 2>/dev/null | tail -n 1) || e=
-    say "svc.$u.active" "\${a:-unknown}"
-    say "svc.$u.enabled" "\${e:-unknown}"
-  done
+  # one systemctl for every unit (not two per unit): blocks of Key=value lines, a blank line between units
+  o=$(systemctl show -p Id,ActiveState,UnitFileState -- ${PROBED_SERVICES.map((u) => `${u}.service`).join(' ')} 2>/dev/null) || o=
+  u= a= e=
+  while :; do
+    l=; IFS= read -r l || [ -n "$l" ] || l=@eof
+    case $l in
+      Id=*) u=\${l#Id=} ;;
+      ActiveState=*) a=\${l#ActiveState=} ;;
+      UnitFileState=*) e=\${l#UnitFileState=} ;;
+      ''|@eof)
+        if [ -n "$u" ]; then say "svc.\${u%.service}.active" "\${a:-unknown}"; say "svc.\${u%.service}.enabled" "\${e:-unknown}"; fi
+        u= a= e= ;;
+    esac
+    [ "$l" != @eof ] || break
+  done <<VIPUSH_UNITS
+$o
+VIPUSH_UNITS
 else
   say systemd 0
 fi
 # Starting NetworkManager's binary costs a process on every host of every run: ask only where it is in use.
-if [ -d /run/NetworkManager ] || { [ -d "$R/etc/NetworkManager/system-connections" ] && [ -n "$(ls -A "$R/etc/NetworkManager/system-connections" 2>/dev/null)" ]; }; then
+nmc=
+for p in "$R"/etc/NetworkManager/system-connections/* "$R"/etc/NetworkManager/system-connections/.[!.]*; do [ ! -e "$p" ] || nmc=1; done
+if [ -d "$R/run/NetworkManager" ] || [ -n "$nmc" ]; then
   v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || v=
   if [ -n "$v" ]; then say nm_version "\${v##*version }"; fi
 fi
@@ -74,7 +87,11 @@ fi
 for p in "$R"/etc/netplan/*.yaml; do
   if named "$p"; then say netplan_yaml "\${p##*/}"; fi
 done
-if grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$R"/etc/netplan/*.yaml "$R"/run/netplan/*.yaml "$R"/lib/netplan/*.yaml 2>/dev/null; then say netplan_nm_renderer 1; fi
+set --
+for p in "$R"/etc/netplan/*.yaml "$R"/run/netplan/*.yaml "$R"/lib/netplan/*.yaml; do
+  if named "$p"; then set -- "$@" "$p"; fi
+done
+if [ $# -gt 0 ] && grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$@" 2>/dev/null; then say netplan_nm_renderer 1; fi
 for p in "$R"/etc/systemd/network/*.network; do
   if named "$p"; then say networkd_network "\${p##*/}"; fi
 done

@@ -1,0 +1,65 @@
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { printfFormat } from '../../src/modules/changes.js';
+import { applyScript, parseOutcomes, type Step } from '../../src/engine/script.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('printfFormat: file bytes as a printf format, printed by the shell itself', () => {
+  it('prints exactly the bytes it was given, in dash and in bash', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (arr) => {
+        const bytes = Buffer.from(arr);
+        for (const sh of ['sh', 'bash']) {
+          const out = execFileSync(sh, ['-c', 'printf -- "$1"', 'sh', printfFormat(bytes)]);
+          expect(out.equals(bytes)).toBe(true);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('keeps text readable and escapes what printf would interpret', () => {
+    expect(printfFormat(Buffer.from('a = 1\n%s \\n\t\0'))).toBe('a = 1\n%%s \\\\n\\011\\000');
+    // a digit after an escape can't extend it
+    expect(execFileSync('sh', ['-c', 'printf -- "$1"', 'sh', printfFormat(Buffer.from('\x017'))]).equals(Buffer.from('\x017'))).toBe(true);
+  });
+});
+
+function run(steps: Step[]): ReturnType<typeof parseOutcomes> {
+  const out = execFileSync('sh', ['-s'], { input: applyScript(steps) });
+  return parseOutcomes(out.toString());
+}
+
+describe('vp_write, run for real by sh', () => {
+  it('creates a new file with exactly the wanted mode, and a mode with execute bits too', () => {
+    const a = join(dir, 'private.conf');
+    const b = join(dir, 'tool.sh');
+    const r = run([
+      { index: 0, taskIndex: 0, change: { kind: 'file', path: a, before: null, after: { content: Buffer.from('secret\n'), mode: 0o600 } } },
+      { index: 1, taskIndex: 0, change: { kind: 'file', path: b, before: null, after: { content: Buffer.from('#!/bin/sh\n'), mode: 0o755 } } },
+    ]);
+    expect(r.ended).toBe(true);
+    expect(statSync(a).mode & 0o7777).toBe(0o600);
+    expect(statSync(b).mode & 0o7777).toBe(0o755);
+    expect(readFileSync(a, 'utf8')).toBe('secret\n');
+  });
+
+  it('replaces the file a symlink points to, keeps the link, and leaves no temp file', () => {
+    const target = join(dir, 'real.conf');
+    const link = join(dir, 'link.conf');
+    writeFileSync(target, 'old\n');
+    symlinkSync(target, link);
+    const before = { content: Buffer.from('old\n'), mode: 0o644, uid: statSync(target).uid, gid: statSync(target).gid };
+    const r = run([{ index: 0, taskIndex: 0, change: { kind: 'file', path: link, before, after: { content: Buffer.from('new\n'), mode: 0o644, uid: before.uid, gid: before.gid } } }]);
+    expect(r.outcomes.get(0)?.ok).toBe(true);
+    expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    expect(readFileSync(target, 'utf8')).toBe('new\n');
+    expect(readdirSync(dir).filter((f) => f.includes('vipush'))).toEqual([]);
+  });
+});
