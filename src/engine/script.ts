@@ -24,24 +24,29 @@ export const LOCK_FILE = '/run/lock/vipush.lock';
 export const LOCK_BUSY_EXIT = 75;
 
 function prelude(lockWaitSeconds: number): string {
+  // A nonce in every marker: a step's own output can't be mistaken for one (it is printed as it is).
+  const nonce = randomBytes(6).toString('hex');
   return [
     'set -u',
-    `m='${MARK}'`,
+    'umask 022',
+    `printf '${MARK}nonce %s\\n' ${nonce}`,
+    `m='${MARK}${nonce}:'`,
     // names vp_write's temp files: not guessable, so nothing can be planted in their place in advance
-    `vp_r=${randomBytes(6).toString('hex')}`,
+    `vp_r=${nonce}`,
     SHELL_PRELUDE,
     // Two vipush runs on one host must not interleave their changes.
     `[ -d /run/lock ] || mkdir -p /run/lock; exec 9>>${LOCK_FILE} || exit 1`,
     `flock -w ${lockWaitSeconds} 9 || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
-    // Each step runs in a subshell that captures its output; it comes back as marked lines, printed by
-    // builtins: no temp file, program or pipe per step (every program costs the host CPU, fleet-wide).
-    "vp_mark() { printf '%s%s %s\\n' \"$m\" \"$1\" \"$2\"; [ -z \"$vp_o\" ] || while IFS= read -r l || [ -n \"$l\" ]; do printf '%sout %s %s\\n' \"$m\" \"$2\" \"$l\"; done <<VIPUSH_OUT\n$vp_o\nVIPUSH_OUT\n}",
   ].join('\n');
 }
 
-/** One step: the change in a subshell (so nothing it sets leaks into the next), its output kept in $vp_o. */
+/**
+ * One step, in the script's own shell: no subshell, temp file or pipe per
+ * step (every process costs the host CPU, fleet-wide). Its output goes out
+ * as it is, between a begin marker and its outcome.
+ */
 function stepLine(s: Step, onFailure: string): string {
-  return `if vp_o=$( ${changeShell(s.change)} </dev/null 2>&1 ); then vp_mark done ${s.index}; else vp_mark failed ${s.index}; ${onFailure}; fi`;
+  return `printf '%sbegin ${s.index}\\n' "$m"; if { ${changeShell(s.change)}; } </dev/null 2>&1; then printf '\\n%sdone ${s.index}\\n' "$m"; else printf '\\n%sfailed ${s.index}\\n' "$m"; ${onFailure}; fi`;
 }
 
 /**
@@ -112,23 +117,27 @@ export function parseOutcomes(stdout: string): { outcomes: Map<number, StepOutco
   const outcomes = new Map<number, StepOutcome>();
   let ended = false;
   let armed = false;
-  const output = new Map<number, string[]>();
-  for (const line of stdout.split('\n')) {
-    if (!line.startsWith(MARK)) continue;
-    const rest = line.slice(MARK.length);
-    const [kind, idx] = rest.split(' ', 2);
-    if (kind === 'end') ended = true;
-    if (kind === 'armed') armed = true;
-    const index = Number(idx);
-    if (kind === 'out') {
-      const text = rest.slice(kind.length + 1 + idx.length + 1);
-      output.set(index, [...(output.get(index) ?? []), text]);
+  const lines = stdout.split('\n');
+  const first = lines.findIndex((l) => l.startsWith(`${MARK}nonce `));
+  if (first < 0) return { outcomes, ended, armed };
+  const mark = `${MARK}${lines[first].slice(MARK.length + 6).trim()}:`;
+  let open: { index: number; output: string[] } | undefined;
+  for (const line of lines.slice(first + 1)) {
+    if (!line.startsWith(mark)) {
+      open?.output.push(line);
+      continue;
     }
-    if (kind === 'done' || kind === 'failed') outcomes.set(index, { index, ok: kind === 'done', output: '' });
-  }
-  for (const [index, lines] of output) {
-    const o = outcomes.get(index);
-    if (o) o.output = lines.join('\n');
+    const [kind, idx] = line.slice(mark.length).split(' ', 2);
+    const index = Number(idx);
+    if (kind === 'end') ended = true;
+    else if (kind === 'armed') armed = true;
+    else if (kind === 'begin') open = { index, output: [] };
+    else if ((kind === 'done' || kind === 'failed') && open?.index === index) {
+      // the newline printed before the outcome marker is ours, not the step's
+      if (open.output.length > 0 && open.output[open.output.length - 1] === '') open.output.pop();
+      outcomes.set(index, { index, ok: kind === 'done', output: open.output.join('\n').trimEnd() });
+      open = undefined;
+    }
   }
   return { outcomes, ended, armed };
 }

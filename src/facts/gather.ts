@@ -1,6 +1,6 @@
 import { shQuote } from '../transport/quote.js';
 import type { Transport } from '../transport/types.js';
-import { PERSIST_FILE_GLOBS } from '../modules/persist/probe.js';
+import { PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
 import type { ArpConf, FactsRequest, HostFacts, LiveAddress } from './types.js';
 
@@ -43,7 +43,7 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   }
   if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
   // managed files, our persistence files and every file read at boot by systemd-sysctl / sysctl --system
-  const globs = persistProbe ? ` ${PERSIST_FILE_GLOBS.join(' ')}` : '';
+  const globs = persistProbe ? ` ${[...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS].join(' ')}` : '';
   const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
   s.push(
     `set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *'
@@ -118,6 +118,7 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
   const at = bytes.indexOf(FILEDATA);
   if (at < 0) throw new Error('facts output was cut short');
   const procSys = new Map<string, string>();
+  let persistSection = false;
   const fileMeta: Array<{ path: string; size: number; mode: number; uid: number; gid: number; id: string }> = [];
   for (const { head, body } of section(bytes.subarray(0, at + 1).toString('utf8'))) {
     const sp = head.indexOf(' ');
@@ -160,6 +161,7 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
         facts.paths.set(arg, first === 'yes');
         break;
       case 'persist':
+        persistSection = true;
         facts.persistProbe = body.filter((l) => l.startsWith('persist.'));
         break;
     }
@@ -175,7 +177,7 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
     const content = data.subarray(off, off + f.size);
     off += f.size;
     read.push({ path: f.path, id: f.id, content });
-    if (req.files.includes(f.path) || !isDropIn(f.path)) facts.files.set(f.path, { content, mode: f.mode, uid: f.uid, gid: f.gid });
+    if (req.files.includes(f.path) || (!isDropIn(f.path) && !readForProbeOnly(f.path))) facts.files.set(f.path, { content, mode: f.mode, uid: f.uid, gid: f.gid });
     if (req.files.includes(f.path) && !pathById.has(f.id)) pathById.set(f.id, f.path);
   }
   const seen = new Set<string>();
@@ -185,6 +187,7 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
     // the file it really is: a managed file with the same device and inode (Debian's 99-sysctl.conf -> ../sysctl.conf)
     facts.sysctlDropIns.push({ path: f.path, target: pathById.get(f.id) ?? f.path, text: f.content.toString('utf8') });
   }
+  if (persistSection) facts.persistProbe.push(...probeLinesFromFiles(read));
   for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);
   for (const f of req.files) if (!facts.files.has(f)) facts.files.set(f, null);
   const v4devs = new Set(facts.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.dev));

@@ -81,6 +81,7 @@ export const SHELL_PRELUDE = [
   // changed since vipush read it is not overwritten. newsha ('-' or a sha256): a file that already
   // holds the new bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are
   // followed. uid gid: chown to them; without them an existing file's owner is kept.
+  // Steps run in the script's own shell (no subshell each): what a function changes, it puts back.
   "vp_write() {",
   "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
   "  h=; if [ -f \"$p\" ] && { [ \"$6\" != - ] || [ ${#5} -eq 64 ]; }; then h=$(sha256sum < \"$p\") || return 1; h=${h%% *}; fi",
@@ -89,7 +90,8 @@ export const SHELL_PRELUDE = [
   "    *) [ \"$h\" = \"$5\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
   "  t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"",
   "  [ \"$4\" = - ] || umask \"$4\"",
-  "  if (set -C; printf -- \"$2\" > \"$t\"); then :; else rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; fi",
+  "  set -C; printf -- \"$2\" > \"$t\"; r=$?; set +C; umask 022",
+  "  [ $r -eq 0 ] || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
   "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  elif [ -e \"$p\" ] && { [ ! -O \"$p\" ] || [ ! -G \"$p\" ]; }; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
@@ -98,20 +100,29 @@ export const SHELL_PRELUDE = [
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
   // the kernel's file, written and read back by the shell: what `sysctl -w` does, without the program
   "vp_sysctl() { # key value procpath",
-  "  k=$1 w=$2",
+  "  k=$1 w=$2 e=",
   "  printf '%s\\n' \"$2\" 2>/dev/null > \"$3\" || e='the kernel refused the value'",
   // read back; whitespace folded as the kernel prints tabs (ip_local_port_range)
   "  v=; read -r v < \"$3\" 2>/dev/null; set -f; set -- $v; set +f; v=\"$*\"",
   "  [ \"$v\" = \"$w\" ] || { echo \"sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
   "}",
+  // one `ip` changes the address and reads it back (a batch; the values are validated: no blanks)
   "vp_addr_add() { # family cidr dev scope [label]",
-  "  if [ -n \"${5:-}\" ]; then ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\" label \"$5\"; else ip -\"$1\" addr add \"$2\" dev \"$3\" scope \"$4\"; fi || return 1",
-  "  case \" $(ip -\"$1\" -o addr show dev \"$3\" to \"$2\") \" in *\" scope $4 \"*) ;; *) echo \"$2 is not on $3 with scope $4 after adding it\" >&2; return 1 ;; esac",
+  "  o=$(ip -o -\"$1\" -batch - 2>&1 <<VIPUSH_IP",
+  "addr add $2 dev $3 scope $4${5:+ label $5}",
+  "addr show dev $3 to $2",
+  "VIPUSH_IP",
+  ")",
+  "  case \" $o \" in *\" scope $4 \"*) ;; *) echo \"$2 is not on $3 with scope $4 after adding it${o:+: $o}\" >&2; return 1 ;; esac",
   "}",
+  // an address already gone is fine (-force: the read-back runs anyway); one still there is not
   "vp_addr_del() { # family cidr dev",
-  // an address already gone is fine; one still there afterwards is not
-  "  e=$(ip -\"$1\" addr del \"$2\" dev \"$3\" 2>&1)",
-  "  [ -z \"$(ip -\"$1\" -o addr show dev \"$3\" to \"$2\")\" ] || { echo \"$2 is still on $3 after removing it${e:+: $e}\" >&2; return 1; }",
+  "  o=$(ip -o -\"$1\" -force -batch - 2>&1 <<VIPUSH_IP",
+  "addr del $2 dev $3",
+  "addr show dev $3 to $2",
+  "VIPUSH_IP",
+  ")",
+  "  case \"$o\" in *inet*) echo \"$2 is still on $3 after removing it: $o\" >&2; return 1 ;; esac",
   "}",
 ].join('\n');
 

@@ -29,6 +29,15 @@ const facts = factsOutput({
   files: { '/etc/sysctl.conf': { content: '# hello\n' } },
 });
 
+/** What an apply or revert script prints: its nonce, then each step's begin marker, output and outcome. */
+function marked(steps: ReadonlyArray<readonly [number, 'done' | 'failed', string?]>, ended: boolean): string {
+  const m = '@@vipush:0a1b2c:';
+  const out = ['@@vipush:nonce 0a1b2c'];
+  for (const [i, outcome, text] of steps) out.push(`${m}begin ${i}`, ...(text ? [text] : []), '', `${m}${outcome} ${i}`);
+  if (ended) out.push(`${m}end`);
+  return out.join('\n') + '\n';
+}
+
 function stdinOf(cmd: Command, opts?: { stdin?: string | Buffer }): string {
   return 'argv' in cmd ? String(opts?.stdin ?? '') : '';
 }
@@ -38,8 +47,8 @@ describe('HostRun', () => {
     const t = new FakeTransport('h1', (cmd, opts, n) => {
       if (n === 0) return { stdout: facts };
       const script = stdinOf(cmd, opts);
-      const steps = (script.match(/^if vp_o=/gm) ?? []).length;
-      return { stdout: Array.from({ length: steps }, (_, i) => `@@vipush:done ${i} `).join('\n') + '\n@@vipush:end\n' };
+      const steps = (script.match(/; if \{ /g) ?? []).length;
+      return { stdout: marked(Array.from({ length: steps }, (_, i) => [i, 'done'] as const), true) };
     });
     const run = new HostRun('h1', tasks, { get: async () => t, reconnect: async () => t }, { mode: 'run', check: false, diff: true, become: false, commandTimeoutMs: 1000 });
     const r = await run.run();
@@ -47,7 +56,7 @@ describe('HostRun', () => {
     expect(r.status).toBe('changed');
     expect(t.calls).toHaveLength(2); // facts + one apply script
     const script = stdinOf(t.calls[1].cmd, t.calls[1].opts);
-    const order = [...script.matchAll(/^if vp_o=\$\( (\S+) /gm)].map((m) => m[1]);
+    const order = [...script.matchAll(/; if \{ (\S+) /g)].map((m) => m[1]);
     expect(order).toEqual(['vp_write', 'vp_sysctl', 'vp_sysctl', 'vp_addr_add']);
     expect(r.tasks[0].diff).toContain('+net.ipv4.conf.all.arp_ignore = 3');
   });
@@ -63,10 +72,10 @@ describe('HostRun', () => {
   it('rolls back what took effect, in reverse order, when a step fails', async () => {
     const t = new FakeTransport('h1', (cmd, opts, n) => {
       if (n === 0) return { stdout: facts };
-      if (n === 1) return { stdout: '@@vipush:done 0\n@@vipush:done 1\n@@vipush:done 2\n@@vipush:failed 3\n@@vipush:out 3 RTNETLINK answers: boom\n', code: 70 };
+      if (n === 1) return { stdout: marked([[0, 'done'], [1, 'done'], [2, 'done'], [3, 'failed', 'RTNETLINK answers: boom']], false), code: 70 };
       const script = stdinOf(cmd, opts);
-      const steps = (script.match(/^if vp_o=/gm) ?? []).length;
-      return { stdout: Array.from({ length: steps }, (_, i) => `@@vipush:done ${i} `).join('\n') + '\n@@vipush:end\n' };
+      const steps = (script.match(/; if \{ /g) ?? []).length;
+      return { stdout: marked(Array.from({ length: steps }, (_, i) => [i, 'done'] as const), true) };
     });
     const r = await new HostRun('h1', tasks, { get: async () => t, reconnect: async () => t }, { mode: 'run', check: false, diff: false, become: false, commandTimeoutMs: 1000 }).run();
     expect(r.status).toBe('failed');
@@ -74,7 +83,7 @@ describe('HostRun', () => {
     expect(r.tasks[1].error).toContain('boom');
     expect(r.rolledBack).toBe(true);
     const revert = stdinOf(t.calls[2].cmd, t.calls[2].opts);
-    const order = [...revert.matchAll(/^if vp_o=\$\( (\S+) /gm)].map((m) => m[1]);
+    const order = [...revert.matchAll(/; if \{ (\S+) /g)].map((m) => m[1]);
     // the VIP comes down first, then the sysctls go back, then the file
     expect(order).toEqual(['vp_addr_del', 'vp_sysctl', 'vp_sysctl', 'vp_write']);
     expect(r.restored[0]).toMatch(/^del 198.18.0.250\/32/);

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePersistProbe, PERSIST_PROBE_SCRIPT, persistProbeScript } from '../../src/modules/persist/index.js';
+import { parsePersistProbe, PERSIST_PROBE_SCRIPT, persistProbeScript, PROBE_READ_GLOBS, probeLinesFromFiles } from '../../src/modules/persist/index.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -47,6 +47,20 @@ function runProbe(script: string) {
   return lines;
 }
 
+/**
+ * The whole probe as the facts script runs it against a tree: the script's
+ * lines, plus the lines read from the files it asks for (expanded by sh under
+ * the root, as on a host, regular files only, no name with a newline).
+ */
+function probeTree(root: string): string[] {
+  const list = spawnSync('sh', ['-c', `R=$1; for f in ${PROBE_READ_GLOBS.map((g) => `"$R"${g}`).join(' ')}; do [ -f "$f" ] || continue; case "$f" in *'\n'*) continue;; esac; printf '%s\\0' "\${f#"$R"}"; done`, 'sh', root], { encoding: 'utf8' });
+  const files = list.stdout.split('\0').filter(Boolean).map((path) => {
+    const st = statSync(join(root, path));
+    return { path, content: readFileSync(join(root, path)), id: `${st.dev}:${st.ino}` };
+  });
+  return [...runProbe(persistProbeScript(root)), ...probeLinesFromFiles(files)];
+}
+
 describe('PERSIST_PROBE_SCRIPT', () => {
   it('is valid POSIX sh that reads the real / without failing', () => {
     expect(spawnSync('sh', ['-n', '-c', PERSIST_PROBE_SCRIPT]).status).toBe(0);
@@ -79,7 +93,7 @@ describe('PERSIST_PROBE_SCRIPT', () => {
       'etc/NetworkManager/system-connections/vipush-lo.nmconnection': '[connection]\n',
     });
     const before = snapshot(root);
-    const f = parsePersistProbe(runProbe(persistProbeScript(root)));
+    const f = parsePersistProbe(probeTree(root));
     expect(snapshot(root)).toEqual(before);
 
     expect(f.osId).toBe('ubuntu');
@@ -115,7 +129,7 @@ describe('PERSIST_PROBE_SCRIPT', () => {
       'etc/sysconfig/network-scripts/ifcfg-eth0': 'DEVICE=eth0\n',
       'etc/NetworkManager/NetworkManager.conf': '',
     });
-    const f = parsePersistProbe(runProbe(persistProbeScript(root)));
+    const f = parsePersistProbe(probeTree(root));
     expect(f.osId).toBe('rhel');
     expect(f.osIdLike).toEqual(['fedora']);
     expect(f.interfacesFile).toBe(false);
@@ -125,7 +139,7 @@ describe('PERSIST_PROBE_SCRIPT', () => {
   });
 
   it('reports an empty tree without failing', () => {
-    const f = parsePersistProbe(runProbe(persistProbeScript(tree({}))));
+    const f = parsePersistProbe(probeTree(tree({})));
     expect(f.interfacesFile).toBe(false);
     expect(f.netplanFiles).toEqual([]);
     expect(f.presentFiles).toEqual([]);

@@ -67,23 +67,7 @@ for o in "$R/etc/os-release" "$R/usr/lib/os-release"; do
 done
 if [ -f "$R/etc/network/interfaces" ]; then say interfaces 1; else say interfaces 0; fi
 if [ -d "$R/etc/network/interfaces.d" ]; then say interfaces_d 1; fi
-# one grep over every ifupdown file (a process per file costs every host of every run)
-set --
-for p in "$R/etc/network/interfaces" "$R"/etc/network/interfaces.d/*; do
-  named "$p" && [ -f "$p" ] || continue
-  case \${p##*/} in vipush-*) continue ;; esac
-  set -- "$@" "$p"
-done
-if [ $# -gt 0 ]; then
-  grep -HE '^[[:space:]]*(source(-directory)?|iface)[[:space:]]' /dev/null "$@" 2>/dev/null | while IFS= read -r l; do
-    f=\${l%%:*}; t=\${l#*:}
-    set -f; set -- $t; set +f
-    case $1 in
-      iface) say ifupdown_iface "$2 $3" ;;
-      source|source-directory) if [ "$f" = "$R/etc/network/interfaces" ]; then say ifupdown_source "$*"; fi ;;
-    esac
-  done
-fi
+# the ifupdown files themselves travel with the facts' files (PROBE_READ_GLOBS) and are read by probeLinesFromFiles
 for p in "$R"/etc/netplan/*.yaml; do
   if named "$p"; then say netplan_yaml "\${p##*/}"; fi
 done
@@ -95,16 +79,7 @@ if [ $# -gt 0 ] && grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?Network
 for p in "$R"/etc/systemd/network/*.network; do
   if named "$p"; then say networkd_network "\${p##*/}"; fi
 done
-set --
-for p in "$R"/etc/systemd/network/*.network "$R"/run/systemd/network/*.network "$R"/usr/lib/systemd/network/*.network "$R"/lib/systemd/network/*.network; do
-  named "$p" && [ -f "$p" ] || continue
-  case $p in "$R"/lib/*) if [ -L "$R/lib" ]; then continue; fi ;; esac
-  case \${p##*/} in 05-vipush-*) continue ;; esac
-  set -- "$@" "$p"
-done
-if [ $# -gt 0 ]; then
-  grep -lsE '^[[:space:]]*Name[[:space:]]*=(.*[[:space:]])?lo([[:space:]]|$)' "$@" | while IFS= read -r p; do say networkd_lo "\${p#"$R"}"; done
-fi
+# so do the .network files (which of them match lo)
 if [ -d "$R/etc/sysconfig/network-scripts" ]; then say ifcfg_dir 1; fi
 if [ -e "$R/etc/sysconfig/network-scripts/ifup-aliases" ]; then say ifcfg_aliases 1; fi
 if [ -d "$R/etc/NetworkManager" ]; then say nm_dir 1; fi
@@ -115,6 +90,62 @@ done
 true
 ) 2>/dev/null || true
 `;
+}
+
+/**
+ * Files the probe needs the contents of: the facts script reads them with the
+ * managed files (one `cat` for all), and probeLinesFromFiles reads them here,
+ * instead of a grep and a pipeline per host.
+ */
+export const PROBE_READ_GLOBS = [
+  '/etc/network/interfaces',
+  '/etc/network/interfaces.d/*',
+  '/etc/systemd/network/*.network',
+  '/run/systemd/network/*.network',
+  '/usr/lib/systemd/network/*.network',
+  '/lib/systemd/network/*.network',
+] as const;
+
+const IFUPDOWN_FILE = /^\/etc\/network\/(interfaces|interfaces\.d\/[^/]+)$/;
+const NETWORKD_FILE = /^(\/etc|\/run|\/usr\/lib|\/lib)\/systemd\/network\/[^/]+\.network$/;
+const IFUPDOWN_LINE = /^[ \t\v\f\r]*(source(-directory)?|iface)[ \t\v\f\r]/;
+const NAME_LO = /^[ \t\v\f\r]*Name[ \t\v\f\r]*=(.*[ \t\v\f\r])?lo([ \t\v\f\r]|$)/m;
+
+/**
+ * The probe's lines that come from file contents: ifupdown `iface` stanzas
+ * and `source` lines (of our own files none), and the .network files that
+ * match lo (ours excluded). `id` (device:inode) drops the second sight of one
+ * file, as /lib/systemd/network when /lib links to /usr/lib.
+ */
+export function probeLinesFromFiles(files: ReadonlyArray<{ path: string; content: Buffer; id?: string }>): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (f.id !== undefined) {
+      if (seen.has(f.id)) continue;
+      seen.add(f.id);
+    }
+    const base = f.path.slice(f.path.lastIndexOf('/') + 1);
+    if (IFUPDOWN_FILE.test(f.path) && !base.startsWith('vipush-')) {
+      for (const line of f.content.toString('utf8').split('\n')) {
+        if (!IFUPDOWN_LINE.test(line)) continue;
+        const words = line.trim().split(/\s+/);
+        if (words[0] === 'iface') out.push(`persist.ifupdown_iface=${words[1] ?? ''} ${words[2] ?? ''}`);
+        else if (f.path === '/etc/network/interfaces') out.push(`persist.ifupdown_source=${words.join(' ')}`);
+      }
+    } else if (NETWORKD_FILE.test(f.path) && !base.startsWith('05-vipush-') && NAME_LO.test(f.content.toString('utf8'))) {
+      out.push(`persist.networkd_lo=${f.path}`);
+    }
+  }
+  return out;
+}
+
+/** A file read only for probeLinesFromFiles: not one of ours, so not part of the host's file facts. */
+export function readForProbeOnly(path: string): boolean {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  if (IFUPDOWN_FILE.test(path)) return !(path.startsWith('/etc/network/interfaces.d/') && base.startsWith('vipush-'));
+  if (NETWORKD_FILE.test(path)) return !(path.startsWith('/etc/systemd/network/') && base.startsWith('05-vipush-'));
+  return false;
 }
 
 /** Runs on the target as root inside the larger facts script. */
