@@ -8,7 +8,7 @@ import { commandModule } from '../modules/command.js';
 import { sysctlModule } from '../modules/sysctl.js';
 import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
 import { PlanRefusal, type Module, type TaskPlan } from '../modules/types.js';
-import type { Transport } from '../transport/types.js';
+import type { ShellSession, Transport } from '../transport/types.js';
 import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
 import type { HostResult, RunMode, TaskResult } from './types.js';
 
@@ -112,11 +112,22 @@ export class HostRun {
 
   private async runInner(): Promise<void> {
     const t = await this.conn.get();
+    // facts and the apply script share one shell on the host (one exec channel, one shell started)
+    const session = t.session ? await t.session({ become: this.opts.become }) : undefined;
+    try {
+      await this.planAndApply(t, session);
+    } finally {
+      session?.close();
+    }
+  }
+
+  private async planAndApply(t: Transport, session: ShellSession | undefined): Promise<void> {
     const persists = this.tasks.some((x) => x.module === 'address' && x.args.persist !== 'none');
     const facts = await gatherFacts(t, factsNeeded(this.tasks), {
       become: this.opts.become,
       persistProbe: persists ? PERSIST_PROBE_SCRIPT : undefined,
       timeoutMs: this.opts.commandTimeoutMs,
+      session,
     });
 
     // Plan every task before touching anything: a refusal leaves the host untouched.
@@ -155,7 +166,7 @@ export class HostRun {
       this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
       return;
     }
-    await this.apply(t, safeOrder(steps), this.deadmanFor(steps, facts));
+    await this.apply(t, safeOrder(steps), this.deadmanFor(steps, facts), session);
   }
 
   /**
@@ -201,7 +212,7 @@ export class HostRun {
     throw new Error(`could not confirm over a new SSH connection within ${d.timeoutSeconds} s (${errorText(last)}); the host's dead-man switch reverts it by itself`);
   }
 
-  private async apply(t: Transport, steps: Step[], deadman?: Deadman): Promise<void> {
+  private async apply(t: Transport, steps: Step[], deadman: Deadman | undefined, session: ShellSession | undefined): Promise<void> {
     for (const s of steps) this.result.tasks[s.taskIndex].status = 'skipped';
     let stdout = '';
     let stderr = '';
@@ -211,7 +222,10 @@ export class HostRun {
     // With a dead-man switch armed, waiting past its timeout is pointless: the host decides then.
     const timeoutMs = deadman ? Math.min(this.opts.commandTimeoutMs, deadman.timeoutSeconds * 1000 - 2000) : this.opts.commandTimeoutMs;
     try {
-      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: applyScript(steps, 30, deadman), become: this.opts.become, timeoutMs });
+      const script = applyScript(steps, 30, deadman);
+      const r = session
+        ? await session.finish(script, { timeoutMs, what: 'the apply script' })
+        : await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs });
       ({ stdout, stderr, code } = r);
       if (code === null && r.signal) lost = new Error(`the apply script was killed (${r.signal})`);
     } catch (e) {

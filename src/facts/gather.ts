@@ -1,5 +1,5 @@
 import { shQuote } from '../transport/quote.js';
-import type { Transport } from '../transport/types.js';
+import type { ShellSession, Transport } from '../transport/types.js';
 import { PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
 import type { ArpConf, FactsRequest, HostFacts, LiveAddress } from './types.js';
@@ -195,15 +195,25 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
   return facts;
 }
 
-/** Gathers facts with exactly one remote command. */
-export async function gatherFacts(t: Transport, req: FactsRequest, opts: { become?: boolean; persistProbe?: string; timeoutMs?: number } = {}): Promise<HostFacts> {
-  // read-only and short: no timeout(1) on the host, the controller's deadline is enough
-  const r = await t.exec({ script: factsScript(req, opts.persistProbe) }, { become: opts.become, timeoutMs: opts.timeoutMs, hostDeadline: false });
-  if (r.code !== 0) {
-    throw new HostError(t.host, 'command', `reading facts failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+/** Gathers facts with exactly one remote command (a script in the host's shell session, when there is one). */
+export async function gatherFacts(
+  t: Transport,
+  req: FactsRequest,
+  opts: { become?: boolean; persistProbe?: string; timeoutMs?: number; session?: ShellSession } = {},
+): Promise<HostFacts> {
+  let stdout: Buffer | string;
+  if (opts.session) {
+    stdout = await opts.session.exchange(factsScript(req, opts.persistProbe), { timeoutMs: opts.timeoutMs ?? 0, what: 'reading facts' });
+  } else {
+    // read-only and short: no timeout(1) on the host, the controller's deadline is enough
+    const r = await t.exec({ script: factsScript(req, opts.persistProbe) }, { become: opts.become, timeoutMs: opts.timeoutMs, hostDeadline: false });
+    if (r.code !== 0) {
+      throw new HostError(t.host, 'command', `reading facts failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
+    }
+    stdout = r.stdoutBytes ?? r.stdout;
   }
   try {
-    return parseFacts(r.stdoutBytes ?? r.stdout, req);
+    return parseFacts(stdout, req);
   } catch (e) {
     throw new HostError(t.host, 'command', `could not read facts: ${(e as Error).message}`);
   }

@@ -1,5 +1,6 @@
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { NodeSSH, type Config as NodeSshConfig } from 'node-ssh';
 import pLimit from 'p-limit';
@@ -11,7 +12,7 @@ import { shQuote } from './quote.js';
 import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout, writeFileScript } from './remote-commands.js';
 import { defaultKeyFiles, resolveTarget, type ConnectTarget, type Endpoint } from './resolve.js';
 import { loadSshConfig, type SshConfig } from './ssh-config.js';
-import type { Command, ExecOptions, ExecResult, Transport, WriteFileOptions } from './types.js';
+import type { Command, ExecOptions, ExecResult, ShellSession, Transport, WriteFileOptions } from './types.js';
 
 export type { ConnectTarget } from './resolve.js';
 
@@ -565,6 +566,40 @@ export class SshTransport implements Transport {
   }
 
   /**
+   * A shell (`sh -s`) kept open on one exec channel, fed script by script.
+   * It runs without a host deadline until finish(), which first replaces it
+   * with `timeout … sh -s` (so the apply script has the same deadline on the
+   * host as any command). The next script is only sent once the shell has
+   * printed that it is ready for it, so a shell that reads ahead can't
+   * swallow input meant for the next one.
+   */
+  async session(opts: { become?: boolean } = {}): Promise<ShellSession> {
+    if (this.lost) throw this.lost;
+    const wrapped = withBecome('sh -s', { enabled: opts.become ?? this.become, user: this.becomeUser, connectedUser: this.user });
+    const ch = await new Promise<ClientChannel>((resolve, reject) => {
+      try {
+        this.client.exec(wrapped.line, (err, channel) => {
+          if (err) reject(this.lost ?? new HostError(this.host, 'connection-lost', `cannot start a shell on ${this.where}: ${err.message}`));
+          else resolve(channel);
+        });
+      } catch (e) {
+        reject(this.lost ?? new HostError(this.host, 'connection-lost', `cannot start a shell on ${this.where}: ${(e as Error).message}`));
+      }
+    });
+    return new SshShellSession(this.host, ch, {
+      lost: () => this.lost,
+      watch: (fail) => {
+        this.running.add(fail);
+        return () => this.running.delete(fail);
+      },
+      sudo: wrapped.sudo,
+      onError: (e) => {
+        this.lastError = e;
+      },
+    });
+  }
+
+  /**
    * The one path every command takes: its own deadline on the host, sudo
    * when needed, one channel; sudo's password prompt becomes an auth error.
    */
@@ -686,3 +721,122 @@ export async function connectHost(target: ConnectTarget, opts: ConnectOptions = 
     throw e;
   }
 }
+
+/** The ShellSession of SshTransport.session(). */
+class SshShellSession implements ShellSession {
+  private out: Buffer = Buffer.alloc(0);
+  private errChunks: Buffer[] = [];
+  private code: number | null = null;
+  private signal: string | null = null;
+  private closed = false;
+  private ended = false;
+  private wake: (() => void) | null = null;
+
+  constructor(
+    private readonly host: string,
+    private readonly ch: ClientChannel,
+    private readonly link: { lost: () => HostError | null; watch: (fail: (e: HostError) => void) => () => void; sudo: boolean; onError: (e: Error) => void },
+  ) {
+    ch.on('data', (chunk: Buffer) => {
+      this.out = this.out.length === 0 ? chunk : Buffer.concat([this.out, chunk]);
+      this.wake?.();
+    });
+    ch.stderr.on('data', (chunk: Buffer) => this.errChunks.push(chunk));
+    ch.on('exit', (exitCode: number | null, signalName?: string) => {
+      this.code = typeof exitCode === 'number' ? exitCode : null;
+      this.signal = signalName ? `SIG${signalName}` : null;
+    });
+    ch.on('error', (e: Error) => link.onError(e));
+    ch.on('close', () => {
+      const done = () => {
+        this.closed = true;
+        this.wake?.();
+      };
+      if (ch.stderr.readableEnded || ch.stderr.destroyed) done();
+      else ch.stderr.once('end', done);
+    });
+  }
+
+  private stderr(): string {
+    return Buffer.concat(this.errChunks).toString('utf8');
+  }
+
+  /** Resolves when `ready()` holds after new output; rejects on a timeout, a lost connection, or the shell exiting first. */
+  private waitFor(ready: () => boolean, opts: { timeoutMs: number; what: string }): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      let unwatch = () => {};
+      const settle = (err?: Error) => {
+        this.wake = null;
+        if (timer) clearTimeout(timer);
+        unwatch();
+        if (err) reject(err);
+        else resolve();
+      };
+      const check = () => {
+        if (ready()) return settle();
+        if (!this.closed) return;
+        const lost = this.link.lost();
+        if (lost) return settle(lost);
+        const stderr = this.stderr();
+        if (this.link.sudo && this.code === 1 && sudoNeedsPassword(stderr)) {
+          return settle(new HostError(this.host, 'auth', `sudo on ${this.host} needs a password; vipush uses sudo -n: allow NOPASSWD for this user or connect as root`));
+        }
+        const last = stderr.trim().split('\n').slice(-1)[0] ?? '';
+        settle(new HostError(this.host, 'command', `${opts.what} ended early (exit ${this.code ?? this.signal ?? 'unknown'})${last ? `: ${last}` : ''}`));
+      };
+      unwatch = this.link.watch((e) => settle(e));
+      if (opts.timeoutMs > 0) {
+        timer = setTimeout(() => {
+          settle(new HostError(this.host, 'timeout', `${opts.what} on ${this.host} did not finish within ${seconds(opts.timeoutMs)}; vipush stopped it`));
+          this.ch.close();
+        }, opts.timeoutMs);
+      }
+      this.wake = check;
+      check();
+    });
+  }
+
+  /** Sends a script followed by a line that prints a fresh marker, and waits for that marker at the end of the output. */
+  private async runUntilReady(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer> {
+    const marker = Buffer.from(`@@vipush:ready:${randomBytes(8).toString('hex')}\n`);
+    if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
+    this.ch.write(`${script}\nprintf '%s\\n' '${marker.toString().trim()}'\n`);
+    await this.waitFor(() => this.out.length >= marker.length && this.out.subarray(this.out.length - marker.length).equals(marker), opts);
+    const out = this.out.subarray(0, this.out.length - marker.length);
+    this.out = Buffer.alloc(0);
+    return out;
+  }
+
+  exchange(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer> {
+    return this.runUntilReady(script, opts);
+  }
+
+  async finish(script: string, opts: { timeoutMs: number; what: string }): Promise<ExecResult> {
+    const started = performance.now();
+    const seconds = Math.ceil(opts.timeoutMs / 1000) + 1;
+    // the shell becomes `timeout … sh -s` (GNU timeout signals its whole process group); no timeout(1): sh -s as it is
+    const marker = `@@vipush:ready:${randomBytes(8).toString('hex')}`;
+    const announce = shQuote(`printf '%s\\n' '${marker}'; exec sh -s`);
+    const errBefore = this.stderr().length;
+    if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
+    this.ch.write(`if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${opts.timeoutMs > 0 ? seconds : 0} sh -c ${announce}; else exec sh -c ${announce}; fi\n`);
+    const line = Buffer.from(`${marker}\n`);
+    await this.waitFor(() => this.out.length >= line.length && this.out.subarray(this.out.length - line.length).equals(line), opts);
+    this.out = Buffer.alloc(0);
+    this.ended = true;
+    this.ch.end(script);
+    // the script's exit status and what it printed are the answer
+    await this.waitFor(() => this.closed, opts);
+    const lost = this.link.lost();
+    if (lost && this.code === null) throw lost;
+    return { stdout: this.out.toString('utf8'), stdoutBytes: this.out, stderr: this.stderr().slice(errBefore), code: this.code, signal: this.signal, durationMs: performance.now() - started };
+  }
+
+  close(): void {
+    if (this.ended || this.closed) return;
+    this.ended = true;
+    this.ch.end();
+  }
+}
+

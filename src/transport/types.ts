@@ -40,9 +40,28 @@ export interface WriteFileOptions {
   become?: boolean;
 }
 
+/**
+ * One shell on the host, fed script by script on its standard input: a
+ * host's facts and its apply script share one exec channel (one shell
+ * started by sshd, not two).
+ */
+export interface ShellSession {
+  /** Runs a script in the shell; resolves with its stdout once all of it has run. The shell goes on. */
+  exchange(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer>;
+  /**
+   * Runs the last script, under a deadline of its own on the host (as exec
+   * does), then ends the shell; resolves with the script's output and exit.
+   */
+  finish(script: string, opts: { timeoutMs: number; what: string }): Promise<ExecResult>;
+  /** Ends the shell without running anything more. */
+  close(): void;
+}
+
 export interface Transport {
   readonly host: string;
   exec(cmd: Command, opts?: ExecOptions): Promise<ExecResult>;
+  /** A shell session (optional: a transport without one gets a command per phase). */
+  session?(opts?: { become?: boolean }): Promise<ShellSession>;
   /** The file's bytes, or null if it does not exist. */
   readFile(path: string, opts?: { become?: boolean }): Promise<Buffer | null>;
   /** Atomic: temp file in the same directory, fsync, rename. */

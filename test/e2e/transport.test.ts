@@ -135,6 +135,42 @@ describe('commands', () => {
   });
 });
 
+describe('shell sessions (facts and the apply script on one channel)', () => {
+  it('runs script after script in one shell, binary output exact, then the last one with its exit status', async () => {
+    const t = await connect(h2);
+    const s = await t.session();
+    const first = await s.exchange('x=kept; printf "a\\000b\\377"; echo $$ > /tmp/vipush-session-pid', { timeoutMs: 5_000, what: 'first' });
+    expect(first.equals(Buffer.from([0x61, 0, 0x62, 0xff]))).toBe(true);
+    // the same shell: its variables are still set, and it is one process
+    const second = await s.exchange('echo "$x $$"', { timeoutMs: 5_000, what: 'second' });
+    const pid = (await t.exec({ argv: ['cat', '/tmp/vipush-session-pid'] })).stdout.trim();
+    expect(second.toString()).toBe(`kept ${pid}\n`);
+    const last = await s.finish('echo out; echo err >&2; exit 7', { timeoutMs: 5_000, what: 'last' });
+    expect(last).toMatchObject({ stdout: 'out\n', stderr: 'err\n', code: 7 });
+    await expect(s.exchange('true', { timeoutMs: 1_000, what: 'after' })).rejects.toMatchObject({ kind: 'command' });
+    await t.close();
+  });
+
+  it('gives the last script a deadline on the host: a hung one is stopped there too', async () => {
+    const t = await connect(h2);
+    const s = await t.session();
+    await s.exchange('true', { timeoutMs: 5_000, what: 'facts' });
+    const e = await hostError(s.finish('sleep 42.75; echo never', { timeoutMs: 700, what: 'the apply script' }));
+    expect(e.kind).toBe('timeout');
+    await until('the remote sleep is killed', () => processesIn(h2, 'sleep 42.75').length === 0);
+    await t.close();
+  });
+
+  it('a shell that dies early is an error naming what ran, not a hang', async () => {
+    const t = await connect(h2);
+    const s = await t.session();
+    const e = await hostError(s.exchange('echo "gone" >&2; exit 5', { timeoutMs: 5_000, what: 'reading facts' }));
+    expect(e.kind).toBe('command');
+    expect(e.message).toMatch(/reading facts ended early \(exit 5\): gone/);
+    await t.close();
+  });
+});
+
 describe('files', () => {
   let t: SshTransport;
   let dir: string;
