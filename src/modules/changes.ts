@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createTwoFilesPatch } from 'diff';
+// only the patch writer (the package's index loads every diff algorithm: start-up time on every run)
+import { createTwoFilesPatch } from 'diff/lib/patch/create.js';
 import type { HostFacts } from '../facts/types.js';
 import { shJoin } from '../transport/quote.js';
 import { sysctlPath } from '../facts/gather.js';
@@ -88,14 +89,16 @@ export const SHELL_PRELUDE = [
   "  if [ \"$6\" != - ] && [ \"$h\" = \"$6\" ]; then chmod \"$3\" \"$p\"; return; fi",
   "  case $5 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
   "    *) [ \"$h\" = \"$5\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
-  "  t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"",
+  // a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
+  "  if [ \"$5\" = absent ]; then t=$p; else t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"; fi",
   "  [ \"$4\" = - ] || umask \"$4\"",
-  "  set -C; printf -- \"$2\" > \"$t\"; r=$?; set +C; umask 022",
-  "  [ $r -eq 0 ] || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
+  "  set -C; { : > \"$t\"; } 2>/dev/null; r=$?; set +C; umask 022",
+  "  [ $r -eq 0 ] || { echo \"cannot create $t\" >&2; return 1; }",
+  "  printf -- \"$2\" > \"$t\" || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
   "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  elif [ -e \"$p\" ] && { [ ! -O \"$p\" ] || [ ! -G \"$p\" ]; }; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
-  "  sync -- \"$t\" && mv -f -- \"$t\" \"$p\" || { rm -f -- \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
+  "  sync -- \"$t\" && { [ \"$t\" = \"$p\" ] || mv -f -- \"$t\" \"$p\"; } || { rm -f -- \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
   // the kernel's file, written and read back by the shell: what `sysctl -w` does, without the program

@@ -817,7 +817,8 @@ class SshShellSession implements ShellSession {
     const seconds = Math.ceil(opts.timeoutMs / 1000) + 1;
     // the shell becomes `timeout … sh -s` (GNU timeout signals its whole process group); no timeout(1): sh -s as it is
     const marker = `@@vipush:ready:${randomBytes(8).toString('hex')}`;
-    const announce = shQuote(`printf '%s\\n' '${marker}'; exec sh -s`);
+    // `. /dev/stdin` reads the rest of the input in this very shell (no second sh started)
+    const announce = shQuote(`printf '%s\\n' '${marker}'; if [ -r /dev/stdin ]; then . /dev/stdin; else exec sh -s; fi`);
     const errBefore = this.stderr().length;
     if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
     this.ch.write(`if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${opts.timeoutMs > 0 ? seconds : 0} sh -c ${announce}; else exec sh -c ${announce}; fi\n`);
