@@ -24,8 +24,14 @@ function alive(pid: number): boolean {
  * A controller-side lock per (playbook, inventory), so overlapping timer runs
  * don't collide. O_EXCL create; a lock left by a dead process is taken over.
  */
-export async function acquireRunLock(playbook: string, inventory: string, dir = process.env.VIPUSH_LOCK_DIR ?? tmpdir()): Promise<{ path: string; release(): Promise<void> }> {
-  const id = createHash('sha256').update(`${playbook}\0${inventory}`).digest('hex').slice(0, 16);
+export async function acquireRunLock(
+  playbook: string,
+  inventory: string,
+  dir = process.env.VIPUSH_LOCK_DIR ?? tmpdir(),
+  /** the shard ("2/4"): shards of one fleet are meant to run at once, on one machine too */
+  shard = '',
+): Promise<{ path: string; release(): Promise<void> }> {
+  const id = createHash('sha256').update(`${playbook}\0${inventory}${shard ? `\0${shard}` : ''}`).digest('hex').slice(0, 16);
   const path = join(dir, `vipush-${id}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -37,7 +43,7 @@ export async function acquireRunLock(playbook: string, inventory: string, dir = 
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (pid && alive(pid)) {
-        throw new RunLockedError(`another vipush run (pid ${pid}) is using ${playbook} with ${inventory}; lock ${path}. Wait for it, or remove the lock if that process is gone`);
+        throw new RunLockedError(`another vipush run (pid ${pid}) is using ${playbook} with ${inventory}${shard ? ` (shard ${shard})` : ''}; lock ${path}. Wait for it, or remove the lock if that process is gone`);
       }
       await unlink(path).catch(() => undefined);
     }
