@@ -74,7 +74,10 @@ export function vipushArgs(lab: Lab, mode: VipushMode, reportFile?: string): str
   const args = [VIPUSH_BIN, command, PLAYBOOK, '-i', lab.inventoryFile, '-e', `vip=${lab.vip}`];
   if (mode === 'validate') return args;
   // Every host at once, as the floors and Ansible (forks = N) do.
-  args.push('--known-hosts', lab.knownHostsFile, '--forks', String(lab.hosts.length));
+  // The lab's hosts share the controller's cores: with 200 sessions at once a handshake can wait
+  // longer than the 10 s default for CPU (a real fleet's sshd runs on its own CPUs). The floors
+  // have no such deadline either (OpenSSH: none, ssh2: 120 s). It changes nothing when no host hits it.
+  args.push('--known-hosts', lab.knownHostsFile, '--forks', String(lab.hosts.length), '--connect-timeout', '60');
   if (reportFile) args.push('--report', reportFile);
   return args;
 }
