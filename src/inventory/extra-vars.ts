@@ -27,14 +27,20 @@ export function parseExtraVars(args: string[]): Vars {
       problems.push({ loc: at(1), message: `-e ${show(arg)}: reading vars from a file is not supported; pass KEY=VALUE pairs` });
       continue;
     }
+    // An -e value may be a secret (ansible_become_pass=...): errors name the key and the column, never the value.
     const split = splitWords(arg, { comments: false });
     if ('error' in split) {
-      problems.push({ loc: at(split.col), message: `-e ${show(arg)}: ${split.error}` });
+      const key = /^\s*([A-Za-z_][A-Za-z0-9_]*)=/.exec(arg)?.[1];
+      problems.push({ loc: at(split.col), message: `-e ${key ? show(`${key}=…`) : 'value'}: ${split.error}` });
       continue;
     }
     for (const word of split.words) {
-      if (word.equals <= 0) {
-        problems.push({ loc: at(word.col), message: `-e expects KEY=VALUE, got ${show(word.text)}` });
+      if (word.equals === 0) {
+        problems.push({ loc: at(word.col), message: '-e expects KEY=VALUE, got "=…" with no variable name before "="' });
+        continue;
+      }
+      if (word.equals < 0) {
+        problems.push({ loc: at(word.col), message: '-e expects KEY=VALUE, got a word without "=" (not shown: it may be a secret)' });
         continue;
       }
       const key = word.text.slice(0, word.equals);

@@ -266,14 +266,28 @@ describe('parseExtraVars', () => {
   it('reports every malformed pair', () => {
     expect(() => parseExtraVars(['a=1 b', '=x', '@vars.yml', 'bad-key=1', 'q="open', ''])).toThrow(
       [
-        '<command line>:1:5: -e expects KEY=VALUE, got "b"',
-        '<command line>:1:1: -e expects KEY=VALUE, got "=x"',
+        '<command line>:1:5: -e expects KEY=VALUE, got a word without "=" (not shown: it may be a secret)',
+        '<command line>:1:1: -e expects KEY=VALUE, got "=…" with no variable name before "="',
         '<command line>:1:1: -e "@vars.yml": reading vars from a file is not supported; pass KEY=VALUE pairs',
         '<command line>:1:1: -e variable name "bad-key" is not valid: use letters, digits and _, not starting with a digit',
-        '<command line>:1:3: -e "q=\\"open": unterminated double quote',
+        '<command line>:1:3: -e "q=…": unterminated double quote',
         '<command line>:1:1: -e needs KEY=VALUE, got nothing',
       ].join('\n'),
     );
+  });
+});
+
+describe('parseExtraVars and secrets', () => {
+  it('never echoes a value in its errors, which may hold a password', () => {
+    let message = '';
+    try {
+      parseExtraVars(["ansible_become_pass='hunter2", 'hunter3', 'x=1 =hunter4', '"hunter5']);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message.split('\n')).toHaveLength(4);
+    expect(message).toContain('"ansible_become_pass=…": unterminated single quote');
+    expect(message).not.toMatch(/hunter/);
   });
 });
 
