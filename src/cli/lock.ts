@@ -21,17 +21,15 @@ function alive(pid: number): boolean {
 }
 
 /**
- * A controller-side lock per (playbook, inventory), so overlapping timer runs
+ * A controller-side lock per (playbook, inventory, shard), so overlapping timer runs
  * don't collide. O_EXCL create; a lock left by a dead process is taken over.
  */
 export async function acquireRunLock(
-  playbook: string,
-  inventory: string,
+  run: { playbook: string; inventory: string; /** "2/4": shards of one fleet may run at once, on one machine too */ shard?: string },
   dir = process.env.VIPUSH_LOCK_DIR ?? tmpdir(),
-  /** the shard ("2/4"): shards of one fleet are meant to run at once, on one machine too */
-  shard = '',
 ): Promise<{ path: string; release(): Promise<void> }> {
-  const id = createHash('sha256').update(`${playbook}\0${inventory}${shard ? `\0${shard}` : ''}`).digest('hex').slice(0, 16);
+  const { playbook, inventory, shard } = run;
+  const id = createHash('sha256').update([playbook, inventory, ...(shard ? [shard] : [])].join('\0')).digest('hex').slice(0, 16);
   const path = join(dir, `vipush-${id}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -214,7 +214,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
   const shard = parseShard(values.shard);
   const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard });
 
-  const lock = await acquireRunLock(resolve(playbookPath), resolve(inventoryPath), undefined, shard ? `${shard.index}/${shard.count}` : '');
+  const lock = await acquireRunLock({ playbook: resolve(playbookPath), inventory: resolve(inventoryPath), shard: shard && `${shard.index}/${shard.count}` });
   const controller = new AbortController();
   runInFlight = controller;
 

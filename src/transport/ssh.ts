@@ -797,34 +797,34 @@ class SshShellSession implements ShellSession {
     });
   }
 
-  /** Sends a script followed by a line that prints a fresh marker, and waits for that marker at the end of the output. */
-  private async runUntilReady(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer> {
-    const marker = Buffer.from(`@@vipush:ready:${randomBytes(8).toString('hex')}\n`);
+  /**
+   * Writes input that ends by printing a fresh marker line, waits for that
+   * line at the end of the output, and returns the output before it.
+   */
+  private async untilMarker(input: (marker: string) => string, opts: { timeoutMs: number; what: string }): Promise<Buffer> {
+    const marker = `@@vipush:ready:${randomBytes(8).toString('hex')}`;
+    const line = Buffer.from(`${marker}\n`);
     if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
-    this.ch.write(`${script}\nprintf '%s\\n' '${marker.toString().trim()}'\n`);
-    await this.waitFor(() => this.out.length >= marker.length && this.out.subarray(this.out.length - marker.length).equals(marker), opts);
-    const out = this.out.subarray(0, this.out.length - marker.length);
+    this.ch.write(input(marker));
+    await this.waitFor(() => this.out.length >= line.length && this.out.subarray(this.out.length - line.length).equals(line), opts);
+    const out = this.out.subarray(0, this.out.length - line.length);
     this.out = Buffer.alloc(0);
     return out;
   }
 
   exchange(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer> {
-    return this.runUntilReady(script, opts);
+    return this.untilMarker((marker) => `${script}\nprintf '%s\\n' '${marker}'\n`, opts);
   }
 
   async finish(script: string, opts: { timeoutMs: number; what: string }): Promise<ExecResult> {
     const started = performance.now();
-    const seconds = Math.ceil(opts.timeoutMs / 1000) + 1;
-    // the shell becomes `timeout … sh -s` (GNU timeout signals its whole process group); no timeout(1): sh -s as it is
-    const marker = `@@vipush:ready:${randomBytes(8).toString('hex')}`;
-    // `. /dev/stdin` reads the rest of the input in this very shell (no second sh started)
-    const announce = shQuote(`printf '%s\\n' '${marker}'; if [ -r /dev/stdin ]; then . /dev/stdin; else exec sh -s; fi`);
     const errBefore = this.stderr().length;
-    if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
-    this.ch.write(`if command -v timeout >/dev/null 2>&1; then exec timeout -k 2 ${opts.timeoutMs > 0 ? seconds : 0} sh -c ${announce}; else exec sh -c ${announce}; fi\n`);
-    const line = Buffer.from(`${marker}\n`);
-    await this.waitFor(() => this.out.length >= line.length && this.out.subarray(this.out.length - line.length).equals(line), opts);
-    this.out = Buffer.alloc(0);
+    // The shell becomes `timeout … sh -c …` (the same host deadline as any command), which says it is
+    // ready and then reads the rest of the input itself: `. /dev/stdin`, no second sh started.
+    await this.untilMarker((marker) => {
+      const line = `sh -c ${shQuote(`printf '%s\\n' '${marker}'; if [ -r /dev/stdin ]; then . /dev/stdin; else exec sh -s; fi`)}`;
+      return `${opts.timeoutMs > 0 ? withRemoteTimeout(line, opts.timeoutMs) : `exec ${line}`}\n`;
+    }, opts);
     this.ended = true;
     this.ch.end(script);
     // the script's exit status and what it printed are the answer
