@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
@@ -299,7 +299,7 @@ async function cmdSchedule(argv: string[]): Promise<number> {
     inventory: inventoryPath,
     every: values.every,
     fix: !!values.fix,
-    vipush: fileURLToPath(new URL('../../../bin/vipush.js', import.meta.url)),
+    vipush: ownBinPath(),
     node: process.execPath,
     extra,
   });
@@ -419,6 +419,18 @@ function installSignalHandlers(): void {
 }
 
 /** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
+/** bin/vipush.js of this checkout, from wherever this module was loaded (src, dist/src or the dist bundle). */
+function ownBinPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'bin', 'vipush.js');
+    if (existsSync(candidate)) return candidate;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`bin/vipush.js not found above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
 export async function cli(argv: string[]): Promise<void> {
   installSignalHandlers();
   let code: number;

@@ -7,6 +7,7 @@ import { GATE_ARG_SCHEMAS } from './schema/gates.js';
 import { ANNOTATION_KEYWORDS, type ChoiceAnnotation } from './schema/keywords.js';
 import { MODULE_ARG_SCHEMAS } from './schema/modules.js';
 import { playbookSchema } from './schema/playbook.js';
+import { PRECOMPILED } from './schema/precompiled.js';
 import { suggest } from './suggest.js';
 
 export type SchemaName = 'playbook' | 'sysctl' | 'address' | 'command' | 'gate:arp_owner' | 'gate:http' | 'gate:command';
@@ -35,15 +36,22 @@ const SCHEMAS: Record<SchemaName, object> = {
   'gate:command': GATE_ARG_SCHEMAS.command,
 };
 
+/**
+ * The schemas are ours and fixed, so a run does not check them against JSON Schema's meta-schema: compiling
+ * that costs ~70 ms of start-up. `test/unit/schema-meta.test.ts` checks every schema against it instead.
+ */
+export const AJV_OPTIONS = { strict: true, allErrors: true, verbose: true, allowUnionTypes: true } as const;
+export const ALL_SCHEMAS: Readonly<Record<SchemaName, object>> = SCHEMAS;
+
 let ajv: Ajv | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();
 
 /** Compiled on first use: a playbook that uses two modules and no gate compiles three schemas, not seven (start-up time). */
 function validator(name: SchemaName): ValidateFunction {
-  let v = compiled.get(name);
+  let v = PRECOMPILED?.[name] ?? compiled.get(name);
   if (!v) {
     if (!ajv) {
-      ajv = new Ajv({ strict: true, allErrors: true, verbose: true, allowUnionTypes: true });
+      ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: false });
       addFormats.default(ajv, ['ipv4', 'ipv6']);
       ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
     }

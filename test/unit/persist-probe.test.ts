@@ -174,9 +174,15 @@ describe('PERSIST_PROBE_SCRIPT', () => {
     expect(readFileSync(join(root, 'bin/calls'), 'utf8')).toBe('show -p Id,ActiveState,UnitFileState -- systemd-networkd.service NetworkManager.service networking.service network.service\n');
   });
 
-  it('leaks no variable or directory change into the script around it', () => {
-    const r = spawnSync('sh', ['-eu', '-c', `R=outer; p=outer; cd /tmp; ${PERSIST_PROBE_SCRIPT}echo "$R $p $(pwd)"`], { encoding: 'utf8' });
-    expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n').pop()).toBe('outer outer /tmp');
+  it('changes no variable, function or directory of the script around it (it runs in that shell, no subshell)', () => {
+    // every name a probe-like script might use, plus the facts script's own
+    const names = ['R', 'nl', 'c', 'o', 'u', 'a', 'e', 'l', 'nmc', 'p', 'v', 'm', 'f', 'say', 'named'];
+    const set = names.map((n) => `${n}=outer-${n}`).join('; ');
+    const show = names.map((n) => `"$${n}"`).join(' ');
+    const r = spawnSync('sh', ['-eu', '-c', `say() { echo outer-say; }; ${set}; cd /tmp; ${PERSIST_PROBE_SCRIPT}echo ${show} "$(pwd)" "$(say)"`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines.at(-1)).toBe(`${names.map((n) => `outer-${n}`).join(' ')} /tmp outer-say`);
+    expect(lines.some((l) => l.startsWith('persist.'))).toBe(true);
   });
 });

@@ -55,6 +55,14 @@ export function readMarkers(content: string): PersistedVip[] {
 }
 
 /**
+ * ipaddr.parseCIDR tries IPv6 first and throws for every IPv4 address (an exception with a stack trace, per
+ * VIP, per host, per run): pick the family by the colon instead. Throws on a malformed address.
+ */
+function parseCidr(text: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
+  return text.includes(':') ? ipaddr.IPv6.parseCIDR(text) : ipaddr.IPv4.parseCIDR(text);
+}
+
+/**
  * The config layer has already validated these values; this is a second,
  * independent check so that nothing unexpected is ever written into a file.
  */
@@ -66,7 +74,7 @@ export function vipProblem(v: PersistedVip): string | null {
   if (!SCOPES.has(v.scope)) return `scope "${v.scope}" is not host, link or global`;
   let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number];
   try {
-    parsed = ipaddr.parseCIDR(v.address);
+    parsed = parseCidr(v.address);
   } catch {
     return `address "${v.address}" is not an address/prefix`;
   }
@@ -108,8 +116,8 @@ export function addressSlug(v: PersistedVip): string {
 export function compareVips(a: PersistedVip, b: PersistedVip): number {
   if (a.family !== b.family) return a.family - b.family;
   if (a.dev !== b.dev) return a.dev < b.dev ? -1 : 1;
-  const [aAddr, aLen] = ipaddr.parseCIDR(a.address);
-  const [bAddr, bLen] = ipaddr.parseCIDR(b.address);
+  const [aAddr, aLen] = parseCidr(a.address);
+  const [bAddr, bLen] = parseCidr(b.address);
   const aBytes = aAddr.toByteArray();
   const bBytes = bAddr.toByteArray();
   for (let i = 0; i < aBytes.length; i++) {

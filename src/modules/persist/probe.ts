@@ -5,9 +5,12 @@ import { emptyStackFacts, PROBED_SERVICES, type ProbedService, type StackFacts }
  * The probe as a function of a root directory, so tests can run the very same
  * script against a fake tree. Targets run PERSIST_PROBE_SCRIPT (root "").
  *
- * It reads only, runs in a subshell (no variable, function or `cd` leaks into
- * the facts script around it), works under `set -eu`, sends stderr to
- * /dev/null, and prints only `persist.<key>=<value>` lines. File names that
+ * It reads only and runs as a brace group in the facts script's own shell (a
+ * subshell would cost every host a fork on every run): its variables and
+ * functions are all named `vpp_*`, so it changes none of the script around it,
+ * but it does reset the positional parameters. It never changes directory,
+ * works under `set -eu`, sends stderr to /dev/null, and prints only
+ * `persist.<key>=<value>` lines. File names that
  * hold a newline are skipped so they cannot forge a line. Service states are
  * asked only when systemd is PID 1 (systemctl answers nonsense otherwise).
  */
@@ -21,74 +24,74 @@ export const PERSIST_FILE_GLOBS = [
 ] as const;
 
 export function persistProbeScript(root: string): string {
-  return `(
-R=${shQuote(root)}
-nl='
+  return `{
+vpp_R=${shQuote(root)}
+vpp_nl='
 '
-say() { printf 'persist.%s=%s\\n' "$1" "$2"; }
-named() { case $1 in *"$nl"*) return 1 ;; esac; [ -e "$1" ]; }
-c=; read -r c < "$R/proc/1/comm" || c=
-if [ "$c" = systemd ] && command -v systemctl >/dev/null 2>&1; then
-  say systemd 1
+vpp_say() { printf 'persist.%s=%s\\n' "$1" "$2"; }
+vpp_named() { case $1 in *"$vpp_nl"*) return 1 ;; esac; [ -e "$1" ]; }
+vpp_c=; read -r vpp_c < "$vpp_R/proc/1/comm" || vpp_c=
+if [ "$vpp_c" = systemd ] && command -v systemctl >/dev/null 2>&1; then
+  vpp_say systemd 1
   # one systemctl for every unit (not two per unit): blocks of Key=value lines, a blank line between units
-  o=$(systemctl show -p Id,ActiveState,UnitFileState -- ${PROBED_SERVICES.map((u) => `${u}.service`).join(' ')} 2>/dev/null) || o=
-  u= a= e=
+  vpp_o=$(systemctl show -p Id,ActiveState,UnitFileState -- ${PROBED_SERVICES.map((u) => `${u}.service`).join(' ')} 2>/dev/null) || vpp_o=
+  vpp_u= vpp_a= vpp_e=
   while :; do
-    l=; IFS= read -r l || [ -n "$l" ] || l=@eof
-    case $l in
-      Id=*) u=\${l#Id=} ;;
-      ActiveState=*) a=\${l#ActiveState=} ;;
-      UnitFileState=*) e=\${l#UnitFileState=} ;;
+    vpp_l=; IFS= read -r vpp_l || [ -n "$vpp_l" ] || vpp_l=@eof
+    case $vpp_l in
+      Id=*) vpp_u=\${vpp_l#Id=} ;;
+      ActiveState=*) vpp_a=\${vpp_l#ActiveState=} ;;
+      UnitFileState=*) vpp_e=\${vpp_l#UnitFileState=} ;;
       ''|@eof)
-        if [ -n "$u" ]; then say "svc.\${u%.service}.active" "\${a:-unknown}"; say "svc.\${u%.service}.enabled" "\${e:-unknown}"; fi
-        u= a= e= ;;
+        if [ -n "$vpp_u" ]; then vpp_say "svc.\${vpp_u%.service}.active" "\${vpp_a:-unknown}"; vpp_say "svc.\${vpp_u%.service}.enabled" "\${vpp_e:-unknown}"; fi
+        vpp_u= vpp_a= vpp_e= ;;
     esac
-    [ "$l" != @eof ] || break
+    [ "$vpp_l" != @eof ] || break
   done <<VIPUSH_UNITS
-$o
+$vpp_o
 VIPUSH_UNITS
 else
-  say systemd 0
+  vpp_say systemd 0
 fi
 # Starting NetworkManager's binary costs a process on every host of every run: ask only where it is in use.
-nmc=
-for p in "$R"/etc/NetworkManager/system-connections/* "$R"/etc/NetworkManager/system-connections/.[!.]*; do [ ! -e "$p" ] || nmc=1; done
-if [ -d "$R/run/NetworkManager" ] || [ -n "$nmc" ]; then
-  v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || v=
-  if [ -n "$v" ]; then say nm_version "\${v##*version }"; fi
+vpp_nmc=
+for vpp_p in "$vpp_R"/etc/NetworkManager/system-connections/* "$vpp_R"/etc/NetworkManager/system-connections/.[!.]*; do [ ! -e "$vpp_p" ] || vpp_nmc=1; done
+if [ -d "$vpp_R/run/NetworkManager" ] || [ -n "$vpp_nmc" ]; then
+  vpp_v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || vpp_v=
+  if [ -n "$vpp_v" ]; then vpp_say nm_version "\${vpp_v##*version }"; fi
 fi
-for o in "$R/etc/os-release" "$R/usr/lib/os-release"; do
-  if [ -f "$o" ]; then
-    while IFS= read -r l || [ -n "$l" ]; do
-      case $l in ID=*) say os_id "\${l#ID=}" ;; ID_LIKE=*) say os_id_like "\${l#ID_LIKE=}" ;; esac
-    done < "$o"
+for vpp_o in "$vpp_R/etc/os-release" "$vpp_R/usr/lib/os-release"; do
+  if [ -f "$vpp_o" ]; then
+    while IFS= read -r vpp_l || [ -n "$vpp_l" ]; do
+      case $vpp_l in ID=*) vpp_say os_id "\${vpp_l#ID=}" ;; ID_LIKE=*) vpp_say os_id_like "\${vpp_l#ID_LIKE=}" ;; esac
+    done < "$vpp_o"
     break
   fi
 done
-if [ -f "$R/etc/network/interfaces" ]; then say interfaces 1; else say interfaces 0; fi
-if [ -d "$R/etc/network/interfaces.d" ]; then say interfaces_d 1; fi
+if [ -f "$vpp_R/etc/network/interfaces" ]; then vpp_say interfaces 1; else vpp_say interfaces 0; fi
+if [ -d "$vpp_R/etc/network/interfaces.d" ]; then vpp_say interfaces_d 1; fi
 # the ifupdown files themselves travel with the facts' files (PROBE_READ_GLOBS) and are read by probeLinesFromFiles
-for p in "$R"/etc/netplan/*.yaml; do
-  if named "$p"; then say netplan_yaml "\${p##*/}"; fi
+for vpp_p in "$vpp_R"/etc/netplan/*.yaml; do
+  if vpp_named "$vpp_p"; then vpp_say netplan_yaml "\${vpp_p##*/}"; fi
 done
 set --
-for p in "$R"/etc/netplan/*.yaml "$R"/run/netplan/*.yaml "$R"/lib/netplan/*.yaml; do
-  if named "$p"; then set -- "$@" "$p"; fi
+for vpp_p in "$vpp_R"/etc/netplan/*.yaml "$vpp_R"/run/netplan/*.yaml "$vpp_R"/lib/netplan/*.yaml; do
+  if vpp_named "$vpp_p"; then set -- "$@" "$vpp_p"; fi
 done
-if [ $# -gt 0 ] && grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$@" 2>/dev/null; then say netplan_nm_renderer 1; fi
-for p in "$R"/etc/systemd/network/*.network; do
-  if named "$p"; then say networkd_network "\${p##*/}"; fi
+if [ $# -gt 0 ] && grep -qsE '^[[:space:]]*renderer:[[:space:]]*["'"'"']?NetworkManager' "$@" 2>/dev/null; then vpp_say netplan_nm_renderer 1; fi
+for vpp_p in "$vpp_R"/etc/systemd/network/*.network; do
+  if vpp_named "$vpp_p"; then vpp_say networkd_network "\${vpp_p##*/}"; fi
 done
 # so do the .network files (which of them match lo)
-if [ -d "$R/etc/sysconfig/network-scripts" ]; then say ifcfg_dir 1; fi
-if [ -e "$R/etc/sysconfig/network-scripts/ifup-aliases" ]; then say ifcfg_aliases 1; fi
-if [ -d "$R/etc/NetworkManager" ]; then say nm_dir 1; fi
-for p in ${PERSIST_FILE_GLOBS.map((g) => `"$R"${g}`).join(' ')}; do
-  named "$p" && [ -f "$p" ] || continue
-  say file "\${p#"$R"}"
+if [ -d "$vpp_R/etc/sysconfig/network-scripts" ]; then vpp_say ifcfg_dir 1; fi
+if [ -e "$vpp_R/etc/sysconfig/network-scripts/ifup-aliases" ]; then vpp_say ifcfg_aliases 1; fi
+if [ -d "$vpp_R/etc/NetworkManager" ]; then vpp_say nm_dir 1; fi
+for vpp_p in ${PERSIST_FILE_GLOBS.map((g) => `"$vpp_R"${g}`).join(' ')}; do
+  vpp_named "$vpp_p" && [ -f "$vpp_p" ] || continue
+  vpp_say file "\${vpp_p#"$vpp_R"}"
 done
 true
-) 2>/dev/null || true
+} 2>/dev/null || true
 `;
 }
 
