@@ -1,7 +1,8 @@
 import { shQuote } from '../transport/quote.js';
 import type { ShellSession, Transport } from '../transport/types.js';
-import { PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
+import { OS_RELEASE_FILES, PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
+import { readTar } from './tar.js';
 import type { ArpConf, FactsRequest, HostFacts, LiveAddress } from './types.js';
 
 /** Directories systemd-sysctl and `sysctl --system` read at boot. */
@@ -20,15 +21,19 @@ export function sysctlPath(key: string): string {
  *
  * It is written to start as few programs as it can (each fork+exec costs
  * the host several ms of CPU, and the host side dominates a fleet run): shell
- * builtins read every sysctl and small file; one `ip`, one `stat` and one
- * `cat` do the rest. The managed files and every boot-time sysctl.d file
- * travel as raw bytes in the last section, split by the sizes stat printed
- * (the SSH channel is 8-bit clean, so nothing needs encoding).
+ * builtins read every sysctl and small file; one `ip` and one `tar` do the
+ * rest. The managed files, every boot-time sysctl.d file and the files the
+ * persistence probe needs travel in the last section as one tar archive
+ * (`tar -ch`: contents, mode and owner of each, symlinks followed; the SSH
+ * channel is 8-bit clean, so nothing needs encoding). A file that is the same
+ * file as one listed before it (`[ -ef ]`: Debian's 99-sysctl.conf ->
+ * ../sysctl.conf, /lib -> /usr/lib) is not read twice: the `files` section
+ * names it and the file it is. A host without tar gets `stat` + `cat` instead
+ * (sizes and modes, then the raw bytes).
  */
 export function factsScript(req: FactsRequest, persistProbe = ''): string {
   const s: string[] = [];
   s.push(`m=${shQuote(MARK)}`);
-  s.push(`printf '%sos\\n' "$m"; while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < /etc/os-release 2>/dev/null`);
   s.push(`printf '%sssh\\n' "$m"; printf '%s\\n' "\${SSH_CONNECTION:-}"`);
   s.push(`printf '%saddr\\n' "$m"; ip -j addr show 2>/dev/null; echo`);
   // every interface's ARP sysctls and the play's keys, as path:value lines, read by the shell itself
@@ -43,14 +48,15 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   }
   if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
   // managed files, our persistence files and every file read at boot by systemd-sysctl / sysctl --system
-  const globs = persistProbe ? ` ${[...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS].join(' ')}` : '';
+  // and os-release, always (the OS, for the facts and the persistence probe)
+  const globs = ` ${[...OS_RELEASE_FILES, ...(persistProbe ? [...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS.filter((g) => !(OS_RELEASE_FILES as readonly string[]).includes(g))] : [])].join(' ')}`;
   const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
   s.push(
-    `set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *'
-'*) continue;; esac; set -- "$@" "$f"; done`,
-    // size, mode, owner, and the file's identity (a symlinked drop-in is the same file as its target)
-    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %d:%i %n' -- "$@"`,
-    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@"; printf '\\n%send\\n' "$m"`,
+    `printf '%sfiles\\n' "$m"; set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *'
+'*) continue;; esac; for g do [ "$f" -ef "$g" ] && { printf '%s\\n%s\\n' "$f" "$g"; continue 2; }; done; set -- "$@" "$f"; done`,
+    `if command -v tar >/dev/null 2>&1; then printf '%sfiletar\\n' "$m"; [ $# -eq 0 ] || tar -chf - -- "$@" 2>/dev/null; else`,
+    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %n' -- "$@"`,
+    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@"; fi; printf '\\n%send\\n' "$m"`,
   );
   return s.join('\n') + '\n';
 }
@@ -91,6 +97,7 @@ function parseAddresses(json: string): LiveAddress[] {
 }
 
 const FILEDATA = Buffer.from(`\n${MARK}filedata\n`);
+const FILETAR = Buffer.from(`\n${MARK}filetar\n`);
 const TRAILER = Buffer.from(`\n${MARK}end\n`);
 
 function isDropIn(path: string): boolean {
@@ -98,9 +105,37 @@ function isDropIn(path: string): boolean {
   return path.endsWith('.conf') && SYSCTL_DIRS.includes(path.slice(0, slash));
 }
 
+/** What a host's files section says: each file read once, in listing order, and the paths that are one of them. */
+interface FileRead {
+  path: string;
+  size: number;
+  mode: number;
+  uid: number;
+  gid: number;
+  content: Buffer;
+}
+
+/** The binary part: a tar archive (then only zero padding), or stat's sizes' worth of raw bytes. */
+function readFileData(data: Buffer, tar: boolean, meta: Array<Omit<FileRead, 'content'>>): FileRead[] {
+  if (tar) {
+    if (data.length === 0) return [];
+    const { files, end } = readTar(data);
+    for (let i = end; i < data.length; i++) if (data[i] !== 0) throw new Error('facts: unexpected bytes after the files\' archive');
+    return files.map((f) => ({ ...f, size: f.content.length }));
+  }
+  const total = meta.reduce((n, f) => n + f.size, 0);
+  if (data.length !== total) throw new Error(`files changed while they were read (${total} bytes expected, ${data.length} read)`);
+  let off = 0;
+  return meta.map((f) => {
+    const content = data.subarray(off, off + f.size);
+    off += f.size;
+    return { ...f, content };
+  });
+}
+
 /**
- * Reads factsScript()'s output: marked text sections, then the files' raw
- * bytes (exactly the sizes stat printed), then the end marker.
+ * Reads factsScript()'s output: marked text sections, then the files (a tar
+ * archive, or raw bytes exactly the sizes stat printed), then the end marker.
  */
 export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFacts {
   const bytes = typeof stdout === 'string' ? Buffer.from(stdout, 'utf8') : stdout;
@@ -115,20 +150,22 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
     sysctlDropIns: [],
     persistProbe: [],
   };
-  const at = bytes.indexOf(FILEDATA);
+  // The text sections end where the binary part starts: the first of the two markers (file bytes come after).
+  const atTar = bytes.indexOf(FILETAR);
+  const atRaw = bytes.indexOf(FILEDATA);
+  const tar = atTar >= 0 && (atRaw < 0 || atTar < atRaw);
+  const at = tar ? atTar : atRaw;
   if (at < 0) throw new Error('facts output was cut short');
   const procSys = new Map<string, string>();
   let persistSection = false;
-  const fileMeta: Array<{ path: string; size: number; mode: number; uid: number; gid: number; id: string }> = [];
+  const fileMeta: Array<Omit<FileRead, 'content'>> = [];
+  const sameAs = new Map<string, string>();
   for (const { head, body } of section(bytes.subarray(0, at + 1).toString('utf8'))) {
     const sp = head.indexOf(' ');
     const kind = sp < 0 ? head : head.slice(0, sp);
     const arg = sp < 0 ? '' : head.slice(sp + 1);
     const first = body[0] ?? '';
     switch (kind) {
-      case 'os':
-        facts.os = parseOsRelease(body);
-        break;
       case 'ssh': {
         const parts = first.trim().split(/\s+/);
         if (parts.length >= 3) facts.sessionAddress = parts[2];
@@ -151,10 +188,14 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
           procSys.set(path, value);
         }
         break;
+      case 'files':
+        // pairs of lines: a path, then the path listed before it that is the same file
+        for (let i = 0; i + 1 < body.length; i += 2) if (body[i]) sameAs.set(body[i], body[i + 1]);
+        break;
       case 'filemeta':
         for (const l of body) {
-          const m = /^(\d+) ([0-7]+) (\d+) (\d+) (\d+:\d+) (.+)$/.exec(l);
-          if (m) fileMeta.push({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), id: m[5], path: m[6] });
+          const m = /^(\d+) ([0-7]+) (\d+) (\d+) (.+)$/.exec(l);
+          if (m) fileMeta.push({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), path: m[5] });
         }
         break;
       case 'path':
@@ -166,27 +207,28 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
         break;
     }
   }
-  const data = bytes.subarray(at + FILEDATA.length);
-  const total = fileMeta.reduce((n, f) => n + f.size, 0);
+  const data = bytes.subarray(at + (tar ? FILETAR : FILEDATA).length);
   if (data.length < TRAILER.length || !data.subarray(data.length - TRAILER.length).equals(TRAILER)) throw new Error('facts output was cut short');
-  if (data.length - TRAILER.length !== total) throw new Error(`files changed while they were read (${total} bytes expected, ${data.length - TRAILER.length} read)`);
-  const read: Array<{ path: string; id: string; content: Buffer }> = [];
-  const pathById = new Map<string, string>();
-  let off = 0;
-  for (const f of fileMeta) {
-    const content = data.subarray(off, off + f.size);
-    off += f.size;
-    read.push({ path: f.path, id: f.id, content });
-    if (req.files.includes(f.path) || (!isDropIn(f.path) && !readForProbeOnly(f.path))) facts.files.set(f.path, { content, mode: f.mode, uid: f.uid, gid: f.gid });
-    if (req.files.includes(f.path) && !pathById.has(f.id)) pathById.set(f.id, f.path);
+  const read = readFileData(data.subarray(0, data.length - TRAILER.length), tar, fileMeta);
+  // every path listed: each file read, and each path that is one of them
+  const byPath = new Map(read.map((f) => [f.path, f]));
+  const listed: Array<{ path: string; file: FileRead; canonical: string }> = read.map((f) => ({ path: f.path, file: f, canonical: f.path }));
+  for (const [path, original] of sameAs) {
+    const file = byPath.get(original);
+    if (file && !byPath.has(path)) listed.push({ path, file, canonical: original });
   }
-  const seen = new Set<string>();
-  for (const f of read) {
-    if (!isDropIn(f.path) || seen.has(f.path)) continue;
-    seen.add(f.path);
-    // the file it really is: a managed file with the same device and inode (Debian's 99-sysctl.conf -> ../sysctl.conf)
-    facts.sysctlDropIns.push({ path: f.path, target: pathById.get(f.id) ?? f.path, text: f.content.toString('utf8') });
+  const managedBy = new Map<string, string>();
+  for (const l of listed) if (req.files.includes(l.path) && !managedBy.has(l.canonical)) managedBy.set(l.canonical, l.path);
+  for (const { path, file } of listed) {
+    if (req.files.includes(path) || (!isDropIn(path) && !readForProbeOnly(path))) facts.files.set(path, { content: file.content, mode: file.mode, uid: file.uid, gid: file.gid });
   }
+  // boot-time drop-ins in the order systemd-sysctl reads their directories; the file each really is when it is
+  // a managed file (Debian's 99-sysctl.conf -> ../sysctl.conf)
+  const dirRank = (p: string) => SYSCTL_DIRS.indexOf(p.slice(0, p.lastIndexOf('/')));
+  const dropIns = listed.filter((l) => isDropIn(l.path)).sort((a, b) => dirRank(a.path) - dirRank(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  for (const l of dropIns) facts.sysctlDropIns.push({ path: l.path, target: managedBy.get(l.canonical) ?? l.path, text: l.file.content.toString('utf8') });
+  const osRelease = OS_RELEASE_FILES.map((p) => byPath.get(p) ?? listed.find((l) => l.path === p)?.file).find((f) => f !== undefined);
+  if (osRelease) facts.os = parseOsRelease(osRelease.content.toString('utf8').split('\n'));
   if (persistSection) facts.persistProbe.push(...probeLinesFromFiles(read));
   for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);
   for (const f of req.files) if (!facts.files.has(f)) facts.files.set(f, null);

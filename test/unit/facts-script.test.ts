@@ -1,13 +1,34 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { factsScript, parseFacts } from '../../src/facts/gather.js';
 import { PERSIST_PROBE_SCRIPT } from '../../src/modules/persist/index.js';
 
-describe('the facts script, run for real by sh on this machine (read-only)', () => {
+// A PATH with everything the script may run except tar: the hosts without tar get stat + cat.
+function pathWithoutTar(): string {
+  const dir = mkdtempSync(`${tmpdir()}/vipush-notar-`);
+  for (const tool of ['sh', 'ip', 'stat', 'cat', 'systemctl', 'grep', 'head']) {
+    const found = execFileSync('sh', ['-c', `command -v ${tool} || true`]).toString().trim();
+    if (found) symlinkSync(found, `${dir}/${tool}`);
+  }
+  return dir;
+}
+const NO_TAR = pathWithoutTar();
+afterAll(() => rmSync(NO_TAR, { recursive: true, force: true }));
+
+describe.each([
+  ['tar', process.env.PATH ?? '/usr/bin:/bin'],
+  ['stat + cat (no tar on the host)', NO_TAR],
+])('the facts script, run for real by sh on this machine (read-only), files read by %s', (how, PATH) => {
+  const run = (script: string) => execFileSync('sh', ['-c', script], { env: { ...process.env, PATH } });
   const req = { sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'], files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'], paths: ['/etc', '/nonexistent'] };
-  const out = execFileSync('sh', ['-c', factsScript(req, PERSIST_PROBE_SCRIPT)]).toString();
+  const out = run(factsScript(req, PERSIST_PROBE_SCRIPT));
   const facts = parseFacts(out, req);
+
+  it('reads the files the way it says', () => {
+    expect(out.includes(how === 'tar' ? '\n@@vipush:filetar\n' : '\n@@vipush:filemeta\n')).toBe(true);
+  });
 
   it('reads files byte for byte with their mode, and knows which are absent', () => {
     expect(facts.files.get('/etc/sysctl.conf')?.content.equals(readFileSync('/etc/sysctl.conf'))).toBe(true);
@@ -31,19 +52,20 @@ describe('the facts script, run for real by sh on this machine (read-only)', () 
       expect(d?.target).toBe('/etc/sysctl.conf');
     }
     expect(facts.os.id).toBe('debian');
+    // os-release travels as a file (no shell loop): the OS for the facts and for the persistence probe
+    expect(facts.persistProbe).toContain('persist.os_id=debian');
+    expect(facts.files.has('/etc/os-release')).toBe(false);
     expect(facts.persistProbe.some((l) => l.startsWith('persist.'))).toBe(true);
   });
 
   it('carries any bytes exactly: NULs, no final newline, lines that look like its own markers', async () => {
-    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-`);
     try {
       const odd = Buffer.concat([Buffer.from('a\0b\n@@vipush:end\n@@vipush:filedata\n'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('no newline')]);
       writeFileSync(`${dir}/odd`, odd);
       writeFileSync(`${dir}/empty`, '');
       const r2 = { sysctlKeys: [], files: [`${dir}/odd`, `${dir}/empty`, '/etc/hostname'], paths: [] };
-      const raw = execFileSync('sh', ['-c', factsScript(r2)]);
+      const raw = run(factsScript(r2));
       const f = parseFacts(raw, r2);
       expect(f.files.get(`${dir}/odd`)?.content.equals(odd)).toBe(true);
       expect(f.files.get(`${dir}/empty`)?.content.length).toBe(0);
@@ -51,7 +73,26 @@ describe('the facts script, run for real by sh on this machine (read-only)', () 
       // cut short or grown while read: refused, never misread
       expect(() => parseFacts(raw.subarray(0, raw.length - 3), r2)).toThrow(/cut short/);
       const i = raw.indexOf('no newline');
-      expect(() => parseFacts(Buffer.concat([raw.subarray(0, i), Buffer.from('X'), raw.subarray(i)]), r2)).toThrow(/changed while they were read/);
+      expect(() => parseFacts(Buffer.concat([raw.subarray(0, i), Buffer.from('X'), raw.subarray(i)]), r2)).toThrow(/changed while they were read|tar: damaged/);
+      const j = raw.indexOf('a\0b');
+      expect(() => parseFacts(Buffer.concat([raw.subarray(0, j), raw.subarray(j + 1)]), r2)).toThrow(/changed while they were read|tar: damaged|cut short/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a file once however many of the listed paths lead to it, and says which paths are the same file', () => {
+    const dir = mkdtempSync(`${tmpdir()}/vipush-facts-same-`);
+    try {
+      writeFileSync(`${dir}/real.conf`, 'net.ipv4.conf.all.arp_ignore = 3\n');
+      symlinkSync(`${dir}/real.conf`, `${dir}/link.conf`);
+      symlinkSync('real.conf', `${dir}/relative.conf`);
+      const r3 = { sysctlKeys: [], files: [`${dir}/real.conf`, `${dir}/link.conf`, `${dir}/relative.conf`], paths: [] };
+      const raw = run(factsScript(r3));
+      // the bytes travel once
+      expect(raw.toString('latin1').split('arp_ignore = 3').length - 1).toBe(1);
+      const f = parseFacts(raw, r3);
+      for (const p of r3.files) expect(f.files.get(p)?.content.toString()).toBe('net.ipv4.conf.all.arp_ignore = 3\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

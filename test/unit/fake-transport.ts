@@ -33,7 +33,6 @@ export function factsOutput(f: {
   session?: string;
 }): string {
   const out: string[] = [];
-  out.push(`${M}os`, 'ID=debian', 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"');
   out.push(`${M}ssh`, `198.18.0.1 40000 ${f.session ?? '198.18.0.11'} 22`);
   const byDev = new Map<string, unknown[]>();
   for (const a of f.addrs ?? [
@@ -50,9 +49,11 @@ export function factsOutput(f: {
     out.push(`/proc/sys/net/ipv4/conf/${k}/arp_ignore:${i}`, `/proc/sys/net/ipv4/conf/${k}/arp_announce:${a}`);
   }
   for (const [k, v] of Object.entries(f.sysctls ?? {})) if (v !== null) out.push(`/proc/sys/${k.replace(/\./g, '/')}:${v}`);
-  const files = Object.entries(f.files ?? {}).filter((e): e is [string, { content: string; mode?: string }] => e[1] !== null);
+  const files = Object.entries({ '/etc/os-release': { content: 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\n' }, ...f.files }).filter(
+    (e): e is [string, { content: string; mode?: string }] => e[1] !== null,
+  );
   out.push(`${M}filemeta`);
-  files.forEach(([p, v], i) => out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 2049:${100 + i} ${p}`));
+  files.forEach(([p, v]) => out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 ${p}`));
   out.push(`${M}filedata`);
   return out.join('\n') + '\n' + files.map(([, v]) => v.content).join('') + `\n${M}end\n`;
 }

@@ -60,14 +60,7 @@ if [ -d "$vpp_R/run/NetworkManager" ] || [ -n "$vpp_nmc" ]; then
   vpp_v=$( (NetworkManager --version || nmcli --version) 2>/dev/null | head -n 1) || vpp_v=
   if [ -n "$vpp_v" ]; then vpp_say nm_version "\${vpp_v##*version }"; fi
 fi
-for vpp_o in "$vpp_R/etc/os-release" "$vpp_R/usr/lib/os-release"; do
-  if [ -f "$vpp_o" ]; then
-    while IFS= read -r vpp_l || [ -n "$vpp_l" ]; do
-      case $vpp_l in ID=*) vpp_say os_id "\${vpp_l#ID=}" ;; ID_LIKE=*) vpp_say os_id_like "\${vpp_l#ID_LIKE=}" ;; esac
-    done < "$vpp_o"
-    break
-  fi
-done
+# os-release travels with the facts' files (PROBE_READ_GLOBS) and is read by probeLinesFromFiles
 if [ -f "$vpp_R/etc/network/interfaces" ]; then vpp_say interfaces 1; else vpp_say interfaces 0; fi
 if [ -d "$vpp_R/etc/network/interfaces.d" ]; then vpp_say interfaces_d 1; fi
 # the ifupdown files themselves travel with the facts' files (PROBE_READ_GLOBS) and are read by probeLinesFromFiles
@@ -100,7 +93,10 @@ true
  * managed files (one `cat` for all), and probeLinesFromFiles reads them here,
  * instead of a grep and a pipeline per host.
  */
+export const OS_RELEASE_FILES = ['/etc/os-release', '/usr/lib/os-release'] as const;
+
 export const PROBE_READ_GLOBS = [
+  ...OS_RELEASE_FILES,
   '/etc/network/interfaces',
   '/etc/network/interfaces.d/*',
   '/etc/systemd/network/*.network',
@@ -115,7 +111,7 @@ const IFUPDOWN_LINE = /^[ \t\v\f\r]*(source(-directory)?|iface)[ \t\v\f\r]/;
 const NAME_LO = /^[ \t\v\f\r]*Name[ \t\v\f\r]*=(.*[ \t\v\f\r])?lo([ \t\v\f\r]|$)/m;
 
 /**
- * The probe's lines that come from file contents: ifupdown `iface` stanzas
+ * The probe's lines that come from file contents: the OS's ID and ID_LIKE, ifupdown `iface` stanzas
  * and `source` lines (of our own files none), and the .network files that
  * match lo (ours excluded). `id` (device:inode) drops the second sight of one
  * file, as /lib/systemd/network when /lib links to /usr/lib.
@@ -123,13 +119,22 @@ const NAME_LO = /^[ \t\v\f\r]*Name[ \t\v\f\r]*=(.*[ \t\v\f\r])?lo([ \t\v\f\r]|$)
 export function probeLinesFromFiles(files: ReadonlyArray<{ path: string; content: Buffer; id?: string }>): string[] {
   const out: string[] = [];
   const seen = new Set<string>();
+  let osRelease = false;
   for (const f of files) {
     if (f.id !== undefined) {
       if (seen.has(f.id)) continue;
       seen.add(f.id);
     }
     const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if (IFUPDOWN_FILE.test(f.path) && !base.startsWith('vipush-')) {
+    if ((OS_RELEASE_FILES as readonly string[]).includes(f.path)) {
+      // the first of the two that exists, as os-release(5) says; values as written (quotes are removed later)
+      if (osRelease) continue;
+      osRelease = true;
+      for (const line of f.content.toString('utf8').split('\n')) {
+        if (line.startsWith('ID=')) out.push(`persist.os_id=${line.slice(3)}`);
+        else if (line.startsWith('ID_LIKE=')) out.push(`persist.os_id_like=${line.slice(8)}`);
+      }
+    } else if (IFUPDOWN_FILE.test(f.path) && !base.startsWith('vipush-')) {
       for (const line of f.content.toString('utf8').split('\n')) {
         if (!IFUPDOWN_LINE.test(line)) continue;
         const words = line.trim().split(/\s+/);
@@ -145,6 +150,7 @@ export function probeLinesFromFiles(files: ReadonlyArray<{ path: string; content
 
 /** A file read only for probeLinesFromFiles: not one of ours, so not part of the host's file facts. */
 export function readForProbeOnly(path: string): boolean {
+  if ((OS_RELEASE_FILES as readonly string[]).includes(path)) return true;
   const base = path.slice(path.lastIndexOf('/') + 1);
   if (IFUPDOWN_FILE.test(path)) return !(path.startsWith('/etc/network/interfaces.d/') && base.startsWith('vipush-'));
   if (NETWORKD_FILE.test(path)) return !(path.startsWith('/etc/systemd/network/') && base.startsWith('05-vipush-'));
