@@ -26,10 +26,13 @@ export function sysctlPath(key: string): string {
  * persistence probe needs travel in the last section as one tar archive
  * (`tar -ch`: contents, mode and owner of each, symlinks followed; the SSH
  * channel is 8-bit clean, so nothing needs encoding). A file that is the same
- * file as one listed before it (`[ -ef ]`: Debian's 99-sysctl.conf ->
- * ../sysctl.conf, /lib -> /usr/lib) is not read twice: the `files` section
- * names it and the file it is. A host without tar gets `stat` + `cat` instead
- * (sizes and modes, then the raw bytes).
+ * file as one listed before it is not read twice: the `files` section names it
+ * and the file it is. `[ -ef ]` decides, asked only where it can be true
+ * without a hard link (tar reports those itself): when either path is a
+ * symlink (Debian's 99-sysctl.conf -> ../sysctl.conf, /etc/os-release), or
+ * the two have one name (/lib -> /usr/lib), so a host with many files does
+ * not pay for every pair. A host without tar gets `stat` + `cat` instead (sizes and modes, then
+ * the raw bytes).
  */
 export function factsScript(req: FactsRequest, persistProbe = ''): string {
   const s: string[] = [];
@@ -52,11 +55,16 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   const globs = ` ${[...OS_RELEASE_FILES, ...(persistProbe ? [...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS.filter((g) => !(OS_RELEASE_FILES as readonly string[]).includes(g))] : [])].join(' ')}`;
   const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
   s.push(
-    `printf '%sfiles\\n' "$m"; set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *'
-'*) continue;; esac; for g do [ "$f" -ef "$g" ] && { printf '%s\\n%s\\n' "$f" "$g"; continue 2; }; done; set -- "$@" "$f"; done`,
-    `if command -v tar >/dev/null 2>&1; then printf '%sfiletar\\n' "$m"; [ $# -eq 0 ] || tar -chf - -- "$@" 2>/dev/null; else`,
-    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %n' -- "$@"`,
-    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@"; fi; printf '\\n%send\\n' "$m"`,
+    // ($k: the symlinks listed so far, one per line)
+    `printf '%sfiles\\n' "$m"; nl='
+'; k=$nl; set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *"$nl"*) continue;; esac; l=; [ ! -L "$f" ] || l=1`,
+    `  for g do if [ -n "$l" ] || [ "\${g##*/}" = "\${f##*/}" ] || case $k in *"$nl$g$nl"*) true;; *) false;; esac; then [ "$f" -ef "$g" ] && { printf '%s\\n%s\\n' "$f" "$g"; continue 2; }; fi; done`,
+    `  set -- "$@" "$f"; [ -z "$l" ] || k=$k$f$nl; done`,
+    // the end marker carries the reader's exit status: a file it could not read (or that changed while it was
+    // read) fails the facts instead of looking absent
+    `r=0; if command -v tar >/dev/null 2>&1; then printf '%sfiletar\\n' "$m"; [ $# -eq 0 ] || tar -chf - -- "$@" 2>/dev/null || r=$?; else`,
+    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %n' -- "$@" || r=$?`,
+    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@" || r=$?; fi; printf '\\n%send %s\\n' "$m" "$r"`,
   );
   return s.join('\n') + '\n';
 }
@@ -98,7 +106,8 @@ function parseAddresses(json: string): LiveAddress[] {
 
 const FILEDATA = Buffer.from(`\n${MARK}filedata\n`);
 const FILETAR = Buffer.from(`\n${MARK}filetar\n`);
-const TRAILER = Buffer.from(`\n${MARK}end\n`);
+/** The last line: the end marker and the exit status of what read the files. */
+const TRAILER = /\n@@vipush:end (\d{1,3})\n$/;
 
 function isDropIn(path: string): boolean {
   const slash = path.lastIndexOf('/');
@@ -113,6 +122,8 @@ interface FileRead {
   uid: number;
   gid: number;
   content: Buffer;
+  /** a hard link to a file read before it */
+  linkOf?: string;
 }
 
 /** The binary part: a tar archive (then only zero padding), or stat's sizes' worth of raw bytes. */
@@ -208,8 +219,14 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
     }
   }
   const data = bytes.subarray(at + (tar ? FILETAR : FILEDATA).length);
-  if (data.length < TRAILER.length || !data.subarray(data.length - TRAILER.length).equals(TRAILER)) throw new Error('facts output was cut short');
-  const read = readFileData(data.subarray(0, data.length - TRAILER.length), tar, fileMeta);
+  const trailer = TRAILER.exec(data.subarray(Math.max(0, data.length - 32)).toString('latin1'));
+  if (!trailer) throw new Error('facts output was cut short');
+  if (trailer[1] !== '0') throw new Error(`the host could not read every file vipush needs (${tar ? 'tar' : 'stat/cat'} exited ${trailer[1]}): a file changed while it was read or is unreadable for this user; run again`);
+  const read: FileRead[] = [];
+  for (const f of readFileData(data.subarray(0, data.length - trailer[0].length), tar, fileMeta)) {
+    if (f.linkOf !== undefined) sameAs.set(f.path, f.linkOf);
+    else read.push(f);
+  }
   // every path listed: each file read, and each path that is one of them
   const byPath = new Map(read.map((f) => [f.path, f]));
   const listed: Array<{ path: string; file: FileRead; canonical: string }> = read.map((f) => ({ path: f.path, file: f, canonical: f.path }));

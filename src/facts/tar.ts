@@ -16,6 +16,8 @@ export interface TarFile {
   uid: number;
   gid: number;
   content: Buffer;
+  /** a hard link (GNU tar writes one when a file with several links comes again): the file it is */
+  linkOf?: string;
 }
 
 const BLOCK = 512;
@@ -98,14 +100,17 @@ export function readTar(buf: Buffer): { files: TarFile[]; end: number } {
     longName = longLink = pax = undefined;
     name = name.startsWith('/') ? name : `/${name}`;
     let content = data;
+    let linkOf: string | undefined;
     if (type === '1') {
       const target = byName.get(`/${link.replace(/^\/+/, '')}`);
       if (!target) throw new Error(`tar: ${name} links to a file that is not in the archive`);
       content = target.content;
+      linkOf = target.path;
     } else if (type !== '0' && type !== '7') {
       throw new Error(`tar: ${name} is not a regular file (type ${JSON.stringify(type)})`);
     }
     const f: TarFile = { path: name, mode: number(h, 100, 8, 'mode') & 0o7777, uid: number(h, 108, 8, 'uid'), gid: number(h, 116, 8, 'gid'), content };
+    if (linkOf !== undefined) f.linkOf = linkOf;
     files.push(f);
     byName.set(name, f);
   }

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { factsScript, parseFacts } from '../../src/facts/gather.js';
 import { PERSIST_PROBE_SCRIPT } from '../../src/modules/persist/index.js';
@@ -81,18 +81,58 @@ describe.each([
     }
   });
 
+  it('fails, instead of reporting files absent, when what reads them fails on the host', () => {
+    const dir = mkdtempSync(`${tmpdir()}/vipush-facts-fail-`);
+    try {
+      // the real tool, which then exits as if a file had been unreadable or had changed while read
+      const tool = how === 'tar' ? 'tar' : 'cat';
+      const real = execFileSync('sh', ['-c', `PATH=${PATH}; command -v ${tool}`]).toString().trim();
+      writeFileSync(`${dir}/${tool}`, `#!/bin/sh\n${real} "$@"\nexit 2\n`, { mode: 0o755 });
+      const r4 = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
+      const raw = execFileSync('sh', ['-c', factsScript(r4)], { env: { ...process.env, PATH: `${dir}:${PATH}` } });
+      expect(() => parseFacts(raw, r4)).toThrow(new RegExp(`could not read every file vipush needs \\(${how === 'tar' ? 'tar' : 'stat/cat'} exited 2\\)`));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads a file once however many of the listed paths lead to it, and says which paths are the same file', () => {
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-same-`);
     try {
       writeFileSync(`${dir}/real.conf`, 'net.ipv4.conf.all.arp_ignore = 3\n');
       symlinkSync(`${dir}/real.conf`, `${dir}/link.conf`);
       symlinkSync('real.conf', `${dir}/relative.conf`);
-      const r3 = { sysctlKeys: [], files: [`${dir}/real.conf`, `${dir}/link.conf`, `${dir}/relative.conf`], paths: [] };
+      linkSync(`${dir}/real.conf`, `${dir}/hard.conf`);
+      mkdirSync(`${dir}/sub`);
+      symlinkSync(`${dir}/sub`, `${dir}/alias`);
+      writeFileSync(`${dir}/sub/same-name.conf`, 'x = 1\n');
+      writeFileSync(`${dir}/target-other-name.conf`, 'y = 2\n');
+      symlinkSync(`${dir}/target-other-name.conf`, `${dir}/managed-link.conf`);
+      // a symlink, a relative symlink, a hard link, and one file reached through a symlinked directory
+      const r3 = {
+        sysctlKeys: [],
+        files: [
+          `${dir}/real.conf`,
+          `${dir}/link.conf`,
+          `${dir}/relative.conf`,
+          `${dir}/hard.conf`,
+          `${dir}/sub/same-name.conf`,
+          `${dir}/alias/same-name.conf`,
+          // a symlink listed before the file it leads to, under another name
+          `${dir}/managed-link.conf`,
+          `${dir}/target-other-name.conf`,
+        ],
+        paths: [],
+      };
       const raw = run(factsScript(r3));
       // the bytes travel once
-      expect(raw.toString('latin1').split('arp_ignore = 3').length - 1).toBe(1);
+      expect(raw.toString('latin1').split('arp_ignore = 3').length - 1).toBe(how === 'tar' ? 1 : 2); // stat + cat read a hard link twice
       const f = parseFacts(raw, r3);
-      for (const p of r3.files) expect(f.files.get(p)?.content.toString()).toBe('net.ipv4.conf.all.arp_ignore = 3\n');
+      for (const p of r3.files.slice(0, 4)) expect(f.files.get(p)?.content.toString()).toBe('net.ipv4.conf.all.arp_ignore = 3\n');
+      for (const p of r3.files.slice(4, 6)) expect(f.files.get(p)?.content.toString()).toBe('x = 1\n');
+      for (const p of r3.files.slice(6)) expect(f.files.get(p)?.content.toString()).toBe('y = 2\n');
+      expect(raw.toString('latin1').split('x = 1').length - 1).toBe(1);
+      expect(raw.toString('latin1').split('y = 2').length - 1).toBe(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

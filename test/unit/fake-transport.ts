@@ -55,5 +55,5 @@ export function factsOutput(f: {
   out.push(`${M}filemeta`);
   files.forEach(([p, v]) => out.push(`${Buffer.byteLength(v.content)} ${v.mode ?? '644'} 0 0 ${p}`));
   out.push(`${M}filedata`);
-  return out.join('\n') + '\n' + files.map(([, v]) => v.content).join('') + `\n${M}end\n`;
+  return out.join('\n') + '\n' + files.map(([, v]) => v.content).join('') + `\n${M}end 0\n`;
 }

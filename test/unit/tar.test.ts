@@ -50,6 +50,8 @@ describe('readTar', () => {
       const { files } = readTar(tar(['-cf', '-', '--', `${dir}/odd`, `${dir}/hard`]));
       expect(files.map((f) => f.path)).toEqual([`${dir}/odd`, `${dir}/hard`]);
       expect(files[1].content.equals(odd)).toBe(true);
+      expect(files[1].linkOf).toBe(`${dir}/odd`);
+      expect(files[0].linkOf).toBeUndefined();
     } finally {
       rmSync(`${dir}/hard`);
     }
