@@ -46,20 +46,21 @@ function checksumOk(h: Buffer): boolean {
   return sum === number(h, 148, 8, 'checksum');
 }
 
-/** pax extended header records: "<len> <key>=<value>\n" */
-function paxPath(data: Buffer): string | undefined {
+/** The `path` and `linkpath` records of a pax extended header ("<len> <key>=<value>\n" each). */
+function paxNames(data: Buffer): { path?: string; linkpath?: string } {
   let off = 0;
-  let path: string | undefined;
+  const out: { path?: string; linkpath?: string } = {};
   while (off < data.length) {
     const sp = data.indexOf(0x20, off);
     const len = sp < 0 ? NaN : Number(data.toString('ascii', off, sp));
     if (!Number.isInteger(len) || len <= 0 || off + len > data.length) throw new Error('tar: a pax header is damaged');
     const rec = data.toString('utf8', sp + 1, off + len - 1);
     const eq = rec.indexOf('=');
-    if (eq > 0 && rec.slice(0, eq) === 'path') path = rec.slice(eq + 1);
+    const key = eq > 0 ? rec.slice(0, eq) : '';
+    if (key === 'path' || key === 'linkpath') out[key] = rec.slice(eq + 1);
     off += len;
   }
-  return path;
+  return out;
 }
 
 /**
@@ -72,7 +73,7 @@ export function readTar(buf: Buffer): { files: TarFile[]; end: number } {
   let off = 0;
   let longName: string | undefined;
   let longLink: string | undefined;
-  let pax: string | undefined;
+  let pax: { path?: string; linkpath?: string } = {};
   for (;;) {
     if (off + BLOCK > buf.length) throw new Error('tar: the archive was cut short');
     const h = buf.subarray(off, off + BLOCK);
@@ -90,14 +91,15 @@ export function readTar(buf: Buffer): { files: TarFile[]; end: number } {
       continue;
     }
     if (type === 'x') {
-      pax = paxPath(data) ?? pax;
+      pax = { ...pax, ...paxNames(data) };
       continue;
     }
     if (type === 'g') continue;
     const ustarPrefix = h.toString('latin1', 257, 265) === 'ustar\u000000' ? text(h, 345, 155) : '';
-    let name = pax ?? longName ?? (ustarPrefix ? `${ustarPrefix}/${text(h, 0, 100)}` : text(h, 0, 100));
-    const link = longLink ?? text(h, 157, 100);
-    longName = longLink = pax = undefined;
+    let name = pax.path ?? longName ?? (ustarPrefix ? `${ustarPrefix}/${text(h, 0, 100)}` : text(h, 0, 100));
+    const link = pax.linkpath ?? longLink ?? text(h, 157, 100);
+    longName = longLink = undefined;
+    pax = {};
     name = name.startsWith('/') ? name : `/${name}`;
     let content = data;
     let linkOf: string | undefined;

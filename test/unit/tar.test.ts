@@ -57,6 +57,23 @@ describe('readTar', () => {
     }
   });
 
+  for (const format of ['gnu', 'posix']) {
+    it(`gives a hard link with a long target name its file (--format=${format})`, () => {
+      const target = `${deep}/${'f'.repeat(90)}.conf`;
+      const other = `${deep}/${'g'.repeat(90)}.conf`;
+      linkSync(target, other);
+      try {
+        const { files } = readTar(tar(['-cf', '-', `--format=${format}`, '--', target, other]));
+        expect(files.map((f) => [f.path, f.content.toString(), f.linkOf])).toEqual([
+          [target, 'long\n', undefined],
+          [other, 'long\n', target],
+        ]);
+      } finally {
+        rmSync(other);
+      }
+    });
+  }
+
   it('refuses what is not a regular file, a damaged header and an archive cut short', () => {
     expect(() => readTar(tar(['-cf', '-', '--', `${dir}/link`]))).toThrow(/is not a regular file/);
     expect(() => readTar(tar(['-cf', '-', '--', deep]))).toThrow(/is not a regular file/);
