@@ -1,4 +1,4 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { Diagnostic } from '../errors.js';
 import type { Location } from './location.js';
@@ -26,7 +26,8 @@ export interface SchemaSubject {
   ignore?(pointer: string): boolean;
 }
 
-const SCHEMAS: Record<SchemaName, object> = {
+/** Every schema, by name (the build generates a validator for each: schema/standalone.ts). */
+export const ALL_SCHEMAS: Readonly<Record<SchemaName, object>> = {
   playbook: playbookSchema,
   sysctl: MODULE_ARG_SCHEMAS.sysctl,
   address: MODULE_ARG_SCHEMAS.address,
@@ -36,12 +37,13 @@ const SCHEMAS: Record<SchemaName, object> = {
   'gate:command': GATE_ARG_SCHEMAS.command,
 };
 
-/**
- * The schemas are ours and fixed, so a run does not check them against JSON Schema's meta-schema: compiling
- * that costs ~70 ms of start-up. `test/unit/schema-meta.test.ts` checks every schema against it instead.
- */
-export const AJV_OPTIONS = { strict: true, allErrors: true, verbose: true, allowUnionTypes: true } as const;
-export const ALL_SCHEMAS: Readonly<Record<SchemaName, object>> = SCHEMAS;
+/** The one Ajv set-up every validator is compiled with: at run time, at build time and in the tests. */
+export function newAjv(extra: Omit<Options, 'strict' | 'allErrors' | 'verbose' | 'allowUnionTypes'> = {}): Ajv {
+  const ajv = new Ajv({ strict: true, allErrors: true, verbose: true, allowUnionTypes: true, ...extra });
+  addFormats.default(ajv, ['ipv4', 'ipv6']);
+  ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
+  return ajv;
+}
 
 let ajv: Ajv | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();
@@ -50,12 +52,10 @@ const compiled = new Map<SchemaName, ValidateFunction>();
 function validator(name: SchemaName): ValidateFunction {
   let v = PRECOMPILED?.[name] ?? compiled.get(name);
   if (!v) {
-    if (!ajv) {
-      ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: false });
-      addFormats.default(ajv, ['ipv4', 'ipv6']);
-      ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
-    }
-    v = ajv.compile(SCHEMAS[name]);
+    // The schemas are ours and fixed, so a run does not check them against JSON Schema's meta-schema (compiling
+    // it costs ~70 ms of start-up): test/unit/schema-meta.test.ts does.
+    ajv ??= newAjv({ validateSchema: false });
+    v = ajv.compile(ALL_SCHEMAS[name]);
     compiled.set(name, v);
   }
   return v;

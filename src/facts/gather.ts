@@ -1,6 +1,6 @@
 import { shQuote } from '../transport/quote.js';
 import type { ShellSession, Transport } from '../transport/types.js';
-import { OS_RELEASE_FILES, PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
+import { isOsRelease, OS_RELEASE_FILES, PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
 import { readTar } from './tar.js';
 import type { ArpConf, FactsRequest, HostFacts, LiveAddress } from './types.js';
@@ -52,7 +52,7 @@ export function factsScript(req: FactsRequest, persistProbe = ''): string {
   if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
   // managed files, our persistence files and every file read at boot by systemd-sysctl / sysctl --system
   // and os-release, always (the OS, for the facts and the persistence probe)
-  const globs = ` ${[...OS_RELEASE_FILES, ...(persistProbe ? [...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS.filter((g) => !(OS_RELEASE_FILES as readonly string[]).includes(g))] : [])].join(' ')}`;
+  const globs = ` ${[...OS_RELEASE_FILES, ...(persistProbe ? [...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS.filter((g) => !isOsRelease(g))] : [])].join(' ')}`;
   const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
   s.push(
     // ($k: the symlinks listed so far, one per line)
@@ -244,7 +244,7 @@ export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFact
   const dirRank = (p: string) => SYSCTL_DIRS.indexOf(p.slice(0, p.lastIndexOf('/')));
   const dropIns = listed.filter((l) => isDropIn(l.path)).sort((a, b) => dirRank(a.path) - dirRank(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const l of dropIns) facts.sysctlDropIns.push({ path: l.path, target: managedBy.get(l.canonical) ?? l.path, text: l.file.content.toString('utf8') });
-  const osRelease = OS_RELEASE_FILES.map((p) => byPath.get(p) ?? listed.find((l) => l.path === p)?.file).find((f) => f !== undefined);
+  const osRelease = OS_RELEASE_FILES.map((p) => listed.find((l) => l.path === p)?.file).find((f) => f !== undefined);
   if (osRelease) facts.os = parseOsRelease(osRelease.content.toString('utf8').split('\n'));
   if (persistSection) facts.persistProbe.push(...probeLinesFromFiles(read));
   for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);

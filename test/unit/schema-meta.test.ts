@@ -1,11 +1,9 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Ajv, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { AJV_OPTIONS, ALL_SCHEMAS } from '../../src/config/schema-check.js';
-import { ANNOTATION_KEYWORDS } from '../../src/config/schema/keywords.js';
+import { ALL_SCHEMAS, newAjv } from '../../src/config/schema-check.js';
 import { precompiledModuleSource } from '../../src/config/schema/standalone.js';
 import { parse } from 'yaml';
 
@@ -14,9 +12,7 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 // A run compiles the schemas without checking them against the meta-schema (start-up time);
 // this is where they are checked.
 describe('the schemas against JSON Schema draft-07', () => {
-  const ajv = new Ajv({ ...AJV_OPTIONS, validateSchema: true });
-  addFormats.default(ajv, ['ipv4', 'ipv6']);
-  ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
+  const ajv = newAjv({ validateSchema: true });
 
   for (const [name, schema] of Object.entries(ALL_SCHEMAS)) {
     it(`${name} is a valid schema`, () => {
@@ -42,9 +38,7 @@ describe('the validators generated at build time', () => {
 
   it('give the same verdicts and errors as validators compiled at run time', async () => {
     const { PRECOMPILED } = (await import(pathToFileURL(built).href)) as { PRECOMPILED: Record<string, ValidateFunction> };
-    const ajv = new Ajv({ ...AJV_OPTIONS });
-    addFormats.default(ajv, ['ipv4', 'ipv6']);
-    ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
+    const ajv = newAjv();
 
     // Every playbook fixture, good and bad, and every task's module and gate arguments in them.
     const samples: Array<[string, unknown]> = [];

@@ -1,17 +1,12 @@
-import { Ajv } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
-import addFormats from 'ajv-formats';
-import { AJV_OPTIONS, ALL_SCHEMAS } from '../schema-check.js';
-import { ANNOTATION_KEYWORDS } from './keywords.js';
+import { ALL_SCHEMAS, newAjv } from '../schema-check.js';
 
 /**
  * The source of the ES module that replaces `precompiled.js` at build time: ajv's standalone code for every
  * schema, compiled with the same options as at run time, exporting `PRECOMPILED` keyed by schema name.
  */
 export function precompiledModuleSource(): string {
-  const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true } });
-  addFormats.default(ajv, ['ipv4', 'ipv6']);
-  ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
+  const ajv = newAjv({ code: { source: true, esm: true } });
   const exportNames: Record<string, string> = {};
   const entries: string[] = [];
   for (const [name, schema] of Object.entries(ALL_SCHEMAS)) {

@@ -93,7 +93,12 @@ true
  * managed files (one `cat` for all), and probeLinesFromFiles reads them here,
  * instead of a grep and a pipeline per host.
  */
+/** os-release(5): the first of the two that exists says which OS this is. */
 export const OS_RELEASE_FILES = ['/etc/os-release', '/usr/lib/os-release'] as const;
+
+export function isOsRelease(path: string): boolean {
+  return (OS_RELEASE_FILES as readonly string[]).includes(path);
+}
 
 export const PROBE_READ_GLOBS = [
   ...OS_RELEASE_FILES,
@@ -126,7 +131,7 @@ export function probeLinesFromFiles(files: ReadonlyArray<{ path: string; content
       seen.add(f.id);
     }
     const base = f.path.slice(f.path.lastIndexOf('/') + 1);
-    if ((OS_RELEASE_FILES as readonly string[]).includes(f.path)) {
+    if (isOsRelease(f.path)) {
       // the first of the two that exists, as os-release(5) says; values as written (quotes are removed later)
       if (osRelease) continue;
       osRelease = true;
@@ -150,7 +155,7 @@ export function probeLinesFromFiles(files: ReadonlyArray<{ path: string; content
 
 /** A file read only for probeLinesFromFiles: not one of ours, so not part of the host's file facts. */
 export function readForProbeOnly(path: string): boolean {
-  if ((OS_RELEASE_FILES as readonly string[]).includes(path)) return true;
+  if (isOsRelease(path)) return true;
   const base = path.slice(path.lastIndexOf('/') + 1);
   if (IFUPDOWN_FILE.test(path)) return !(path.startsWith('/etc/network/interfaces.d/') && base.startsWith('vipush-'));
   if (NETWORKD_FILE.test(path)) return !(path.startsWith('/etc/systemd/network/') && base.startsWith('05-vipush-'));
