@@ -9,7 +9,7 @@ import { sysctlModule } from '../modules/sysctl.js';
 import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
 import { PlanRefusal, type Module, type TaskPlan } from '../modules/types.js';
 import type { ShellSession, Transport } from '../transport/types.js';
-import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
+import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, needsHostDeadline, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
 import type { HostResult, RunMode, TaskResult } from './types.js';
 
 export interface HostRunOptions {
@@ -223,9 +223,10 @@ export class HostRun {
     const timeoutMs = deadman ? Math.min(this.opts.commandTimeoutMs, deadman.timeoutSeconds * 1000 - 2000) : this.opts.commandTimeoutMs;
     try {
       const script = applyScript(steps, 30, deadman);
+      const hostDeadline = needsHostDeadline(steps, deadman);
       const r = session
-        ? await session.finish(script, { timeoutMs, what: 'the apply script' })
-        : await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs });
+        ? await session.finish(script, { timeoutMs, what: 'the apply script', hostDeadline })
+        : await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs, hostDeadline });
       ({ stdout, stderr, code } = r);
       if (code === null && r.signal) lost = new Error(`the apply script was killed (${r.signal})`);
     } catch (e) {

@@ -27,7 +27,9 @@ function prelude(lockWaitSeconds: number): string {
   // A nonce in every marker: a step's own output can't be mistaken for one (it is printed as it is).
   const nonce = randomBytes(6).toString('hex');
   return [
-    'set -u',
+    // It may run in the shell that read the facts: start from a known state, whatever ran before.
+    'set -u +e +f',
+    "IFS=' \t\n'",
     'umask 022',
     `printf '${MARK}nonce %s\\n' ${nonce}`,
     `m='${MARK}${nonce}:'`,
@@ -35,8 +37,8 @@ function prelude(lockWaitSeconds: number): string {
     `vp_r=${nonce}`,
     SHELL_PRELUDE,
     // Two vipush runs on one host must not interleave their changes.
-    `[ -d /run/lock ] || mkdir -p /run/lock; exec 9>>${LOCK_FILE} || exit 1`,
-    `flock -w ${lockWaitSeconds} 9 || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
+    `[ -d /run/lock ] || mkdir -p /run/lock </dev/null; exec 9>>${LOCK_FILE} || exit 1`,
+    `flock -w ${lockWaitSeconds} 9 </dev/null || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
   ].join('\n');
 }
 
@@ -90,6 +92,17 @@ export function deadmanConfirmScript(id: string): string {
     `case "$how" in systemd) systemctl stop vipush-deadman-${id}.service 2>/dev/null;; pid*) kill "\${how#pid }" 2>/dev/null;; esac`,
     `rm -f ${dm}.confirmed ${dm}.how`,
   ].join('\n');
+}
+
+/**
+ * Whether the apply script needs a deadline of its own on the host
+ * (`timeout`, which costs every host two more programs). vipush's own steps
+ * end by themselves: file writes, /proc writes and `ip` are local, and the
+ * lock wait has its own limit (flock -w). A user's command, a backend's
+ * reload (`exec`) or a dead-man switch can hang, so those scripts get one.
+ */
+export function needsHostDeadline(steps: Step[], deadman?: Deadman): boolean {
+  return deadman !== undefined || steps.some((s) => s.change.kind === 'command' || s.change.kind === 'exec');
 }
 
 /** Stops at the first failing step. */

@@ -816,15 +816,21 @@ class SshShellSession implements ShellSession {
     return this.untilMarker((marker) => `${script}\nprintf '%s\\n' '${marker}'\n`, opts);
   }
 
-  async finish(script: string, opts: { timeoutMs: number; what: string }): Promise<ExecResult> {
+  async finish(script: string, opts: { timeoutMs: number; what: string; hostDeadline?: boolean }): Promise<ExecResult> {
     const started = performance.now();
     const errBefore = this.stderr().length;
-    // The shell becomes `timeout … sh -c …` (the same host deadline as any command), which says it is
-    // ready and then reads the rest of the input itself: `. /dev/stdin`, no second sh started.
-    await this.untilMarker((marker) => {
-      const line = `sh -c ${shQuote(`printf '%s\\n' '${marker}'; if [ -r /dev/stdin ]; then . /dev/stdin; else exec sh -s; fi`)}`;
-      return `${opts.timeoutMs > 0 ? withRemoteTimeout(line, opts.timeoutMs) : `exec ${line}`}\n`;
-    }, opts);
+    if (opts.hostDeadline === false || opts.timeoutMs <= 0) {
+      // The shell has run everything sent so far (the last exchange's marker came back), so it reads
+      // this script next, as it is: no program started for it.
+      if (this.ended || this.closed) throw this.link.lost() ?? new HostError(this.host, 'command', `${opts.what}: the shell has already ended`);
+    } else {
+      // The shell becomes `timeout … sh -c …` (the same host deadline as any command), which says it is
+      // ready and then reads the rest of the input itself: `. /dev/stdin`, no second sh started.
+      await this.untilMarker((marker) => {
+        const line = `sh -c ${shQuote(`printf '%s\\n' '${marker}'; if [ -r /dev/stdin ]; then . /dev/stdin; else exec sh -s; fi`)}`;
+        return `${withRemoteTimeout(line, opts.timeoutMs)}\n`;
+      }, opts);
+    }
     this.ended = true;
     this.ch.end(script);
     // the script's exit status and what it printed are the answer

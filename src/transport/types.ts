@@ -49,10 +49,13 @@ export interface ShellSession {
   /** Runs a script in the shell; resolves with its stdout once all of it has run. The shell goes on. */
   exchange(script: string, opts: { timeoutMs: number; what: string }): Promise<Buffer>;
   /**
-   * Runs the last script, under a deadline of its own on the host (as exec
-   * does), then ends the shell; resolves with the script's output and exit.
+   * Runs the last script, then ends the shell; resolves with the script's
+   * output and exit. With `hostDeadline` (the default) the script gets a
+   * deadline of its own on the host, as exec gives a command (`timeout`, in
+   * a new shell); without it, the script runs in this shell as it is, and
+   * only the controller's deadline applies.
    */
-  finish(script: string, opts: { timeoutMs: number; what: string }): Promise<ExecResult>;
+  finish(script: string, opts: { timeoutMs: number; what: string; hostDeadline?: boolean }): Promise<ExecResult>;
   /** Ends the shell without running anything more. */
   close(): void;
 }

@@ -151,6 +151,17 @@ describe('shell sessions (facts and the apply script on one channel)', () => {
     await t.close();
   });
 
+  it('without a host deadline, runs the last script in the same shell: no program started for it', async () => {
+    const t = await connect(h2);
+    const s = await t.session();
+    await s.exchange('y=from-facts; echo $$ > /tmp/vipush-session-pid2', { timeoutMs: 5_000, what: 'facts' });
+    const last = await s.finish('echo "$y $$"; ps -o comm= --ppid $$; exit 4', { timeoutMs: 5_000, what: 'the apply script', hostDeadline: false });
+    const pid = (await t.exec({ argv: ['cat', '/tmp/vipush-session-pid2'] })).stdout.trim();
+    // the same shell (its pid, its variables), and nothing between it and the script's own commands
+    expect(last).toMatchObject({ stdout: `from-facts ${pid}\nps\n`, code: 4 });
+    await t.close();
+  });
+
   it('gives the last script a deadline on the host: a hung one is stopped there too', async () => {
     const t = await connect(h2);
     const s = await t.session();

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync, chmodSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostRun } from '../../src/engine/host-run.js';
-import { applyScript, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
+import { applyScript, needsHostDeadline, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
 import type { ResolvedTask } from '../../src/config/types.js';
 import type { Command } from '../../src/transport/types.js';
 import { FakeTransport, factsOutput } from './fake-transport.js';
@@ -59,6 +59,8 @@ describe('HostRun', () => {
     const order = [...script.matchAll(/; if \{ (\S+) /g)].map((m) => m[1]);
     expect(order).toEqual(['vp_write', 'vp_sysctl', 'vp_sysctl', 'vp_addr_add']);
     expect(r.tasks[0].diff).toContain('+net.ipv4.conf.all.arp_ignore = 3');
+    // vipush's own steps end by themselves: no `timeout` (two more programs per host) around them
+    expect(t.calls[1].opts?.hostDeadline).toBe(false);
   });
 
   it('check mode reads facts only', async () => {
@@ -90,7 +92,46 @@ describe('HostRun', () => {
   });
 });
 
+describe('the host deadline (timeout) of an apply script', () => {
+  const file: Step = { index: 0, taskIndex: 0, change: { kind: 'file', path: '/etc/x', before: null, after: { content: Buffer.from('x'), mode: 0o644 } } };
+  const sysctl: Step = { index: 1, taskIndex: 0, change: { kind: 'sysctl-live', key: 'net.ipv4.conf.all.arp_ignore', from: '0', to: '3' } };
+  const addr: Step = { index: 2, taskIndex: 1, change: { kind: 'address', op: 'add', family: 4, cidr: '192.0.2.1/32', dev: 'lo', scope: 'host' } };
+  it('is left out when every step is one of vipush\'s own (they end by themselves)', () => {
+    expect(needsHostDeadline([file, sysctl, addr])).toBe(false);
+    expect(needsHostDeadline([])).toBe(false);
+  });
+  it('is kept for a user\'s command, a backend reload and a dead-man switch', () => {
+    expect(needsHostDeadline([file, { index: 3, taskIndex: 2, change: { kind: 'command', argv: ['sleep', '1'], reportChanged: true } }])).toBe(true);
+    expect(needsHostDeadline([addr, { index: 3, taskIndex: 1, change: { kind: 'exec', argv: ['netplan', 'apply'], why: 'reload' } }])).toBe(true);
+    expect(needsHostDeadline([addr], { id: 'r-h1', timeoutSeconds: 60, revertScript: 'true' })).toBe(true);
+  });
+  it('a command task\'s apply script runs under one', async () => {
+    const t = new FakeTransport('h1', (cmd, opts, n) => {
+      if (n === 0) return { stdout: facts };
+      const steps = (stdinOf(cmd, opts).match(/; if \{ /g) ?? []).length;
+      return { stdout: marked(Array.from({ length: steps }, (_, i) => [i, 'done'] as const), true) };
+    });
+    const withCommand: ResolvedTask[] = [...tasks, { name: 'reload', module: 'command', source: { file: 'p.yml', line: 20, col: 1 }, args: { argv: ['true'], changedWhen: true } }];
+    const r = await new HostRun('h1', withCommand, { get: async () => t, reconnect: async () => t }, { mode: 'run', check: false, diff: false, become: false, commandTimeoutMs: 1000 }).run();
+    expect(r.error).toBeNull();
+    expect(t.calls[1].opts?.hostDeadline).toBe(true);
+  });
+});
+
 describe('apply script, run for real by sh on this machine', () => {
+  it('starts from a known shell state, whatever the shell ran before it (the facts share its shell)', () => {
+    const steps: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'printf "%s|" "$@"', 'sh', 'a b', '*'], reportChanged: true } }];
+    const before = 'set -e -f; IFS=:; umask 077; x="a:b"\n';
+    const r = spawnSync('sh', ['-s'], { input: `${before}${applyScript(steps)}printf 'after %s %s\\n' "$-" "$(umask)"\nfor w in $x; do printf '<%s>' "$w"; done\n` });
+    expect(r.status).toBe(0);
+    const out = r.stdout.toString();
+    expect(parseOutcomes(out).outcomes.get(0)).toMatchObject({ ok: true, output: 'a b|*|' });
+    // -e and -f off, -u on, umask 022, IFS back to blanks: "a:b" is one word again
+    expect(out).toMatch(/after [^e\s]*u[^e\s]* 0022\n<a:b>$/);
+    expect(out).not.toMatch(/after \S*f/);
+  });
+
+
   it('writes files atomically, keeps the mode, and stops at the first failing step', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vipush-script-'));
     const f = join(dir, 'sysctl.conf');
