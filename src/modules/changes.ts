@@ -85,15 +85,18 @@ export const SHELL_PRELUDE = [
   // Steps run in the script's own shell (no subshell each): what a function changes, it puts back.
   "vp_write() {",
   "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
-  "  h=; if [ -f \"$p\" ] && { [ \"$6\" != - ] || [ ${#5} -eq 64 ]; }; then h=$(sha256sum < \"$p\") || return 1; h=${h%% *}; fi",
-  "  if [ \"$6\" != - ] && [ \"$h\" = \"$6\" ]; then chmod \"$3\" \"$p\"; return; fi",
-  "  case $5 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
-  "    *) [ \"$h\" = \"$5\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
+  // an undo whose file already holds its bytes has nothing to do: decided before any temp file (a full disk)
+  "  if [ \"$6\" != - ] && [ -f \"$p\" ]; then h=$(sha256sum < \"$p\") || return 1; [ \"${h%% *}\" != \"$6\" ] || { chmod \"$3\" \"$p\"; return; }; fi",
+  "  [ \"$5\" != absent ] || [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; }",
   // a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
   "  if [ \"$5\" = absent ]; then t=$p; else t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"; fi",
   "  [ \"$4\" = - ] || umask \"$4\"",
   "  set -C; { : > \"$t\"; } 2>/dev/null; r=$?; set +C; umask 022",
   "  [ $r -eq 0 ] || { echo \"cannot create $t\" >&2; return 1; }",
+  // the sha256 the plan saw, checked through the new temp file and read back by the shell (a $(...)
+  // would cost the host a subshell); the new bytes overwrite it below
+  "  if [ ${#5} -eq 64 ]; then h=; if [ -f \"$p\" ]; then { sha256sum < \"$p\" > \"$t\" && read -r h r < \"$t\"; } || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }; fi",
+  "    [ \"$h\" = \"$5\" ] || { rm -f -- \"$t\"; echo \"$1 changed since vipush read it; run again\" >&2; return 1; }; fi",
   "  printf -- \"$2\" > \"$t\" || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
   "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",

@@ -1,11 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printfFormat } from '../../src/modules/changes.js';
-import { applyScript, parseOutcomes, type Step } from '../../src/engine/script.js';
+import { applyScript, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -61,5 +61,37 @@ describe('vp_write, run for real by sh', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8')).toBe('new\n');
     expect(readdirSync(dir).filter((f) => f.includes('vipush'))).toEqual([]);
+  });
+
+  it('refuses a file changed since the plan read it: the file and its inode stay, no temp file is left', () => {
+    const f = join(dir, 'edited.conf');
+    writeFileSync(f, 'edited by someone else\n');
+    const ino = statSync(f).ino;
+    const r = spawnSync('sh', ['-s'], {
+      input: applyScript([{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: { content: Buffer.from('what the plan saw\n'), mode: 0o644, uid: 0, gid: 0 }, after: { content: Buffer.from('new\n'), mode: 0o644 } } }]),
+    });
+    expect(r.status).toBe(70);
+    expect(parseOutcomes(r.stdout.toString()).outcomes.get(0)).toMatchObject({ ok: false, output: `${f} changed since vipush read it; run again` });
+    expect(readFileSync(f, 'utf8')).toBe('edited by someone else\n');
+    expect(statSync(f).ino).toBe(ino);
+    expect(readdirSync(dir).filter((x) => x.includes('vipush'))).toEqual([]);
+  });
+
+  it('an undo whose file already holds the bytes writes nothing (no temp file, same inode); one that does not, restores them', () => {
+    const f = join(dir, 'undo.conf');
+    writeFileSync(f, 'original\n');
+    const ino = statSync(f).ino;
+    const undo = (content: string): Step[] => [
+      { index: 0, taskIndex: 0, change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from(content), mode: 0o600, uid: 0, gid: 0 } } },
+    ];
+    const same = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('original\n')) }).toString());
+    expect(same.outcomes.get(0)?.ok).toBe(true);
+    expect(statSync(f).ino).toBe(ino);
+    expect(statSync(f).mode & 0o777).toBe(0o600);
+    const other = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('restored\n')) }).toString());
+    expect(other.outcomes.get(0)?.ok).toBe(true);
+    expect(readFileSync(f, 'utf8')).toBe('restored\n');
+    expect(statSync(f).ino).not.toBe(ino);
+    expect(readdirSync(dir).filter((x) => x.includes('vipush'))).toEqual([]);
   });
 });
