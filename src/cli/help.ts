@@ -23,7 +23,8 @@ const CONNECTION = `Connection options:
                              and /etc/ssh/ssh_known_hosts); unknown or changed keys are refused
       --accept-new-host-keys record keys of hosts not yet in known_hosts (a changed key is still refused)
       --connect-timeout SEC  SSH connect timeout (default 10)
-      --command-timeout SEC  per remote command timeout (default 120)
+      --command-timeout SEC  per remote command timeout (default 120); a script that runs your
+                             commands also gets it on the host (timeout -k)
   -f, --forks N              hosts in parallel (default 50)
   -l, --limit PATTERN        Ansible host pattern: names, groups, web*, a:b, a:&b, a:!b
       --shard K/N            take only shard K of N (a stable split by host name), for running

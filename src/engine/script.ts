@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Change } from '../modules/types.js';
-import { changeShell, SHELL_PRELUDE } from '../modules/changes.js';
+import { changeShell, HOST_RUN_DIR, SHELL_PRELUDE } from '../modules/changes.js';
 
 /**
  * A host's whole plan runs as ONE remote script (one SSH round trip). Each
@@ -20,7 +20,7 @@ export interface StepOutcome {
 }
 
 const MARK = '@@vipush:';
-export const LOCK_FILE = '/run/lock/vipush.lock';
+export const LOCK_FILE = `${HOST_RUN_DIR}/lock`;
 export const LOCK_BUSY_EXIT = 75;
 
 function prelude(lockWaitSeconds: number): string {
@@ -37,7 +37,7 @@ function prelude(lockWaitSeconds: number): string {
     `vp_r=${nonce}`,
     SHELL_PRELUDE,
     // Two vipush runs on one host must not interleave their changes.
-    `[ -d /run/lock ] || mkdir -p /run/lock </dev/null; exec 9>>${LOCK_FILE} || exit 1`,
+    `[ -d ${HOST_RUN_DIR} ] || mkdir -p -m 700 ${HOST_RUN_DIR} </dev/null || exit 1; exec 9>>${LOCK_FILE} || exit 1`,
     `flock -w ${lockWaitSeconds} 9 </dev/null || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
   ].join('\n');
 }

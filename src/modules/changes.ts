@@ -67,6 +67,11 @@ export function inverse(c: Change): Change | undefined {
   }
 }
 
+/** A directory on the host for vipush's run lock and scratch output: root's only (/run/lock is world-writable). */
+export const HOST_RUN_DIR = '/run/vipush';
+/** The scratch file `ip`'s answers go to; only the run holding the lock writes it. */
+const IP_OUT = `${HOST_RUN_DIR}/ip.out`;
+
 /**
  * Shell functions used by the step snippets below. Each prints why it failed
  * on stderr. Written for the host's CPU: shell builtins wherever they do the
@@ -113,21 +118,24 @@ export const SHELL_PRELUDE = [
   "  [ \"$v\" = \"$w\" ] || { echo \"sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
   "}",
   // one `ip` changes the address and reads it back (a batch; the values are validated: no blanks)
+  // `ip` writes its answer to a file of the run's own (held under the run lock) that the shell reads back:
+  // capturing it with $(...) would cost every host a forked subshell
+  `vp_ipout() { o=; while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done < ${IP_OUT}; }`,
   "vp_addr_add() { # family cidr dev scope [label]",
-  "  o=$(ip -o -\"$1\" -batch - 2>&1 <<VIPUSH_IP",
+  `  ip -o -"$1" -batch - > ${IP_OUT} 2>&1 <<VIPUSH_IP`,
   "addr add $2 dev $3 scope $4${5:+ label $5}",
   "addr show dev $3 to $2",
   "VIPUSH_IP",
-  ")",
-  "  case \" $o \" in *\" scope $4 \"*) ;; *) echo \"$2 is not on $3 with scope $4 after adding it${o:+: $o}\" >&2; return 1 ;; esac",
+  "  vp_ipout",
+  "  case \" $o\" in *\" scope $4 \"*) ;; *) echo \"$2 is not on $3 with scope $4 after adding it${o:+: $o}\" >&2; return 1 ;; esac",
   "}",
   // an address already gone is fine (-force: the read-back runs anyway); one still there is not
   "vp_addr_del() { # family cidr dev",
-  "  o=$(ip -o -\"$1\" -force -batch - 2>&1 <<VIPUSH_IP",
+  `  ip -o -"$1" -force -batch - > ${IP_OUT} 2>&1 <<VIPUSH_IP`,
   "addr del $2 dev $3",
   "addr show dev $3 to $2",
   "VIPUSH_IP",
-  ")",
+  "  vp_ipout",
   "  case \"$o\" in *inet*) echo \"$2 is still on $3 after removing it: $o\" >&2; return 1 ;; esac",
   "}",
 ].join('\n');

@@ -95,3 +95,28 @@ describe('vp_write, run for real by sh', () => {
     expect(readdirSync(dir).filter((x) => x.includes('vipush'))).toEqual([]);
   });
 });
+
+describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace of their own', () => {
+  const addr = (op: 'add' | 'del'): Step => ({ index: 0, taskIndex: 0, change: { kind: 'address', op, family: 4, cidr: '192.0.2.7/32', dev: 'lo', scope: 'host', label: 'lo:9' } });
+  it('adds and reads back, refuses an address that is there with another scope, removes, and tolerates one already gone', () => {
+    const files = ['add', 'del'].map((op) => {
+      const f = join(dir, `addr-${op}.sh`);
+      writeFileSync(f, applyScript([addr(op as 'add' | 'del')]));
+      return f;
+    });
+    const [add, del] = files;
+    // in a new namespace: add; remove; remove again; the address with scope global first, then add with scope host (ip stops at the refused add)
+    const r = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up; for f in ${add} ${del} ${del}; do sh -s < $f; echo "@@exit $?"; done; ip addr add 192.0.2.7/32 dev lo scope global; sh -s < ${add}; echo "@@exit $?"`]);
+    expect(r.status).toBe(0);
+    const runs = r.stdout.toString().split(/@@exit (\d+)\n/);
+    const outcome = (i: number) => ({ exit: Number(runs[i * 2 + 1]), step: parseOutcomes(runs[i * 2]).outcomes.get(0) });
+    expect(outcome(0)).toMatchObject({ exit: 0, step: { ok: true } });
+    expect(outcome(1)).toMatchObject({ exit: 0, step: { ok: true } });
+    expect(outcome(2)).toMatchObject({ exit: 0, step: { ok: true } });
+    const wrong = outcome(3);
+    expect(wrong.exit).toBe(70);
+    expect(wrong.step?.ok).toBe(false);
+    expect(wrong.step?.output).toMatch(/192\.0\.2\.7\/32 is not on lo with scope host after adding it: .*[Aa]lready assigned/);
+  });
+});
+
