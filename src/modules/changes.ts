@@ -69,17 +69,23 @@ export function inverse(c: Change): Change | undefined {
 
 /** A directory on the host for vipush's run lock and scratch output: root's only (/run/lock is world-writable). */
 export const HOST_RUN_DIR = '/run/vipush';
-/** The scratch file `ip`'s answers go to; only the run holding the lock writes it. */
-const IP_OUT = `${HOST_RUN_DIR}/ip.out`;
+/**
+ * The scratch file a program's answer goes to when the script needs it in a variable: only the run holding
+ * the lock writes it, and the shell reads it back with `read` (a $(...) would cost every host a forked
+ * subshell). It is on /run, so a full disk under /etc does not stop an undo from checking its file.
+ */
+const SCRATCH = `${HOST_RUN_DIR}/out`;
 
 /**
  * Shell functions used by the step snippets below. Each prints why it failed
  * on stderr. Written for the host's CPU: shell builtins wherever they do the
  * job (a fleet pays for every program a step starts), so a file write runs
  * sha256sum (only to check an existing file), sync and mv, a sysctl write
- * none, an address change two `ip`.
+ * none, an address change one `ip`.
  */
 export const SHELL_PRELUDE = [
+  // h: the sha256 of file $1, through the scratch file
+  `vp_sha() { h=; sha256sum < "$1" > ${SCRATCH} && read -r h vp_l < ${SCRATCH}; }`,
   // path printf-format mode umask expect newsha [uid gid]
   // The bytes come as a printf format (see printfFormat), written by the shell itself into a new temp
   // file in the target's directory (noclobber: O_EXCL, never through a planted link), created with the
@@ -90,18 +96,15 @@ export const SHELL_PRELUDE = [
   // Steps run in the script's own shell (no subshell each): what a function changes, it puts back.
   "vp_write() {",
   "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
-  // an undo whose file already holds its bytes has nothing to do: decided before any temp file (a full disk)
-  "  if [ \"$6\" != - ] && [ -f \"$p\" ]; then h=$(sha256sum < \"$p\") || return 1; [ \"${h%% *}\" != \"$6\" ] || { chmod \"$3\" \"$p\"; return; }; fi",
-  "  [ \"$5\" != absent ] || [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; }",
+  "  h=; if [ -f \"$p\" ] && { [ \"$6\" != - ] || [ ${#5} -eq 64 ]; }; then vp_sha \"$p\" || return 1; fi",
+  "  if [ \"$6\" != - ] && [ \"$h\" = \"$6\" ]; then chmod \"$3\" \"$p\"; return; fi",
+  "  case $5 in -) ;; absent) [ ! -e \"$p\" ] || { echo \"$1 appeared since vipush read it; run again\" >&2; return 1; } ;;",
+  "    *) [ \"$h\" = \"$5\" ] || { echo \"$1 changed since vipush read it; run again\" >&2; return 1; } ;; esac",
   // a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
   "  if [ \"$5\" = absent ]; then t=$p; else t=\"${p%/*}/.vipush-$vp_r-${p##*/}\"; [ ! -e \"$t\" ] && [ ! -L \"$t\" ] || rm -f -- \"$t\"; fi",
   "  [ \"$4\" = - ] || umask \"$4\"",
   "  set -C; { : > \"$t\"; } 2>/dev/null; r=$?; set +C; umask 022",
   "  [ $r -eq 0 ] || { echo \"cannot create $t\" >&2; return 1; }",
-  // the sha256 the plan saw, checked through the new temp file and read back by the shell (a $(...)
-  // would cost the host a subshell); the new bytes overwrite it below
-  "  if [ ${#5} -eq 64 ]; then h=; if [ -f \"$p\" ]; then { sha256sum < \"$p\" > \"$t\" && read -r h r < \"$t\"; } || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }; fi",
-  "    [ \"$h\" = \"$5\" ] || { rm -f -- \"$t\"; echo \"$1 changed since vipush read it; run again\" >&2; return 1; }; fi",
   "  printf -- \"$2\" > \"$t\" || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
   "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
   "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
@@ -117,12 +120,11 @@ export const SHELL_PRELUDE = [
   "  v=; read -r v < \"$3\" 2>/dev/null; set -f; set -- $v; set +f; v=\"$*\"",
   "  [ \"$v\" = \"$w\" ] || { echo \"sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}\" >&2; return 1; }",
   "}",
-  // one `ip` changes the address and reads it back (a batch; the values are validated: no blanks)
-  // `ip` writes its answer to a file of the run's own (held under the run lock) that the shell reads back:
-  // capturing it with $(...) would cost every host a forked subshell
-  `vp_ipout() { o=; while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done < ${IP_OUT}; }`,
+  // one `ip` changes the address and reads it back (a batch; the values are validated: no blanks); its answer
+  // comes back through the scratch file, its lines joined by blanks
+  `vp_ipout() { o=; while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done < ${SCRATCH}; }`,
   "vp_addr_add() { # family cidr dev scope [label]",
-  `  ip -o -"$1" -batch - > ${IP_OUT} 2>&1 <<VIPUSH_IP`,
+  `  ip -o -"$1" -batch - > ${SCRATCH} 2>&1 <<VIPUSH_IP`,
   "addr add $2 dev $3 scope $4${5:+ label $5}",
   "addr show dev $3 to $2",
   "VIPUSH_IP",
@@ -131,7 +133,7 @@ export const SHELL_PRELUDE = [
   "}",
   // an address already gone is fine (-force: the read-back runs anyway); one still there is not
   "vp_addr_del() { # family cidr dev",
-  `  ip -o -"$1" -force -batch - > ${IP_OUT} 2>&1 <<VIPUSH_IP`,
+  `  ip -o -"$1" -force -batch - > ${SCRATCH} 2>&1 <<VIPUSH_IP`,
   "addr del $2 dev $3",
   "addr show dev $3 to $2",
   "VIPUSH_IP",
