@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// One bundled module (built by `npm run build`; see esbuild.mjs): it starts faster.
-import { cli } from '../dist/vipush.mjs';
+// One bundled file, loaded with its code cache (see bundle.js): it starts faster.
+import { loadBundle } from './bundle.js';
 
 // A crash is a bug: say so, and never exit 1, which means "a host failed".
 const crash = (e) => {
@@ -10,4 +10,4 @@ const crash = (e) => {
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
 
-await cli(process.argv.slice(2));
+await loadBundle().cli(process.argv.slice(2));

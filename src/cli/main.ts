@@ -418,7 +418,6 @@ function installSignalHandlers(): void {
   process.on('SIGTERM', onSignal);
 }
 
-/** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
 /** bin/vipush.js of this checkout, from wherever this module was loaded (src, dist/src or the dist bundle). */
 function ownBinPath(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -431,6 +430,7 @@ function ownBinPath(): string {
   }
 }
 
+/** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
 export async function cli(argv: string[]): Promise<void> {
   installSignalHandlers();
   let code: number;

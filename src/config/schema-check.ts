@@ -1,16 +1,14 @@
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
-import addFormats from 'ajv-formats';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../errors.js';
 import type { Location } from './location.js';
 import { pointerSegments } from './pointer.js';
-import { GATE_ARG_SCHEMAS } from './schema/gates.js';
-import { ANNOTATION_KEYWORDS, type ChoiceAnnotation } from './schema/keywords.js';
-import { MODULE_ARG_SCHEMAS } from './schema/modules.js';
-import { playbookSchema } from './schema/playbook.js';
+import type { SchemaName } from './schema/all.js';
+import { compileSchema } from './schema/compile.js';
+import type { ChoiceAnnotation } from './schema/keywords.js';
 import { PRECOMPILED } from './schema/precompiled.js';
 import { suggest } from './suggest.js';
 
-export type SchemaName = 'playbook' | 'sysctl' | 'address' | 'command' | 'gate:arp_owner' | 'gate:http' | 'gate:command';
+export type { SchemaName } from './schema/all.js';
 
 /** What the explainer needs to know about the data it checks. */
 export interface SchemaSubject {
@@ -26,36 +24,13 @@ export interface SchemaSubject {
   ignore?(pointer: string): boolean;
 }
 
-/** Every schema, by name (the build generates a validator for each: schema/standalone.ts). */
-export const ALL_SCHEMAS: Readonly<Record<SchemaName, object>> = {
-  playbook: playbookSchema,
-  sysctl: MODULE_ARG_SCHEMAS.sysctl,
-  address: MODULE_ARG_SCHEMAS.address,
-  command: MODULE_ARG_SCHEMAS.command,
-  'gate:arp_owner': GATE_ARG_SCHEMAS.arp_owner,
-  'gate:http': GATE_ARG_SCHEMAS.http,
-  'gate:command': GATE_ARG_SCHEMAS.command,
-};
-
-/** The one Ajv set-up every validator is compiled with: at run time, at build time and in the tests. */
-export function newAjv(extra: Omit<Options, 'strict' | 'allErrors' | 'verbose' | 'allowUnionTypes'> = {}): Ajv {
-  const ajv = new Ajv({ strict: true, allErrors: true, verbose: true, allowUnionTypes: true, ...extra });
-  addFormats.default(ajv, ['ipv4', 'ipv6']);
-  ajv.addVocabulary([...ANNOTATION_KEYWORDS]);
-  return ajv;
-}
-
-let ajv: Ajv | undefined;
 const compiled = new Map<SchemaName, ValidateFunction>();
 
 /** Compiled on first use: a playbook that uses two modules and no gate compiles three schemas, not seven (start-up time). */
 function validator(name: SchemaName): ValidateFunction {
   let v = PRECOMPILED?.[name] ?? compiled.get(name);
   if (!v) {
-    // The schemas are ours and fixed, so a run does not check them against JSON Schema's meta-schema (compiling
-    // it costs ~70 ms of start-up): test/unit/schema-meta.test.ts does.
-    ajv ??= newAjv({ validateSchema: false });
-    v = ajv.compile(ALL_SCHEMAS[name]);
+    v = compileSchema(name);
     compiled.set(name, v);
   }
   return v;

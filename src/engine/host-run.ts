@@ -87,7 +87,7 @@ export class HostRun {
       status: 'ok',
       rolledBack: false,
       restored: [],
-      tasks: tasks.map((t) => ({ name: t.name, module: t.module, status: 'skipped', changes: [], diff: '', warnings: [], output: '', error: null, durationMs: 0 })),
+      tasks: tasks.map((t) => ({ name: t.name, module: t.module, status: 'skipped', changes: [], diff: '', warnings: [], output: '', error: null })),
       drift: [],
       error: null,
       durationMs: 0,

@@ -3,6 +3,7 @@ import type { DriftItem } from '../modules/types.js';
 export type TaskStatus = 'ok' | 'changed' | 'failed' | 'skipped';
 export type HostStatus = 'ok' | 'changed' | 'failed' | 'unreachable' | 'skipped';
 
+/** No duration of its own: a host's tasks run as one script (see HostResult.durationMs). */
 export interface TaskResult {
   name: string;
   module: string;
@@ -12,7 +13,6 @@ export interface TaskResult {
   warnings: string[];
   output: string;
   error: string | null;
-  durationMs: number;
 }
 
 export interface HostDrift extends DriftItem {

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { ALL_SCHEMAS, newAjv } from '../../src/config/schema-check.js';
+import { ALL_SCHEMAS } from '../../src/config/schema/all.js';
+import { newAjv } from '../../src/config/schema/compile.js';
 import { precompiledModuleSource } from '../../src/config/schema/standalone.js';
 import { parse } from 'yaml';
 

@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv';
-import type { SchemaName } from '../schema-check.js';
+import type { SchemaName } from './all.js';
 
 /**
  * The schemas' validators as code generated ahead of time. This file is a stub: `npm run build`

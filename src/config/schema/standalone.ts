@@ -1,5 +1,6 @@
 import standalone from 'ajv/dist/standalone/index.js';
-import { ALL_SCHEMAS, newAjv } from '../schema-check.js';
+import { ALL_SCHEMAS } from './all.js';
+import { newAjv } from './compile.js';
 
 /**
  * The source of the ES module that replaces `precompiled.js` at build time: ajv's standalone code for every
