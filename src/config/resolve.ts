@@ -209,6 +209,29 @@ function resolveSysctl(args: Record<string, unknown>, ctx: ArgContext): SysctlAr
   return { file, set, apply: (args.apply as boolean | undefined) ?? true };
 }
 
+/**
+ * The scope the kernel gives an IPv6 address: it takes it from the address itself and ignores the one
+ * `ip` passes (an address asked for with `scope host` reads back `scope global`).
+ */
+function ipv6KernelScope(cidr: string): { scope: AddressArgs['scope'] } | { error: string } {
+  const ip = cidr.slice(0, cidr.indexOf('/'));
+  const range: string = ipaddr.IPv6.parse(ip).range(); // ipaddr.js's types lack 'deprecatedSiteLocal'
+  switch (range) {
+    case 'unspecified':
+      return { error: `the unspecified address ${ip} can't be assigned to an interface` };
+    case 'multicast':
+      return { error: `${ip} is a multicast address, which can't be assigned to an interface` };
+    case 'deprecatedSiteLocal':
+      return { error: `${ip} is site-local (fec0::/10), deprecated since RFC 3879; use a global or unique-local (fd00::/8) address` };
+    case 'loopback':
+      return { scope: 'host' };
+    case 'linkLocal':
+      return { scope: 'link' };
+    default:
+      return { scope: 'global' };
+  }
+}
+
 function resolveAddress(args: Record<string, unknown>, ctx: ArgContext): AddressArgs | undefined {
   const dev = args.dev as string;
   const devProblem = interfaceNameProblem(dev, 'device name');
@@ -238,11 +261,25 @@ function resolveAddress(args: Record<string, unknown>, ctx: ArgContext): Address
     else if (!('error' in parsed) && parsed.family === 6) ctx.error('/label', 'labels exist only for IPv4 addresses; remove `label`');
   }
   if ('error' in parsed) return undefined;
+  let scope = (args.scope as AddressArgs['scope'] | undefined) ?? (dev === 'lo' ? 'host' : 'global');
+  if (parsed.family === 6) {
+    // No ARP in IPv6, and the kernel answers no neighbour solicitation on eth0 for an address held on lo:
+    // an IPv6 VIP needs no hiding, only the scope the kernel will give it anyway.
+    const own = ipv6KernelScope(parsed.cidr);
+    if ('error' in own) {
+      ctx.error('/address', own.error);
+      return undefined;
+    }
+    if (args.scope !== undefined && args.scope !== own.scope) {
+      ctx.error('/scope', `IPv6 addresses take their scope from the address: the kernel gives ${parsed.cidr} scope ${own.scope} whatever \`ip\` asks; remove \`scope\``);
+    }
+    scope = own.scope;
+  }
   return {
     address: parsed.cidr,
     family: parsed.family,
     dev,
-    scope: (args.scope as AddressArgs['scope'] | undefined) ?? (dev === 'lo' ? 'host' : 'global'),
+    scope,
     ...(label !== undefined ? { label } : {}),
     state: (args.state as AddressArgs['state'] | undefined) ?? 'present',
     persist: (args.persist as AddressArgs['persist'] | undefined) ?? 'none',

@@ -63,6 +63,24 @@ describe('address', () => {
     ]);
   });
 
+  test('IPv6 takes the scope the kernel gives it (it ignores the one ip asks for); unassignable addresses are refused', () => {
+    expect(args(task('address', { address: '2001:db8::10/128', dev: 'lo' }))).toMatchObject({ scope: 'global' });
+    expect(args(task('address', { address: 'fd00::10/128', dev: 'lo', scope: 'global' }))).toMatchObject({ scope: 'global' });
+    expect(args(task('address', { address: 'fe80::10/128', dev: 'lo' }))).toMatchObject({ scope: 'link' });
+    expect(errors(task('address', { address: '2001:db8::10/128', dev: 'lo', scope: 'host' }))).toEqual([
+      'playbooks/site.yml:16:18: IPv6 addresses take their scope from the address: the kernel gives 2001:db8::10/128 scope global whatever `ip` asks; remove `scope`',
+    ]);
+    expect(errors(task('address', { address: 'ff02::10/128', dev: 'lo' }))).toEqual([
+      "playbooks/site.yml:14:18: ff02::10 is a multicast address, which can't be assigned to an interface",
+    ]);
+    expect(errors(task('address', { address: 'fec0::10/128', dev: 'lo' }))).toEqual([
+      'playbooks/site.yml:14:18: fec0::10 is site-local (fec0::/10), deprecated since RFC 3879; use a global or unique-local (fd00::/8) address',
+    ]);
+    expect(errors(task('address', { address: '::/128', dev: 'lo' }))).toEqual([
+      "playbooks/site.yml:14:18: the unspecified address :: can't be assigned to an interface",
+    ]);
+  });
+
   test.each([
     ['192.168.0.181', 'address "192.168.0.181" has no prefix length; add one, such as "192.168.0.181/32"'],
     ['192.168.0.181/33', 'address "192.168.0.181/33" has an invalid prefix length "33"; IPv4 prefixes are 0..32'],
