@@ -9,7 +9,7 @@ import { sysctlModule } from '../modules/sysctl.js';
 import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
 import { PlanRefusal, type Module, type TaskPlan } from '../modules/types.js';
 import type { ShellSession, Transport } from '../transport/types.js';
-import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, needsHostDeadline, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
+import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, needsHostDeadline, NOT_ROOT_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
 import type { HostResult, RunMode, TaskResult } from './types.js';
 
 export interface HostRunOptions {
@@ -271,7 +271,7 @@ export class HostRun {
     }
     const failedStep = steps.find((s) => outcomes.get(s.index)?.ok === false);
     this.result.status = 'failed';
-    if (code === LOCK_BUSY_EXIT) this.result.error = stderr.trim();
+    if (code === LOCK_BUSY_EXIT || code === NOT_ROOT_EXIT) this.result.error = stderr.trim();
     else if (lost) this.result.error = errorText(lost);
     else if (failedStep) this.result.error = `task "${this.result.tasks[failedStep.taskIndex].name}" failed: ${this.result.tasks[failedStep.taskIndex].error}`;
     else this.result.error = `the apply script stopped early (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;

@@ -22,6 +22,8 @@ export interface StepOutcome {
 const MARK = '@@vipush:';
 export const LOCK_FILE = `${HOST_RUN_DIR}/lock`;
 export const LOCK_BUSY_EXIT = 75;
+/** sysexits' EX_NOPERM: the script does not run as root. */
+export const NOT_ROOT_EXIT = 77;
 
 function prelude(lockWaitSeconds: number): string {
   // A nonce in every marker: a step's own output can't be mistaken for one (it is printed as it is).
@@ -36,6 +38,9 @@ function prelude(lockWaitSeconds: number): string {
     // names vp_write's temp files: not guessable, so nothing can be planted in their place in advance
     `vp_r=${nonce}`,
     SHELL_PRELUDE,
+    // Before anything else: without root (no become, or become_user not root) every step would fail.
+    // A test builtin, no program: root may write /etc whatever its mode.
+    `[ -w /etc ] || { echo "vipush needs root on this host, and /etc is not writable for \${USER:-this user}: set ansible_become: true (sudo) or connect as root" >&2; exit ${NOT_ROOT_EXIT}; }`,
     // Two vipush runs on one host must not interleave their changes.
     `[ -d ${HOST_RUN_DIR} ] || mkdir -p -m 700 ${HOST_RUN_DIR} </dev/null || exit 1; exec 9>>${LOCK_FILE} || exit 1`,
     `flock -w ${lockWaitSeconds} 9 </dev/null || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,

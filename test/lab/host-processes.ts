@@ -81,7 +81,8 @@ export function sshdConfig(host: LabHost, authorizedKeysFile: string): string {
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
-    `AuthorizedKeysFile ${authorizedKeysFile}`,
+    // the lab's key for root; a user a test adds (become) brings its own, read as that user
+    `AuthorizedKeysFile ${authorizedKeysFile} .ssh/authorized_keys`,
     'StrictModes no',
     'UsePAM no',
     `PidFile ${join(host.dir, 'sshd.pid')}`,
