@@ -43,7 +43,8 @@ function prelude(lockWaitSeconds: number): string {
     `[ -w /etc ] || { echo "vipush needs root on this host, and /etc is not writable for \${USER:-this user}: set ansible_become: true (sudo) or connect as root" >&2; exit ${NOT_ROOT_EXIT}; }`,
     // Two vipush runs on one host must not interleave their changes.
     `[ -d ${HOST_RUN_DIR} ] || mkdir -p -m 700 ${HOST_RUN_DIR} </dev/null || exit 1; exec 9>>${LOCK_FILE} || exit 1`,
-    `flock -w ${lockWaitSeconds} 9 </dev/null || { echo "another vipush run holds ${LOCK_FILE} on this host" >&2; exit ${LOCK_BUSY_EXIT}; }`,
+    // -E: a wait that timed out exits LOCK_BUSY_EXIT, anything else (no flock, BusyBox's without -w) does not
+    `flock -E ${LOCK_BUSY_EXIT} -w ${lockWaitSeconds} 9 </dev/null || { vp_l=$?; [ $vp_l -eq ${LOCK_BUSY_EXIT} ] && echo "another vipush run holds ${LOCK_FILE} on this host" >&2 || echo "vipush needs util-linux's flock (2.26 or later) on this host for its run lock; flock exited $vp_l" >&2; exit $vp_l; }`,
   ].join('\n');
 }
 

@@ -90,9 +90,15 @@ function parseOsRelease(lines: string[]): HostFacts['os'] {
   return { id: kv.get('ID') ?? 'unknown', idLike: (kv.get('ID_LIKE') ?? '').split(/\s+/).filter(Boolean), prettyName: kv.get('PRETTY_NAME') ?? '' };
 }
 
+/**
+ * A host always has lo's addresses, so no JSON means an `ip` without it (iproute2 before 4.13, BusyBox's
+ * applet): an empty list would make every address look absent, and the lockout guard blind.
+ */
+const IP_NEEDED = "this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2";
+
 function parseAddresses(json: string): LiveAddress[] {
   const text = json.trim();
-  if (!text) return [];
+  if (!text.startsWith('[')) throw new Error(IP_NEEDED);
   const links = JSON.parse(text) as Array<{ ifname: string; addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string; label?: string }> }>;
   const out: LiveAddress[] = [];
   for (const link of links) {

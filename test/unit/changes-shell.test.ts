@@ -1,11 +1,11 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printfFormat } from '../../src/modules/changes.js';
-import { applyScript, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
+import { applyScript, LOCK_BUSY_EXIT, NOT_ROOT_EXIT, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -120,3 +120,36 @@ describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace
   });
 });
 
+
+describe('the apply script prelude, run for real by sh', () => {
+  const sysctl = (to: string): Step => ({ index: 0, taskIndex: 0, change: { kind: 'sysctl-live', key: 'net.vipush.test', from: '0', to } as never });
+
+  it('waits for the run lock, and says another run holds it when the wait times out', async () => {
+    execFileSync('sh', ['-c', 'mkdir -p -m 700 /run/vipush']);
+    const holder = spawn('flock', ['/run/vipush/lock', 'sleep', '5'], { stdio: 'ignore' });
+    try {
+      await new Promise((res) => setTimeout(res, 300));
+      const r = spawnSync('sh', ['-s'], { input: applyScript([], 1) });
+      expect(r.status).toBe(LOCK_BUSY_EXIT);
+      expect(r.stderr.toString()).toBe('another vipush run holds /run/vipush/lock on this host\n');
+    } finally {
+      holder.kill();
+    }
+  });
+
+  it("says what it needs when the host's flock is not util-linux's (BusyBox's has no -w)", () => {
+    const bin = mkdtempSync(join(tmpdir(), 'vipush-flock-'));
+    writeFileSync(join(bin, 'flock'), '#!/bin/sh\necho "flock: unrecognized option: w" >&2\nexit 1\n', { mode: 0o755 });
+    const r = spawnSync('sh', ['-s'], { input: applyScript([sysctl('1')], 1), env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
+    expect(r.status).toBe(1);
+    expect(r.stderr.toString()).toBe("flock: unrecognized option: w\nvipush needs util-linux's flock (2.26 or later) on this host for its run lock; flock exited 1\n");
+    expect(parseOutcomes(r.stdout.toString()).outcomes.size).toBe(0);
+  });
+
+  it('stops before the first step when it does not run as root', () => {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'USER=nobody', 'sh', '-s'], { input: applyScript([sysctl('1')], 1) });
+    expect(r.status).toBe(NOT_ROOT_EXIT);
+    expect(r.stderr.toString()).toBe('vipush needs root on this host, and /etc is not writable for nobody: set ansible_become: true (sudo) or connect as root\n');
+    expect(parseOutcomes(r.stdout.toString()).outcomes.size).toBe(0);
+  });
+});

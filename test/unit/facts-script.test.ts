@@ -15,19 +15,36 @@ function pathWithoutTar(): string {
   return dir;
 }
 const NO_TAR = pathWithoutTar();
-afterAll(() => rmSync(NO_TAR, { recursive: true, force: true }));
+
+// Alpine and other small hosts: BusyBox's sh, tar, stat and cat, with iproute2's ip (or BusyBox's).
+function busyboxPath(ip: 'iproute2' | 'busybox'): string {
+  const dir = mkdtempSync(`${tmpdir()}/vipush-busybox-`);
+  const busybox = execFileSync('sh', ['-c', 'command -v busybox']).toString().trim(); // CI installs it: missing fails here
+  for (const tool of ['sh', 'tar', 'stat', 'cat', 'grep', 'head']) symlinkSync(busybox, `${dir}/${tool}`);
+  symlinkSync(ip === 'busybox' ? busybox : execFileSync('sh', ['-c', 'command -v ip']).toString().trim(), `${dir}/ip`);
+  return dir;
+}
+const BUSYBOX = busyboxPath('iproute2');
+const BUSYBOX_IP = busyboxPath('busybox');
+afterAll(() => {
+  for (const d of [NO_TAR, BUSYBOX, BUSYBOX_IP]) rmSync(d, { recursive: true, force: true });
+});
+
+const STAT_CAT = 'stat + cat (no tar on the host)';
 
 describe.each([
   ['tar', process.env.PATH ?? '/usr/bin:/bin'],
-  ['stat + cat (no tar on the host)', NO_TAR],
+  [STAT_CAT, NO_TAR],
+  ['BusyBox tar (BusyBox sh, stat and cat too, as on Alpine)', BUSYBOX],
 ])('the facts script, run for real by sh on this machine (read-only), files read by %s', (how, PATH) => {
+  const tar = how !== STAT_CAT;
   const run = (script: string) => execFileSync('sh', ['-c', script], { env: { ...process.env, PATH } });
   const req = { sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'], files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'], paths: ['/etc', '/nonexistent'] };
   const out = run(factsScript(req, PERSIST_PROBE_SCRIPT));
   const facts = parseFacts(out, req);
 
   it('reads the files the way it says', () => {
-    expect(out.includes(how === 'tar' ? '\n@@vipush:filetar\n' : '\n@@vipush:filemeta\n')).toBe(true);
+    expect(out.includes(tar ? '\n@@vipush:filetar\n' : '\n@@vipush:filemeta\n')).toBe(true);
   });
 
   it('reads files byte for byte with their mode, and knows which are absent', () => {
@@ -85,12 +102,12 @@ describe.each([
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-fail-`);
     try {
       // the real tool, which then exits as if a file had been unreadable or had changed while read
-      const tool = how === 'tar' ? 'tar' : 'cat';
+      const tool = tar ? 'tar' : 'cat';
       const real = execFileSync('sh', ['-c', `PATH=${PATH}; command -v ${tool}`]).toString().trim();
       writeFileSync(`${dir}/${tool}`, `#!/bin/sh\n${real} "$@"\nexit 2\n`, { mode: 0o755 });
       const r4 = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
       const raw = execFileSync('sh', ['-c', factsScript(r4)], { env: { ...process.env, PATH: `${dir}:${PATH}` } });
-      expect(() => parseFacts(raw, r4)).toThrow(new RegExp(`could not read every file vipush needs \\(${how === 'tar' ? 'tar' : 'stat/cat'} exited 2\\)`));
+      expect(() => parseFacts(raw, r4)).toThrow(new RegExp(`could not read every file vipush needs \\(${tar ? 'tar' : 'stat/cat'} exited 2\\)`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -126,7 +143,7 @@ describe.each([
       };
       const raw = run(factsScript(r3));
       // the bytes travel once
-      expect(raw.toString('latin1').split('arp_ignore = 3').length - 1).toBe(how === 'tar' ? 1 : 2); // stat + cat read a hard link twice
+      expect(raw.toString('latin1').split('arp_ignore = 3').length - 1).toBe(tar ? 1 : 2); // stat + cat read a hard link twice
       const f = parseFacts(raw, r3);
       for (const p of r3.files.slice(0, 4)) expect(f.files.get(p)?.content.toString()).toBe('net.ipv4.conf.all.arp_ignore = 3\n');
       for (const p of r3.files.slice(4, 6)) expect(f.files.get(p)?.content.toString()).toBe('x = 1\n');
@@ -136,5 +153,13 @@ describe.each([
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a host whose ip has no JSON output (BusyBox, iproute2 before 4.13)', () => {
+  it('fails the facts with what to install, instead of reading no addresses at all', () => {
+    const req = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
+    const raw = execFileSync('sh', ['-c', factsScript(req)], { env: { ...process.env, PATH: BUSYBOX_IP } });
+    expect(() => parseFacts(raw, req)).toThrow("this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2");
   });
 });
