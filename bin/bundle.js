@@ -3,7 +3,7 @@
 // shipped example compiled (~1/3 of the CLI's start-up on Node 20, which has no compile cache of its own).
 // A cache that does not match the bundle, or that this Node rejects, costs nothing but that time.
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,7 +30,10 @@ export function loadBundle() {
     /** @type {(argv: string[]) => Promise<void>} */
     cli: module.exports.cli,
     cacheRejected: cachedData === undefined || script.cachedDataRejected === true,
-    /** For the build: the cache of everything compiled so far. */
-    writeCodeCache: () => writeFileSync(CODE_CACHE, Buffer.concat([digest, script.createCachedData()])),
+    /** For the build: the cache of everything compiled so far (renamed into place: a run never reads half of it). */
+    writeCodeCache: () => {
+      writeFileSync(`${CODE_CACHE}.${process.pid}`, Buffer.concat([digest, script.createCachedData()]));
+      renameSync(`${CODE_CACHE}.${process.pid}`, CODE_CACHE);
+    },
   };
 }
