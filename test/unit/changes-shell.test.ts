@@ -126,7 +126,8 @@ describe('the apply script prelude, run for real by sh', () => {
 
   it('waits for the run lock, and says another run holds it when the wait times out', async () => {
     execFileSync('sh', ['-c', 'mkdir -p -m 700 /run/vipush']);
-    const holder = spawn('flock', ['/run/vipush/lock', 'sleep', '5'], { stdio: 'ignore' });
+    // -o: only flock itself holds the lock (not its sleep), so killing it frees the lock for the tests after this one
+    const holder = spawn('flock', ['-o', '/run/vipush/lock', 'sleep', '5'], { stdio: 'ignore' });
     try {
       await new Promise((res) => setTimeout(res, 300));
       const r = spawnSync('sh', ['-s'], { input: applyScript([], 1) });
