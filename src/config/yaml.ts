@@ -1,15 +1,33 @@
 import { open, stat } from 'node:fs/promises';
-import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Alias, type Document, type Node } from 'yaml';
+import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Alias, type Document, type Node, type Tags } from 'yaml';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import { oneLineEach } from './diagnostics.js';
 import type { Location } from './location.js';
 
 /**
  * YAML is read as YAML 1.1, the version Ansible (PyYAML) reads, so that
- * `yes`/`no`/`on`/`off` are booleans there and here. Aliases are capped so an
+ * `yes`/`no`/`on`/`off` are booleans there and here (and `y`/`n` strings in
+ * both: see pyyamlTags). Aliases are capped so an
  * anchor bomb ("billion laughs") is refused instead of expanded.
  */
 export const YAML_VERSION = '1.1';
+
+/**
+ * PyYAML's YAML 1.1 scalars, where the yaml package reads more than it does: PyYAML leaves y, Y, n and N as
+ * strings, and reads a float only with a dot and an exponent only with a sign, so `1e3` is a string in
+ * Ansible. The rest (yes/no/on/off, 017 octal, 0x1F, 1_000, 12:30 base 60, .inf) is the same in both.
+ */
+export function pyyamlTags(tags: Tags): Tags {
+  return tags.map((t) => {
+    if (typeof t !== 'object' || !('test' in t) || !t.test) return t;
+    if (t.tag === 'tag:yaml.org,2002:bool') {
+      return { ...t, test: t.test.test('yes') ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/ };
+    }
+    if (t.tag === 'tag:yaml.org,2002:float' && t.format === 'EXP') return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)[eE][-+][0-9]+$/ };
+    if (t.tag === 'tag:yaml.org,2002:float' && t.test.test('1.5')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)$/ };
+    return t;
+  });
+}
 export const MAX_YAML_BYTES = 8 * 1024 * 1024;
 /**
  * The YAML parser recurses once per level and slows down quadratically with
@@ -167,7 +185,7 @@ export function parseYamlText(text: string, file: string): YamlFile {
   let doc: Document.Parsed;
   try {
     // logLevel 'error': the parser must not print warnings of its own on stderr
-    doc = parseDocument(text, { version: YAML_VERSION, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
+    doc = parseDocument(text, { version: YAML_VERSION, customTags: pyyamlTags, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
   } catch (e) {
     throw new UserInputError(oneLineEach([{ loc: { file, line: 1, col: 1 }, message: `cannot parse YAML: ${(e as Error).message}` }]));
   }

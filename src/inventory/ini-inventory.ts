@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import type { Location } from '../config/location.js';
-import { MAX_INPUT_VALUES, tooManyValues, yamlShapeProblem } from '../config/yaml.js';
+import { MAX_INPUT_VALUES, pyyamlTags, tooManyValues, yamlShapeProblem, YAML_VERSION } from '../config/yaml.js';
 import type { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';
@@ -31,7 +31,7 @@ export function parseIniValue(raw: string, quoted: boolean): unknown {
   // Too deep or too big for the YAML parser: kept as text, like anything else it cannot read.
   if ((raw.startsWith('[') || raw.startsWith('{')) && !yamlShapeProblem(raw)) {
     try {
-      const v: unknown = parseYaml(raw, { version: '1.1', maxAliasCount: 0, logLevel: 'error' });
+      const v: unknown = parseYaml(raw, { version: YAML_VERSION, customTags: pyyamlTags, maxAliasCount: 0, logLevel: 'error' });
       if (v !== null && typeof v === 'object') return v;
     } catch {
       // Ansible keeps text it cannot read as a literal as a string; so do we.

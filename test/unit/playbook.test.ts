@@ -96,6 +96,16 @@ describe('loadPlaybook', () => {
     expect(task.args).toEqual({ set: { 'net/x': 1 }, apply: false });
   });
 
+  test('scalars resolve as PyYAML resolves them (Ansible), not as the yaml package would', () => {
+    const value = (v: string) => parsePlaybook(`- hosts: web\n  vars: { v: ${v} }\n  tasks: []\n`, 'f.yml').plays[0].vars.get('v')?.value;
+    // the same in both
+    expect([value('yes'), value('No'), value('on'), value('OFF'), value('true')]).toEqual([true, false, true, false, true]);
+    expect([value('017'), value('0x1F'), value('1_000'), value('12:30'), value('1.5'), value('1.0e+3'), value('.5')]).toEqual([15, 31, 1000, 750, 1.5, 1000, 0.5]);
+    // PyYAML's booleans have no y/n, its floats need a dot, and an exponent needs a sign
+    expect([value('y'), value('Y'), value('n'), value('N')]).toEqual(['y', 'Y', 'n', 'N']);
+    expect([value('1e3'), value('1.0e3'), value('-.5'), value('.')]).toEqual(['1e3', '1.0e3', '-.5', '.']);
+  });
+
   test('a single serial number or percentage becomes one step', () => {
     const play = (serial: string) => parsePlaybook(`- hosts: web\n  serial: ${serial}\n  tasks: []\n`, 'f.yml').plays[0];
     expect(play('3').serial).toEqual([{ count: 3 }]);
