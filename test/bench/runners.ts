@@ -91,7 +91,9 @@ export async function vipush(lab: Lab, mode: VipushMode, nodeFlags: string[] = [
   const dir = mkdtempSync(join(tmpdir(), 'vipush-bench-report-'));
   const reportFile = join(dir, 'report.json');
   try {
-    const s = await measure([process.execPath, ...nodeFlags, ...vipushArgs(lab, mode, reportFile)], { cwd: REPO, env: cleanEnv(), timeoutMs: 600_000 });
+    // the runs' snapshots stay in the lab dir, removed with the lab, not in this machine's /var/lib/vipush
+    const env = cleanEnv({ VIPUSH_STATE_DIR: join(lab.dir, 'state') });
+    const s = await measure([process.execPath, ...nodeFlags, ...vipushArgs(lab, mode, reportFile)], { cwd: REPO, env, timeoutMs: 600_000 });
     const n = lab.hosts.length;
     if (mode === 'validate') {
       const valid = s.code === 0;

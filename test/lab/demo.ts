@@ -21,10 +21,12 @@ function owners(lab: Lab, macs: string[]): string {
   return macs.length ? macs.map((m) => `${byMac.get(m) ?? 'unknown'} (${m})`).join(', ') : 'nobody';
 }
 
-function vipush(args: string[]): Promise<number> {
+function vipush(lab: Lab, args: string[]): Promise<number> {
   process.stdout.write(`$ vipush ${args.join(' ')}\n`);
+  // the runs' snapshots stay in the lab dir, removed with the lab, not in this machine's /var/lib/vipush
+  const env = { ...process.env, VIPUSH_STATE_DIR: join(lab.dir, 'state') };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(repo, 'bin', 'vipush.js'), ...args], { stdio: 'inherit', cwd: repo });
+    const child = spawn(process.execPath, [join(repo, 'bin', 'vipush.js'), ...args], { stdio: 'inherit', cwd: repo, env });
     child.on('error', reject);
     child.on('exit', (code) => resolve(code ?? 1));
   });
@@ -47,9 +49,9 @@ async function main(): Promise<number> {
 
     say('vipush pushes playbooks/hidden-arp.yml (the seed document\'s configuration)');
     const common = ['-i', lab.inventoryFile, '--known-hosts', lab.knownHostsFile, '-e', `vip=${lab.vip}`];
-    const code = await vipush(['run', 'playbooks/hidden-arp.yml', ...common, '--diff', '--limit', 'h1']);
+    const code = await vipush(lab, ['run', 'playbooks/hidden-arp.yml', ...common, '--diff', '--limit', 'h1']);
     if (code !== 0) return code;
-    const code2 = await vipush(['run', 'playbooks/hidden-arp.yml', ...common]);
+    const code2 = await vipush(lab, ['run', 'playbooks/hidden-arp.yml', ...common]);
     if (code2 !== 0) return code2;
 
     say('after');
@@ -72,7 +74,7 @@ async function main(): Promise<number> {
     for (const [who, n] of seen) process.stdout.write(`${who}: ${n} of 12 requests\n`);
 
     say('a second run changes nothing');
-    const code3 = await vipush(['run', 'playbooks/hidden-arp.yml', ...common, '--quiet']);
+    const code3 = await vipush(lab, ['run', 'playbooks/hidden-arp.yml', ...common, '--quiet']);
     const ok = after.length === 1 && after[0] === lab.director.mac && code3 === 0;
     say(ok ? 'done: only the director answers ARP for the VIP; tearing the lab down' : 'UNEXPECTED RESULT (see above); tearing the lab down');
     return ok ? 0 : 1;
