@@ -113,6 +113,23 @@ function toolVersion(cmd: string, args: string[]): string {
   return ((r.stdout ?? '') + (r.stderr ?? '')).trim().split('\n')[0] ?? '';
 }
 
+/**
+ * What one program costs on this machine: a fork + exec of /bin/true from sh, in ms (median of 5 loops
+ * of 200). The ratios to the OpenSSH floor turn on it: the floor starts 2 programs per host, vipush's
+ * first apply 10, and on a machine where this is 4 ms instead of 1 the first apply's ratio doubles.
+ */
+function forkExecMs(): number {
+  const loops = 200;
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('sh', ['-c', `i=0; while [ $i -lt ${loops} ]; do /bin/true; i=$((i+1)); done`]);
+    if (r.status !== 0) throw new Error('sh could not run /bin/true');
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6 / loops);
+  }
+  return Math.round(median(times) * 1000) / 1000;
+}
+
 // ---- measuring ----------------------------------------------------------------
 
 class Recorder {
@@ -349,6 +366,8 @@ async function main(): Promise<number> {
 
   const startedAt = new Date();
   const loadBefore = loadavg();
+  const execMs = forkExecMs();
+  log(`one program (fork + exec of /bin/true from sh) costs ${execMs} ms here`);
   log(`building a lab of ${opts.hosts} hosts`);
   const lab = await createLab({ hosts: opts.hosts, director: false, client: false, httpServers: false, log });
   let prof: ProfileEntry[] = [];
@@ -381,6 +400,7 @@ async function main(): Promise<number> {
   const checks = targets(opts, results);
   process.stdout.write(`\nvipush bench: ${opts.hosts} hosts, ${opts.repeat} repeats, medians of valid runs; peak RSS is the largest single process of the measured tree (max over runs)\n\n`);
   process.stdout.write(`${table(results)}\n\n`);
+  process.stdout.write(`one program (fork + exec of /bin/true from sh) costs ${execMs} ms on this machine: the ratios to the OpenSSH floor depend on it (see README)\n\n`);
   for (const t of checks) process.stdout.write(`${t.pass === null ? 'SKIP' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.target})\n`);
   if (prof.length) process.stdout.write(`\n${profileText(prof, opts.hosts)}\n`);
 
@@ -396,6 +416,7 @@ async function main(): Promise<number> {
       node: process.version,
       openssh: toolVersion('ssh', ['-V']),
       ansible: ansibleVer,
+      forkExecMs: execMs,
       loadavgBefore: loadBefore,
       loadavgAfter: loadavg(),
     },
