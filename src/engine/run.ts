@@ -12,7 +12,7 @@ import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from './snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
 import { runGates, type GateContext } from './gates.js';
-import type { HostResult, RunEvents, RunMode } from './types.js';
+import type { GateOutcome, HostResult, RunEvents, RunMode } from './types.js';
 
 export interface PreparedHost {
   name: string;
@@ -121,6 +121,8 @@ export interface RunResult {
   /** hosts the run never touched because a batch failed or the run was interrupted */
   untouched: string[];
   stoppedReason?: string;
+  /** every health gate that ran, in order */
+  gates: GateOutcome[];
 }
 
 /** Keeps one connection per host for the whole run. */
@@ -180,6 +182,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
     else applied.delete(h.name);
   };
   const untouched: string[] = [];
+  const gates: GateOutcome[] = [];
   let stoppedReason: string | undefined;
   const limit = pLimit(Math.max(1, opts.forks));
   const gateCtx: GateContext = { connect: (name) => pool.get(opts.vantage(name)), commandTimeoutMs: opts.commandTimeoutMs };
@@ -234,7 +237,11 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
         if (batchFailed(failed.length, batch.length, pp.play.maxFailPercentage, pp.play.anyErrorsFatal)) {
           reason = `${failed.length} of ${batch.length} hosts failed in batch ${b + 1} (max_fail_percentage ${pp.play.maxFailPercentage}${pp.play.anyErrorsFatal ? ', any_errors_fatal' : ''})`;
         } else if (!dry && pp.gates.length > 0) {
-          const gateFailure = await runGates(pp.gates, gateCtx, (g) => opts.events?.gate?.({ play: pp.play.name, batch: b, ...g }));
+          const gateFailure = await runGates(pp.gates, gateCtx, (g) => {
+            const outcome = { play: pp.play.name, batch: b, ...g };
+            gates.push(outcome);
+            opts.events?.gate?.(outcome);
+          });
           if (gateFailure) {
             reason = `health gate failed after batch ${b + 1}: ${gateFailure}`;
             // A failed gate fails the whole batch: undo every host in it.
@@ -277,7 +284,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
   } finally {
     await pool.closeAll();
   }
-  return { hosts: results, applied, untouched: [...new Set(untouched)], stoppedReason };
+  return { hosts: results, applied, untouched: [...new Set(untouched)], stoppedReason, gates };
 }
 
 /** A host in several plays gets one entry: tasks appended, the worst status kept. */

@@ -37,12 +37,21 @@ export interface HostResult {
 
 export type RunMode = 'run' | 'drift' | 'fix';
 
+/** A health gate's verdict after a batch (batch counts from 0). */
+export interface GateOutcome {
+  play: string;
+  batch: number;
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
 export interface RunEvents {
   playStart?(play: { name: string; hosts: string[] }): void;
   batchStart?(batch: { play: string; index: number; count: number; hosts: string[] }): void;
   hostStart?(host: string): void;
   hostDone?(result: HostResult): void;
   batchDone?(batch: { play: string; index: number; failed: string[]; stopped: boolean; reason?: string }): void;
-  gate?(gate: { play: string; batch: number; name: string; ok: boolean; detail: string }): void;
+  gate?(gate: GateOutcome): void;
   message?(text: string): void;
 }

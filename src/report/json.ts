@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import type { RunResult } from '../engine/run.js';
-import type { HostResult, HostStatus } from '../engine/types.js';
+import type { GateOutcome, HostResult, HostStatus } from '../engine/types.js';
 
 export interface ReportMeta {
   playbook: string;
@@ -26,6 +26,8 @@ export interface JsonReport {
   hosts: Record<string, Omit<HostResult, 'host'>>;
   untouched: string[];
   stoppedReason: string | null;
+  /** the health gates that ran after each batch, in order */
+  gates: GateOutcome[];
   summary: Record<HostStatus, number>;
 }
 
@@ -56,6 +58,7 @@ export function buildReport(meta: ReportMeta, run: RunResult): JsonReport {
     hosts,
     untouched: run.untouched,
     stoppedReason: run.stoppedReason ?? null,
+    gates: run.gates,
     summary: summarise(Object.values(hosts).map((h) => ({ host: '', ...h }))),
   };
 }

@@ -1,5 +1,5 @@
 import { Listr, type ListrTaskWrapper, type DefaultRenderer, type SimpleRenderer } from 'listr2';
-import type { HostResult, HostStatus, RunEvents } from '../engine/types.js';
+import type { GateOutcome, HostResult, HostStatus, RunEvents } from '../engine/types.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -94,7 +94,7 @@ export class TerminalProgress implements RunEvents {
     if (b.stopped) void this.withTask(b.play, (t) => (t.output = `stopped: ${b.reason}`));
   }
 
-  gate(g: { play: string; batch: number; name: string; ok: boolean; detail: string }): void {
+  gate(g: GateOutcome): void {
     void this.withTask(g.play, (t) => (t.output = `gate ${g.name} after batch ${g.batch + 1}: ${g.ok ? 'passed' : 'FAILED'}: ${g.detail}`));
   }
 
@@ -125,7 +125,7 @@ export class JsonLines implements RunEvents {
   batchDone(b: { play: string; index: number; failed: string[]; stopped: boolean; reason?: string }) {
     this.emit('batch_done', b);
   }
-  gate(g: { play: string; batch: number; name: string; ok: boolean; detail: string }) {
+  gate(g: GateOutcome) {
     this.emit('gate', g);
   }
   message(text: string) {

@@ -109,6 +109,7 @@ describe('rollback, batches, health gates and the dead-man switch (real hosts)',
     expect(r.code).toBe(1);
     const rep = await readReport(report);
     expect(rep.stoppedReason).toMatch(/health gate failed after batch 1: ARP for .* answered by 02:/);
+    expect(rep.gates.map((g) => [g.batch, g.ok])).toEqual([[0, false]]);
     expect(rep.hosts.h1).toMatchObject({ status: 'failed', rolledBack: true });
     expect(rep.hosts.h2).toMatchObject({ status: 'failed', rolledBack: true });
     expect(rep.untouched).toEqual(['h3']);

@@ -98,6 +98,7 @@ describe('sharding', () => {
       hosts: Object.fromEntries(names.map((n) => [n, { status, rolledBack: false, restored: [], tasks: [], drift: [], error: null, durationMs: 1 }])),
       untouched: [],
       stoppedReason: null,
+      gates: [{ play: 'p', batch: 0, name: `arp_owner ${runId}`, ok: true, detail: 'only lb1 answered' }],
       summary: { ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 },
     });
     const m = mergeReports([
@@ -106,6 +107,7 @@ describe('sharding', () => {
     ]);
     expect(Object.keys(m.hosts)).toEqual(['h1', 'h2', 'h3']);
     expect(m.summary).toMatchObject({ ok: 2, failed: 1 });
+    expect(m.gates.map((g) => g.name)).toEqual(['arp_owner a', 'arp_owner b']);
     expect(() => mergeReports([
       { file: 'a.json', report: base('a', ['h1'], 'ok') },
       { file: 'b.json', report: base('b', ['h1'], 'ok') },
