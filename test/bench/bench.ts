@@ -295,9 +295,16 @@ function targets(opts: Options, results: Partial<Record<MeasureKey, MeasureResul
   const out: Target[] = [];
   const atMost = (name: string, target: string, v: number | null, limit: number, unit = '×') =>
     out.push({ name, target, value: v === null ? 'not measured' : `${v.toFixed(2)}${unit}`, pass: v === null ? null : v <= limit });
-  atMost(`first apply, ${n} hosts, vs OpenSSH floor`, '≤ 1.0× (issue: at 50 hosts)', ratio('vipush-apply'), 1.0);
-  atMost(`no-op re-run, ${n} hosts, vs OpenSSH floor`, '≤ 0.8×', ratio('vipush-noop'), 0.8);
-  atMost(`drift, ${n} hosts, vs OpenSSH floor`, '≤ 0.8×', ratio('vipush-drift'), 0.8);
+  // The issue sets these at 50 hosts; below that, Node's start-up (~0.2 s) outweighs the fleet, so a
+  // verdict would say nothing: the ratios are shown, not judged.
+  const floorTarget = (name: string, target: string, k: MeasureKey, limit: number) => {
+    if (n >= 50) return atMost(name, target, ratio(k), limit);
+    const v = ratio(k);
+    out.push({ name, target: `${target}, set for 50 hosts or more`, value: v === null ? 'not measured' : `${v.toFixed(2)}× (not judged at ${n} hosts)`, pass: null });
+  };
+  floorTarget(`first apply, ${n} hosts, vs OpenSSH floor`, '≤ 1.0× (issue: at 50 hosts)', 'vipush-apply', 1.0);
+  floorTarget(`no-op re-run, ${n} hosts, vs OpenSSH floor`, '≤ 0.8×', 'vipush-noop', 0.8);
+  floorTarget(`drift, ${n} hosts, vs OpenSSH floor`, '≤ 0.8×', 'vipush-drift', 0.8);
   for (const [a, v, what] of [
     ['ansible-apply', 'vipush-apply', 'first apply'],
     ['ansible-noop', 'vipush-noop', 'no-op'],
