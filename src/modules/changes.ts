@@ -92,7 +92,7 @@ export const SHELL_PRELUDE = [
   // wanted mode by the umask ('-': chmod). expect is '-', 'absent' or the sha256 the plan saw: a file
   // changed since vipush read it is not overwritten. newsha ('-' or a sha256): a file that already
   // holds the new bytes is left alone (an undo on a full disk must not fail for nothing). Symlinks are
-  // followed. uid gid: chown to them; without them an existing file's owner is kept.
+  // followed. uid gid: chown to them (the plan gives an existing file's owner when it is not root's).
   // Steps run in the script's own shell (no subshell each): what a function changes, it puts back.
   "vp_write() {",
   "  p=$1; [ ! -L \"$p\" ] || p=$(readlink -f -- \"$1\") || return 1",
@@ -107,8 +107,7 @@ export const SHELL_PRELUDE = [
   "  [ $r -eq 0 ] || { echo \"cannot create $t\" >&2; return 1; }",
   "  printf -- \"$2\" > \"$t\" || { rm -f -- \"$t\"; echo \"cannot write $1\" >&2; return 1; }",
   "  [ \"$4\" != - ] || chmod \"$3\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
-  "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }",
-  "  elif [ -e \"$p\" ] && { [ ! -O \"$p\" ] || [ ! -G \"$p\" ]; }; then chown --reference=\"$p\" \"$t\" 2>/dev/null; fi",
+  "  if [ -n \"${7:-}\" ]; then chown \"$7:$8\" \"$t\" || { rm -f -- \"$t\"; return 1; }; fi",
   "  sync -- \"$t\" && { [ \"$t\" = \"$p\" ] || mv -f -- \"$t\" \"$p\"; } || { rm -f -- \"$t\"; echo \"cannot replace $1\" >&2; return 1; }",
   "}",
   "vp_rm() { [ ! -e \"$1\" ] || rm -f -- \"$1\"; }",
@@ -163,6 +162,18 @@ function umaskFor(mode: number): string {
   return (mode & ~0o666) === 0 ? (~mode & 0o777).toString(8).padStart(3, '0') : '-';
 }
 
+/**
+ * The owner vp_write gives the file, as numbers: a new owner, or the existing file's when it is not root's
+ * (the script runs as root, so what it creates is root's). None: root's, with nothing to do. Numbers from
+ * the facts, not `chown --reference`, which only GNU's chown has.
+ */
+function fileOwner(c: Extract<Change, { kind: 'file' }>): number[] {
+  const { before, after } = c;
+  if (!after) return [];
+  if (after.uid !== undefined && after.gid !== undefined && !(before && before.uid === after.uid && before.gid === after.gid)) return [after.uid, after.gid];
+  return before && (before.uid !== 0 || before.gid !== 0) ? [before.uid, before.gid] : [];
+}
+
 /** One shell command line that performs the change and reads it back. */
 export function changeShell(c: Change): string {
   switch (c.kind) {
@@ -176,10 +187,7 @@ export function changeShell(c: Change): string {
         umaskFor(c.after.mode & 0o7777),
         c.restore ? '-' : c.before ? createHash('sha256').update(c.before.content).digest('hex') : 'absent',
         c.restore ? createHash('sha256').update(c.after.content).digest('hex') : '-',
-        // an owner that stays what it was needs no chown: the existing file's is kept
-        ...(c.after.uid !== undefined && c.after.gid !== undefined && !(c.before && c.before.uid === c.after.uid && c.before.gid === c.after.gid)
-          ? [String(c.after.uid), String(c.after.gid)]
-          : []),
+        ...fileOwner(c).map(String),
       ]);
     case 'sysctl-live':
       return shJoin(['vp_sysctl', c.key, c.to, sysctlPath(c.key)]);

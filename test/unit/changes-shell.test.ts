@@ -1,10 +1,10 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { printfFormat } from '../../src/modules/changes.js';
+import { changeShell, printfFormat } from '../../src/modules/changes.js';
 import { applyScript, LOCK_BUSY_EXIT, NOT_ROOT_EXIT, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
@@ -61,6 +61,27 @@ describe('vp_write, run for real by sh', () => {
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8')).toBe('new\n');
     expect(readdirSync(dir).filter((f) => f.includes('vipush'))).toEqual([]);
+  });
+
+  it("keeps an existing file's owner when it is not root's, by number (no chown --reference, which only GNU has)", () => {
+    const f = join(dir, 'owned.conf');
+    writeFileSync(f, 'old\n', { mode: 0o640 });
+    chownSync(f, 65534, 65534);
+    const change = { kind: 'file' as const, path: f, before: { content: Buffer.from('old\n'), mode: 0o640, uid: 65534, gid: 65534 }, after: { content: Buffer.from('new\n'), mode: 0o640 } };
+    const script = applyScript([{ index: 0, taskIndex: 0, change }]);
+    expect(script).not.toContain('--reference');
+    const r = parseOutcomes(execFileSync('sh', ['-s'], { input: script }).toString());
+    expect(r.outcomes.get(0)?.ok).toBe(true);
+    expect([statSync(f).uid, statSync(f).gid, statSync(f).mode & 0o7777]).toEqual([65534, 65534, 0o640]);
+    expect(readFileSync(f, 'utf8')).toBe('new\n');
+    // and a root-owned one stays root's, with no chown at all
+    const g = join(dir, 'root.conf');
+    writeFileSync(g, 'old\n');
+    const rootChange = { kind: 'file' as const, path: g, before: { content: Buffer.from('old\n'), mode: 0o644, uid: 0, gid: 0 }, after: { content: Buffer.from('new\n'), mode: 0o644 } };
+    expect(changeShell(change).endsWith(' 65534 65534')).toBe(true);
+    expect(changeShell(rootChange).endsWith(' -')).toBe(true); // no owner arguments
+    expect(run([{ index: 0, taskIndex: 0, change: rootChange }]).outcomes.get(0)?.ok).toBe(true);
+    expect([statSync(g).uid, statSync(g).gid]).toEqual([0, 0]);
   });
 
   it('refuses a file changed since the plan read it: the file and its inode stay, no temp file is left', () => {
