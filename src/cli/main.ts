@@ -12,6 +12,7 @@ import { mergeReports } from '../report/merge.js';
 import type { JsonReport } from '../report/json.js';
 import { readFile } from 'node:fs/promises';
 import { KnownHostsVerifier } from '../transport/known-hosts.js';
+import { shJoin, shQuote } from '../transport/quote.js';
 import { homedir } from 'node:os';
 import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
 import { inventoryList } from '../inventory/list.js';
@@ -249,7 +250,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
     if (result.applied.size > 0) {
       const hosts = Object.fromEntries([...result.applied].map(([h, a]) => [h, a]));
       const path = await saveSnapshot({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString(), hosts });
-      if (logFormat === 'text' && !values.quiet) process.stdout.write(`run ${runId}: what it changed is saved in ${path}; "vipush rollback --run ${runId} -i ${inventoryPath}" undoes it\n`);
+      if (logFormat === 'text' && !values.quiet) process.stdout.write(`run ${runId}: what it changed is saved in ${path}; \`${rollbackCommand(runId, inventoryPath)}\` undoes it\n`);
     }
     if (logFormat === 'json') process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit: exitCodeForRun(report, mode, controller.signal.aborted) }) + '\n');
     else process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
@@ -393,6 +394,13 @@ export async function main(argv: string[]): Promise<number> {
       throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);
     }
   }
+}
+
+/** The command that undoes a run, ready to paste: quoted, and with the state directory when it is not the default. */
+function rollbackCommand(runId: string, inventoryPath: string): string {
+  const command = shJoin(['vipush', 'rollback', '--run', runId, '-i', inventoryPath]);
+  const dir = process.env.VIPUSH_STATE_DIR;
+  return dir ? `VIPUSH_STATE_DIR=${shQuote(dir)} ${command}` : command;
 }
 
 /** The run SIGINT/SIGTERM should stop gracefully, if one is going. */

@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { createLab, ensureLabPackages, type Lab } from '../lab/lab.js';
 import { labArgs, readReport, vipush } from './vipush-cli.js';
@@ -125,8 +128,14 @@ describe('rollback, batches, health gates and the dead-man switch (real hosts)',
     expect(await lab.sysctl('h3', IGNORE)).toBe('3');
     const list = await vipush(['rollback', '--list'], { env: env() });
     expect(list.stdout).toContain(runId);
-    const back = await vipush(['rollback', '--run', runId!, ...labArgs(lab)], { env: env() });
-    expect(back.code, back.stdout + back.stderr).toBe(0);
+    // the command the run printed, pasted into a shell as it is (only the lab's known_hosts added)
+    const printed = /`([^`]+)` undoes it/.exec(r.stdout)?.[1];
+    expect(printed).toBe(`VIPUSH_STATE_DIR=${join(lab.dir, 'state')} vipush rollback --run ${runId} -i ${lab.inventoryFile}`);
+    const bin = mkdtempSync(join(tmpdir(), 'vipush-bin-'));
+    symlinkSync(fileURLToPath(new URL('../../bin/vipush.js', import.meta.url)), join(bin, 'vipush'));
+    const { VIPUSH_STATE_DIR: _unset, ...parentEnv } = process.env;
+    const back = spawnSync('sh', ['-c', `${printed} --known-hosts ${lab.knownHostsFile}`], { env: { ...parentEnv, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+    expect(back.status, back.stdout + back.stderr).toBe(0);
     expect(back.stdout).toContain('3 host(s) restored, 0 failed');
     for (const h of ['h1', 'h2', 'h3']) await expectPristine(lab, h);
   });
