@@ -10,7 +10,6 @@ const ANNOUNCE = 'net.ipv4.conf.all.arp_announce';
 // The shipped example playbooks besides hidden-arp.yml (which hidden-arp.test.ts runs), as a user runs them.
 describe('the example playbooks, run against a lab', () => {
   let lab: Lab;
-  const env = () => ({ VIPUSH_STATE_DIR: join(lab.dir, 'state') });
 
   beforeAll(async () => {
     await ensureLabPackages();
@@ -23,7 +22,7 @@ describe('the example playbooks, run against a lab', () => {
 
   it('hidden-arp-rolling.yml: three batches, each gated on ARP; arp_ignore 1 in a sysctl.d file; the VIP persisted', async () => {
     const report = join(lab.dir, 'rolling.json');
-    const r = await vipush(['run', 'playbooks/hidden-arp-rolling.yml', ...labArgs(lab), '--report', report], { env: env() });
+    const r = await vipush(['run', 'playbooks/hidden-arp-rolling.yml', ...labArgs(lab), '--report', report]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const rep = await readReport(report);
     for (const h of lab.hosts) expect(rep.hosts[h.name].status).toBe('changed');
@@ -46,7 +45,7 @@ describe('the example playbooks, run against a lab', () => {
   });
 
   it('remove-vip.yml: the VIP off every host, live and from the boot configuration; the sysctls stay', async () => {
-    const r = await vipush(['run', 'playbooks/remove-vip.yml', ...labArgs(lab)], { env: env() });
+    const r = await vipush(['run', 'playbooks/remove-vip.yml', ...labArgs(lab)]);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     for (const h of lab.hosts) {
       expect((await lab.addresses(h)).filter((a) => a.local === lab.vip)).toEqual([]);
@@ -55,7 +54,7 @@ describe('the example playbooks, run against a lab', () => {
     }
     expect(await lab.arpOwners()).toEqual([lab.director.mac]);
     // nothing left to do
-    const again = await vipush(['drift', 'playbooks/remove-vip.yml', ...labArgs(lab)], { env: env() });
+    const again = await vipush(['drift', 'playbooks/remove-vip.yml', ...labArgs(lab)]);
     expect(again.code, again.stdout + again.stderr).toBe(0);
   });
 });
