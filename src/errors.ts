@@ -36,10 +36,13 @@ export class UserInputError extends Error {
 export class HostError extends Error {
   readonly host: string;
   readonly kind: 'unreachable' | 'hostkey' | 'auth' | 'command' | 'timeout' | 'connection-lost' | 'refused';
-  constructor(host: string, kind: HostError['kind'], message: string) {
+  /** a host script that ended early: its exit status and the last line of its stderr */
+  readonly ended?: { code: number | null; lastStderrLine: string };
+  constructor(host: string, kind: HostError['kind'], message: string, ended?: HostError['ended']) {
     super(message);
     this.name = 'HostError';
     this.host = host;
     this.kind = kind;
+    if (ended) this.ended = ended;
   }
 }

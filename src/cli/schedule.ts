@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { basename, resolve } from 'node:path';
-import { shJoin } from '../transport/quote.js';
+import { shJoin } from '../remote/quote.js';
 import { UserInputError } from '../errors.js';
 
 /** `15m`, `1h`, `30s`, `2d` → systemd's OnUnitActiveSec and a cron schedule. */

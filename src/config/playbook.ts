@@ -7,7 +7,8 @@ import { resolveGate, resolveTask } from './resolve.js';
 import { schemaProblems } from './schema-check.js';
 import { GATE_KINDS, type GateKind } from './schema/gates.js';
 import { hasTemplate } from './template.js';
-import { MODULE_NAMES, type GateSpec, type ModuleName, type Play, type Playbook, type SerialStep, type TaskSpec } from './types.js';
+import { MODULE_NAMES, takesChangedWhen, type ModuleName } from '../modules/registry.js';
+import type { GateSpec, Play, Playbook, SerialStep, TaskSpec } from './types.js';
 import { isAlias, isMap, keyText, locate, locatePath, nodeAtPath, parseYamlText, readYamlFile, resolveAlias, toPlain, valueLocations, type YamlFile } from './yaml.js';
 
 /**
@@ -155,10 +156,10 @@ function playbookFromYaml(y: YamlFile): Playbook {
   function readTask(t: unknown, i: number, j: number): TaskSpec | undefined {
     if (!isObj(t)) return undefined;
     const module = chosenKey<ModuleName>(t, MODULE_NAMES, 'module', [i, 'tasks', j]);
-    if (module && module !== 'command' && t.changed_when !== undefined) {
+    if (module && !takesChangedWhen(module) && t.changed_when !== undefined) {
       diagnostics.push({
         loc: keyAt('changed_when', i, 'tasks', j),
-        message: `\`changed_when\` applies only to \`command\` tasks; \`${module}\` reports a change only when it makes one`,
+        message: `\`changed_when\` applies only to ${code(MODULE_NAMES.filter(takesChangedWhen), 'and')} tasks; \`${module}\` reports a change only when it makes one`,
       });
       return undefined;
     }

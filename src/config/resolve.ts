@@ -7,7 +7,10 @@ import type { Location } from './location.js';
 import { joinPointer, pointerAndAncestors } from './pointer.js';
 import { checkSchema, showValue, type SchemaName, type SchemaSubject } from './schema-check.js';
 import { describeUses, TemplateRenderer, type VarUse } from './template.js';
-import type { AddressArgs, CommandArgs, GateSpec, Play, ResolvedTask, SysctlArgs, TaskSpec } from './types.js';
+import { argvOf } from '../modules/command/resolve.js';
+import { resolveArgs, type ResolvedTask } from '../modules/registry.js';
+import type { ArgProblems } from '../modules/types.js';
+import type { GateSpec, Play, TaskSpec } from './types.js';
 
 /**
  * From a task as written to a task for one host: substitute variables, check
@@ -16,11 +19,9 @@ import type { AddressArgs, CommandArgs, GateSpec, Play, ResolvedTask, SysctlArgs
  * at the value in the file, and names the variable the value came from.
  */
 
-export const DEFAULT_SYSCTL_FILE = '/etc/sysctl.conf';
-const IFNAME_MAX = 15; // IFNAMSIZ - 1
 
 /** Where values are and which variables they came from, by JSON pointer below the args. */
-class ArgContext {
+class ArgContext implements ArgProblems {
   readonly diagnostics: Diagnostic[] = [];
   constructor(
     private readonly sources: ReadonlyMap<string, Location> | undefined,
@@ -62,259 +63,6 @@ class ArgContext {
   }
 }
 
-// ---- values ----------------------------------------------------------------
-
-/** Why `name` can't be a Linux interface name (or an address label), or undefined if it can. */
-export function interfaceNameProblem(name: string, what: 'device name' | 'label'): string | undefined {
-  const q = JSON.stringify(name);
-  if (name === '') return `${what} must not be empty`;
-  if (name === '.' || name === '..') return `${what} ${q} is not allowed`;
-  if (what === 'device name' && name.includes(':')) {
-    const [dev] = name.split(':');
-    return `device name ${q} contains ":"; put the device in \`dev\` and the alias in \`label\` (dev: ${dev}, label: ${name})`;
-  }
-  const allowed = what === 'label' ? /^[A-Za-z0-9_.:-]$/ : /^[A-Za-z0-9_.-]$/;
-  const bad = [...name].find((c) => !allowed.test(c));
-  if (bad !== undefined) {
-    const shown = /\s/.test(bad) ? 'whitespace' : JSON.stringify(bad);
-    const chars = what === 'label' ? '"_.:-"' : '"_.-"';
-    return `${what} ${q} contains ${shown}; a ${what} may contain only letters, digits and ${chars}`;
-  }
-  if (name.length > IFNAME_MAX) return `${what} ${q} is ${name.length} characters; Linux allows at most ${IFNAME_MAX}`;
-  return undefined;
-}
-
-/** Why `file` can't hold our sysctl settings, or undefined if it can. */
-export function sysctlFileProblem(file: string): string | undefined {
-  if (file === DEFAULT_SYSCTL_FILE) return undefined;
-  const q = JSON.stringify(file);
-  const hint = `use ${DEFAULT_SYSCTL_FILE} or /etc/sysctl.d/NAME.conf`;
-  if (/[\x00-\x1f\x7f]/.test(file)) return `sysctl file ${q} must be one line without control characters; ${hint}`;
-  if (file.includes('..')) return `sysctl file ${q} contains ".."; ${hint}`;
-  if (!file.startsWith('/')) return `sysctl file ${q} is not an absolute path; ${hint}`;
-  const match = /^\/etc\/sysctl\.d\/([^/]*)$/.exec(file);
-  if (!match) return `sysctl file ${q} is not read at boot; ${hint}`;
-  if (!match[1].endsWith('.conf')) return `sysctl file ${q} does not end in ".conf", so it is not read at boot; ${hint}`;
-  if (!/^[A-Za-z0-9_@+-][A-Za-z0-9_.@+-]*\.conf$/.test(match[1])) {
-    return `sysctl file ${q}: NAME may contain only letters, digits and "_.@+-"; ${hint}`;
-  }
-  return undefined;
-}
-
-/** The character, if any, in `text` that `allowed` does not match, shown so that whitespace and control characters stay visible. */
-function firstBadCharacter(text: string, allowed: RegExp): string | undefined {
-  const bad = [...text].find((c) => !allowed.test(c));
-  if (bad === undefined) return undefined;
-  return /\s/.test(bad) && bad !== '\n' ? 'whitespace' : JSON.stringify(bad);
-}
-
-/**
- * What a `creates`/`removes` path may hold. Such a path is quoted wherever it
- * is used, but no real marker file needs shell metacharacters, blanks or
- * globs, so a value holding them is refused rather than trusted to quoting.
- */
-const PATH_CHARACTER = /^[A-Za-z0-9_.,:/@%+=~-]$/;
-
-/** Why `path` can't be a `creates`/`removes` path, or undefined if it can. */
-function pathProblem(path: string): string | undefined {
-  if (/[\x00-\x1f\x7f]/.test(path)) return 'must be one line without control characters';
-  if (!path.startsWith('/')) return `must be an absolute path, got ${JSON.stringify(path)}`;
-  const bad = firstBadCharacter(path, PATH_CHARACTER);
-  if (bad) return `${JSON.stringify(path)} contains ${bad}; a path may contain only letters, digits and "/_.,:@%+=~-"`;
-  if (path.split('/').includes('..')) return `${JSON.stringify(path)} contains ".."; write the path without it`;
-  return undefined;
-}
-
-/**
- * What a sysctl value may hold: numbers, words and lists of them, as the
- * kernel prints them. It is quoted on its way to the host and written to a
- * sysctl file, where a value holding `;`, `$(` or a quote would be
- * ambiguous at best; no network setting needs those.
- */
-const SYSCTL_VALUE_CHARACTER = /^[A-Za-z0-9 _.,:/@%+=-]$/;
-
-export interface InterfaceAddress {
-  /** normalised: 192.168.0.181/32, 2001:db8::1/128 */
-  cidr: string;
-  family: 4 | 6;
-  prefix: number;
-}
-
-/** Parses "address/prefix" as `ip addr add` takes it, strictly (no octal, no zone ids). */
-export function parseInterfaceAddress(text: string): InterfaceAddress | { error: string } {
-  const q = JSON.stringify(text);
-  const family: 4 | 6 = text.includes(':') ? 6 : 4;
-  const slash = text.indexOf('/');
-  const ip = slash < 0 ? text : text.slice(0, slash);
-  const valid = family === 4 ? ipaddr.IPv4.isValidFourPartDecimal(ip) : ipaddr.IPv6.isValid(ip) && !ip.includes('%');
-  if (!valid) return { error: `address ${q} is not a valid IPv${family} network` };
-  const max = family === 4 ? 32 : 128;
-  if (slash < 0) return { error: `address ${q} has no prefix length; add one, such as "${text}/${max}"` };
-  const prefixText = text.slice(slash + 1);
-  if (!/^(0|[1-9][0-9]{0,2})$/.test(prefixText) || Number(prefixText) > max) {
-    return { error: `address ${q} has an invalid prefix length "${prefixText}"; IPv${family} prefixes are 0..${max}` };
-  }
-  const prefix = Number(prefixText);
-  const normalised = family === 4 ? ipaddr.IPv4.parse(ip).toString() : ipaddr.IPv6.parse(ip).toString();
-  return { cidr: `${normalised}/${prefix}`, family, prefix };
-}
-
-/** `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it. */
-export function normaliseSysctlKey(key: string): string {
-  return key.includes('/') ? key.replace(/\//g, '.') : key;
-}
-
-const ARP_LIMITS: Record<string, { allowed: readonly number[]; text: string }> = {
-  arp_ignore: { allowed: [0, 1, 2, 3, 8], text: '0, 1, 2, 3 or 8' },
-  arp_announce: { allowed: [0, 1, 2], text: '0, 1 or 2' },
-};
-
-// ---- modules ----------------------------------------------------------------
-
-function resolveSysctl(args: Record<string, unknown>, ctx: ArgContext): SysctlArgs {
-  const file = (args.file as string | undefined) ?? DEFAULT_SYSCTL_FILE;
-  const fileProblem = sysctlFileProblem(file);
-  if (fileProblem) ctx.error('/file', fileProblem);
-  const set: Record<string, string> = {};
-  const firstSpelling = new Map<string, string>();
-  for (const [key, raw] of Object.entries(args.set as Record<string, string | number>)) {
-    const pointer = joinPointer('/set', key);
-    const name = normaliseSysctlKey(key);
-    const earlier = firstSpelling.get(name);
-    if (earlier !== undefined) {
-      ctx.error(pointer, `sysctl key \`${key}\` names the same setting as \`${earlier}\`; keep one`);
-      continue;
-    }
-    firstSpelling.set(name, key);
-    if (typeof raw === 'number' && !Number.isFinite(raw)) {
-      ctx.error(pointer, `\`${key}\` must be a finite number, got ${String(raw)}`);
-      continue;
-    }
-    const value = String(raw).trim();
-    const badCharacter = firstBadCharacter(value, SYSCTL_VALUE_CHARACTER);
-    if (badCharacter) {
-      ctx.error(pointer, `value of ${name} contains ${badCharacter}; a sysctl value may contain only letters, digits, spaces and "_.,:/@%+=-", got ${showValue(raw)}`);
-      continue;
-    }
-    const arp = /^net\.ipv4\.conf\.[^.]+\.(arp_ignore|arp_announce)$/.exec(name);
-    if (arp) {
-      const limits = ARP_LIMITS[arp[1]];
-      if (!/^[0-9]+$/.test(value) || !limits.allowed.includes(Number(value))) {
-        ctx.error(pointer, `${name} must be ${limits.text}, got ${showValue(raw)}`);
-        continue;
-      }
-    }
-    set[name] = value;
-  }
-  return { file, set, apply: (args.apply as boolean | undefined) ?? true };
-}
-
-/**
- * The scope the kernel gives an IPv6 address: it takes it from the address itself and ignores the one
- * `ip` passes (an address asked for with `scope host` reads back `scope global`).
- */
-function ipv6KernelScope(cidr: string): { scope: AddressArgs['scope'] } | { error: string } {
-  const ip = cidr.slice(0, cidr.indexOf('/'));
-  const range: string = ipaddr.IPv6.parse(ip).range(); // ipaddr.js's types lack 'deprecatedSiteLocal'
-  switch (range) {
-    case 'unspecified':
-      return { error: `the unspecified address ${ip} can't be assigned to an interface` };
-    case 'multicast':
-      return { error: `${ip} is a multicast address, which can't be assigned to an interface` };
-    case 'deprecatedSiteLocal':
-      return { error: `${ip} is site-local (fec0::/10), deprecated since RFC 3879; use a global or unique-local (fd00::/8) address` };
-    case 'loopback':
-      return { scope: 'host' };
-    case 'linkLocal':
-      return { scope: 'link' };
-    default:
-      return { scope: 'global' };
-  }
-}
-
-function resolveAddress(args: Record<string, unknown>, ctx: ArgContext): AddressArgs | undefined {
-  const dev = args.dev as string;
-  const devProblem = interfaceNameProblem(dev, 'device name');
-  if (devProblem) ctx.error('/dev', devProblem);
-
-  const parsed = parseInterfaceAddress(args.address as string);
-  if ('error' in parsed) {
-    ctx.error('/address', parsed.error);
-  } else if (dev === 'lo') {
-    const full = parsed.family === 4 ? 32 : 128;
-    if (parsed.prefix !== full) {
-      const network = parsed.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(parsed.cidr) : ipaddr.IPv6.networkAddressFromCIDR(parsed.cidr);
-      const subnet = `${network.toString()}/${parsed.prefix}`;
-      const effect =
-        parsed.family === 4
-          ? `the kernel would treat every address in ${subnet} as local to this host`
-          : `the kernel would route all of ${subnet} into lo`;
-      ctx.error('/address', `address ${JSON.stringify(args.address)} on lo must be a /${full}: with a shorter prefix ${effect}, and the host could no longer reach its neighbours there`);
-    }
-  }
-
-  const label = args.label as string | undefined;
-  if (label !== undefined) {
-    const labelProblem = interfaceNameProblem(label, 'label');
-    if (labelProblem) ctx.error('/label', labelProblem);
-    else if (!devProblem && !label.startsWith(dev)) ctx.error('/label', `label ${JSON.stringify(label)} must start with the device name "${dev}" (the kernel refuses other labels)`);
-    else if (!('error' in parsed) && parsed.family === 6) ctx.error('/label', 'labels exist only for IPv4 addresses; remove `label`');
-  }
-  if ('error' in parsed) return undefined;
-  let scope = (args.scope as AddressArgs['scope'] | undefined) ?? (dev === 'lo' ? 'host' : 'global');
-  if (parsed.family === 6) {
-    // No ARP in IPv6, and the kernel answers no neighbour solicitation on eth0 for an address held on lo:
-    // an IPv6 VIP needs no hiding, only the scope the kernel will give it anyway.
-    const own = ipv6KernelScope(parsed.cidr);
-    if ('error' in own) {
-      ctx.error('/address', own.error);
-      return undefined;
-    }
-    if (args.scope !== undefined && args.scope !== own.scope) {
-      ctx.error('/scope', `IPv6 addresses take their scope from the address: the kernel gives ${parsed.cidr} scope ${own.scope} whatever \`ip\` asks; remove \`scope\``);
-    }
-    scope = own.scope;
-  }
-  return {
-    address: parsed.cidr,
-    family: parsed.family,
-    dev,
-    scope,
-    ...(label !== undefined ? { label } : {}),
-    state: (args.state as AddressArgs['state'] | undefined) ?? 'present',
-    persist: (args.persist as AddressArgs['persist'] | undefined) ?? 'none',
-    allowArp: (args.allow_arp as boolean | undefined) ?? false,
-  };
-}
-
-function argvOf(list: unknown[]): string[] {
-  return list.map((item) => String(item));
-}
-
-function resolveCommand(args: unknown, changedWhen: boolean | undefined, ctx: ArgContext): CommandArgs {
-  const changed = changedWhen ?? true;
-  if (Array.isArray(args)) return { argv: argvOf(args), changedWhen: changed };
-  if (typeof args === 'string') return { shell: args, changedWhen: changed };
-  const map = args as { argv?: unknown[]; shell?: string; creates?: string; removes?: string; undo?: unknown[] | string; confirm?: boolean };
-  if (map.confirm && map.undo === undefined) ctx.error('/confirm', '`confirm: true` needs `undo`: the command that reverts this one if vipush cannot reconnect');
-  if (map.argv === undefined && map.shell === undefined) ctx.error('', '`command` needs `argv` (a list) or `shell` (a string)');
-  if (map.argv !== undefined && map.shell !== undefined) ctx.error('/shell', '`command` takes `argv` or `shell`, not both');
-  for (const key of ['creates', 'removes'] as const) {
-    const path = map[key];
-    const problem = path === undefined ? undefined : pathProblem(path);
-    if (problem) ctx.error(`/${key}`, `\`${key}\` ${problem}`);
-  }
-  return {
-    ...(map.argv !== undefined ? { argv: argvOf(map.argv) } : {}),
-    ...(map.shell !== undefined ? { shell: map.shell } : {}),
-    ...(map.creates !== undefined ? { creates: map.creates } : {}),
-    ...(map.removes !== undefined ? { removes: map.removes } : {}),
-    ...(Array.isArray(map.undo) ? { undo: { argv: argvOf(map.undo) } } : typeof map.undo === 'string' ? { undo: { shell: map.undo } } : {}),
-    confirm: map.confirm ?? false,
-    changedWhen: changed,
-  };
-}
-
 // ---- tasks and gates ----------------------------------------------------------
 
 function renderName(name: string, loc: Location, renderer: TemplateRenderer): { name: string } | { diagnostics: Diagnostic[] } {
@@ -350,23 +98,9 @@ function resolveTaskWith(task: TaskSpec, renderer: TemplateRenderer): { task: Re
   const diagnostics = [...('diagnostics' in named ? named.diagnostics : []), ...('diagnostics' in rendered ? rendered.diagnostics : [])];
   if ('diagnostics' in named || 'diagnostics' in rendered) return { diagnostics };
   const { value, ctx } = rendered;
-  const base = { name: named.name, source: task.source };
-  let resolved: ResolvedTask | undefined;
-  switch (task.module) {
-    case 'sysctl':
-      resolved = { ...base, module: 'sysctl', args: resolveSysctl(value as Record<string, unknown>, ctx) };
-      break;
-    case 'address': {
-      const args = resolveAddress(value as Record<string, unknown>, ctx);
-      if (args) resolved = { ...base, module: 'address', args };
-      break;
-    }
-    case 'command':
-      resolved = { ...base, module: 'command', args: resolveCommand(value, task.changedWhen, ctx) };
-      break;
-  }
-  if (ctx.diagnostics.length > 0 || !resolved) return { diagnostics: ctx.diagnostics };
-  return { task: resolved };
+  const args = resolveArgs(task.module, value, ctx, { changedWhen: task.changedWhen });
+  if (ctx.diagnostics.length > 0 || args === undefined) return { diagnostics: ctx.diagnostics };
+  return { task: { name: named.name, source: task.source, module: task.module, args } as ResolvedTask };
 }
 
 /** Substitutes `vars` into a task and checks the result. */

@@ -7,8 +7,10 @@ import { compileSchema } from './schema/compile.js';
 import type { ChoiceAnnotation } from './schema/keywords.js';
 import { PRECOMPILED } from './schema/precompiled.js';
 import { suggest } from './suggest.js';
+import { jsonType, showValue } from '../source/show-value.js';
 
 export type { SchemaName } from './schema/all.js';
+export { showValue } from '../source/show-value.js';
 
 /** What the explainer needs to know about the data it checks. */
 export interface SchemaSubject {
@@ -55,12 +57,6 @@ export function checkSchema(name: SchemaName, data: unknown, subject: SchemaSubj
 
 type SchemaObject = Record<string, unknown>;
 
-function jsonType(data: unknown): string {
-  if (data === null || data === undefined) return 'null';
-  if (Array.isArray(data)) return 'array';
-  if (typeof data === 'number') return Number.isInteger(data) ? 'integer' : 'number';
-  return typeof data;
-}
 
 function typeAccepts(type: unknown, data: unknown): boolean {
   const types = Array.isArray(type) ? type : [type];
@@ -83,22 +79,6 @@ function typeWords(type: unknown): string {
   return types.length <= 1 ? types.join('') : `${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}`;
 }
 
-export function showValue(data: unknown): string {
-  switch (jsonType(data)) {
-    case 'null':
-      return 'nothing';
-    case 'array':
-      return 'a list';
-    case 'object':
-      return 'a map';
-    case 'string': {
-      const text = JSON.stringify(data);
-      return text.length > 70 ? `${text.slice(0, 66)}…"` : text;
-    }
-    default:
-      return String(data);
-  }
-}
 
 function code(names: readonly string[], joiner = 'or'): string {
   const quoted = names.map((n) => `\`${n}\``);

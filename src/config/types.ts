@@ -1,8 +1,8 @@
 import type { Location } from './location.js';
 import type { Vars } from '../inventory/types.js';
+import type { ModuleName } from '../modules/registry.js';
 
-export type ModuleName = 'sysctl' | 'address' | 'command';
-export const MODULE_NAMES: readonly ModuleName[] = ['sysctl', 'address', 'command'];
+export type { ResolvedTask } from '../modules/registry.js';
 
 /**
  * A task as written: its module args are raw YAML values that may hold
@@ -50,45 +50,3 @@ export interface Playbook {
   file: string;
   plays: Play[];
 }
-
-// ---- module args after substitution and validation --------------------------
-
-export interface SysctlArgs {
-  /** /etc/sysctl.conf (default) or a file under /etc/sysctl.d/ */
-  file: string;
-  /** key -> value as the kernel prints it (numbers become strings) */
-  set: Record<string, string>;
-  /** apply live values now (default true) */
-  apply: boolean;
-}
-
-export type PersistBackend = 'auto' | 'ifupdown' | 'netplan' | 'networkd' | 'networkmanager' | 'ifcfg' | 'none';
-
-export interface AddressArgs {
-  /** normalised CIDR, e.g. 192.168.0.181/32 or 2001:db8::1/128 */
-  address: string;
-  family: 4 | 6;
-  dev: string;
-  scope: 'host' | 'link' | 'global';
-  label?: string;
-  state: 'present' | 'absent';
-  persist: PersistBackend;
-  allowArp: boolean;
-}
-
-export interface CommandArgs {
-  argv?: string[];
-  shell?: string;
-  creates?: string;
-  removes?: string;
-  /** how to undo this command: used by rollback and the dead-man switch */
-  undo?: { argv?: string[]; shell?: string };
-  /** the command can cut vipush off: arm the dead-man switch around it */
-  confirm?: boolean;
-  changedWhen: boolean;
-}
-
-export type ResolvedTask =
-  | { name: string; module: 'sysctl'; args: SysctlArgs; source: Location }
-  | { name: string; module: 'address'; args: AddressArgs; source: Location }
-  | { name: string; module: 'command'; args: CommandArgs; source: Location };

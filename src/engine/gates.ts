@@ -1,5 +1,7 @@
 import type { GateSpec } from '../config/types.js';
-import { shJoin, shQuote } from '../transport/quote.js';
+import { MAC_ADDRESS } from '../net/values.js';
+import { shJoin } from '../remote/quote.js';
+import { vantageScript } from '../remote/script.js';
 import type { Transport } from '../transport/types.js';
 
 /**
@@ -11,20 +13,6 @@ export interface GateContext {
   commandTimeoutMs: number;
 }
 
-const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
-
-/** Runs on the vantage: flush the neighbour cache, then arping; prints the MACs that answered. */
-export function arpingScript(vip: string): string {
-  const v = shQuote(vip);
-  return [
-    `dev=$(ip -o route get ${v} 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')`,
-    `[ -n "$dev" ] || { echo "no route to ${vip.replace(/'/g, '')} from this host" >&2; exit 2; }`,
-    `ip neigh flush dev "$dev" 2>/dev/null`,
-    // -b keeps every request broadcast (else arping goes unicast after the first reply and
-    // misses other owners); 3 requests, so several answering MACs are all seen.
-    `arping -b -c3 -I "$dev" ${v} 2>&1; true`,
-  ].join('\n');
-}
 
 export function parseArpingMacs(out: string): string[] {
   const macs = new Set<string>();
@@ -34,20 +22,16 @@ export function parseArpingMacs(out: string): string[] {
 
 /** The MAC a host uses towards the vantage: the one that should own the VIP. */
 async function macOf(ctx: GateContext, host: string, towards: string): Promise<string> {
-  if (MAC.test(host)) return host.toLowerCase();
+  if (MAC_ADDRESS.test(host)) return host.toLowerCase();
   const t = await ctx.connect(host);
-  const script = [
-    `dev=$(ip -o route get ${shQuote(towards)} 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p')`,
-    'cat "/sys/class/net/$dev/address"',
-  ].join('\n');
-  const r = await t.exec({ script }, { timeoutMs: ctx.commandTimeoutMs });
+  const r = await t.exec({ script: vantageScript('vp_mac_towards', towards) }, { timeoutMs: ctx.commandTimeoutMs });
   const mac = r.stdout.trim().toLowerCase();
-  if (r.code !== 0 || !MAC.test(mac)) throw new Error(`cannot read the MAC of ${host}: ${r.stderr.trim()}`);
+  if (r.code !== 0 || !MAC_ADDRESS.test(mac)) throw new Error(`cannot read the MAC of ${host}: ${r.stderr.trim()}`);
   return mac;
 }
 
 async function vantageAddress(t: Transport, vip: string, timeoutMs: number): Promise<string> {
-  const r = await t.exec({ script: `ip -o route get ${shQuote(vip)} | sed -n 's/.* src \\([^ ]*\\).*/\\1/p'` }, { timeoutMs });
+  const r = await t.exec({ script: vantageScript('vp_source_towards', vip) }, { timeoutMs });
   return r.stdout.trim();
 }
 
@@ -55,7 +39,7 @@ async function runGate(g: GateSpec, ctx: GateContext): Promise<{ ok: boolean; de
   const t = await ctx.connect(g.from);
   switch (g.kind) {
     case 'arp_owner': {
-      const r = await t.exec({ script: arpingScript(g.vip) }, { timeoutMs: Math.max(ctx.commandTimeoutMs, 15_000) });
+      const r = await t.exec({ script: vantageScript('vp_arping', g.vip) }, { timeoutMs: Math.max(ctx.commandTimeoutMs, 15_000) });
       if (r.code !== 0) return { ok: false, detail: `arping from ${g.from} failed: ${r.stderr.trim() || r.stdout.trim()}` };
       const owners = parseArpingMacs(r.stdout);
       const expected = await macOf(ctx, g.expect, await vantageAddress(t, g.vip, ctx.commandTimeoutMs));

@@ -1,16 +1,29 @@
-import type { ResolvedTask } from '../config/types.js';
+import { describeDiff, driftOf, safeOrder, simulate, summarise } from '../changes/index.js';
 import { HostError } from '../errors.js';
-import { gatherFacts } from '../facts/gather.js';
-import type { FactsRequest, HostFacts } from '../facts/types.js';
-import { addressModule } from '../modules/address.js';
-import { describeDiff, driftOf, inverse, safeOrder, simulate, summarise } from '../modules/changes.js';
-import { commandModule } from '../modules/command.js';
-import { sysctlModule } from '../modules/sysctl.js';
-import { PERSIST_PROBE_SCRIPT } from '../modules/persist/index.js';
-import { PlanRefusal, type Module, type TaskPlan } from '../modules/types.js';
+import { factsLines, parseFacts } from '../facts/gather.js';
+import type { HostFacts } from '../facts/types.js';
+import { factsNeeded, planTask, type ResolvedTask } from '../modules/registry.js';
+import { PlanRefusal, type TaskPlan } from '../modules/types.js';
+import { newNonce } from '../remote/markers.js';
+import {
+  applyLines,
+  deadmanArmLines,
+  deadmanConfirmScript,
+  HostExit,
+  lockedScript,
+  lockLines,
+  parseOutcomes,
+  revertLines,
+  scriptHead,
+  type Deadman,
+  type ScriptContext,
+} from '../remote/script.js';
 import type { ShellSession, Transport } from '../transport/types.js';
-import { applyScript, deadmanConfirmScript, DEADMAN_FIRED_EXIT, LOCK_BUSY_EXIT, needsHostDeadline, NOT_ROOT_EXIT, parseOutcomes, revertScript, type Deadman, type Step } from './script.js';
-import type { HostResult, RunMode, TaskResult } from './types.js';
+import { needsHostDeadline, stepLines, undoSteps, type Step } from './steps.js';
+import type { HostResult, RunMode } from './types.js';
+
+/** Seconds a host script waits for another vipush run's lock on that host. */
+const LOCK_WAIT_SECONDS = 30;
 
 export interface HostRunOptions {
   mode: RunMode;
@@ -22,6 +35,8 @@ export interface HostRunOptions {
   runId?: string;
   /** seconds the host waits for a confirmation over a new connection before reverting by itself */
   confirmTimeoutSeconds?: number;
+  /** vipush's directory on the host (default /run/vipush): tests point it elsewhere */
+  hostRunDir?: string;
 }
 
 /** Connects (or reuses the run's connection), and reconnects once after a drop. */
@@ -30,34 +45,10 @@ export interface HostConnection {
   reconnect(): Promise<Transport>;
 }
 
-function moduleFor(task: ResolvedTask): { module: Module<unknown>; args: unknown } {
-  switch (task.module) {
-    case 'sysctl':
-      return { module: sysctlModule as Module<unknown>, args: task.args };
-    case 'address':
-      return { module: addressModule as Module<unknown>, args: task.args };
-    case 'command':
-      return { module: commandModule as Module<unknown>, args: task.args };
-  }
-}
-
-export function factsNeeded(tasks: ResolvedTask[]): FactsRequest {
-  const req: FactsRequest = { sysctlKeys: [], files: [], paths: [] };
-  for (const t of tasks) {
-    const { module, args } = moduleFor(t);
-    const n = module.needs(args);
-    req.sysctlKeys.push(...(n.sysctlKeys ?? []));
-    req.files.push(...(n.files ?? []));
-    req.paths.push(...(n.paths ?? []));
-  }
-  return { sysctlKeys: [...new Set(req.sysctlKeys)], files: [...new Set(req.files)], paths: [...new Set(req.paths)] };
-}
-
 function cloneFacts(f: HostFacts): HostFacts {
   return {
     ...f,
     addresses: f.addresses.map((a) => ({ ...a })),
-    arp: new Map([...f.arp].map(([k, v]) => [k, { ...v }])),
     sysctls: new Map(f.sysctls),
     files: new Map(f.files),
     paths: new Map(f.paths),
@@ -74,6 +65,10 @@ export class HostRun {
   readonly result: HostResult;
   /** steps that took effect, in the order they ran; what a rollback undoes */
   applied: Step[] = [];
+  /** the plan, in the order the host runs it (empty in check and drift mode) */
+  planned: Step[] = [];
+  /** the undo steps of the last revert, in the order they ran */
+  undone: Step[] = [];
   private readonly started = Date.now();
 
   constructor(
@@ -110,25 +105,47 @@ export class HostRun {
     this.result.error = errorText(e);
   }
 
+  private scriptContext(): ScriptContext {
+    return { nonce: newNonce(), runDir: this.opts.hostRunDir };
+  }
+
   private async runInner(): Promise<void> {
     const t = await this.conn.get();
-    // facts and the apply script share one shell on the host (one exec channel, one shell started)
-    const session = t.session ? await t.session({ become: this.opts.become }) : undefined;
+    // facts and the apply script share one shell on the host (one exec channel, one shell started), which
+    // holds the host's run lock from before the facts are read until the apply ends
+    const session = await t.session({ become: this.opts.become });
     try {
       await this.planAndApply(t, session);
     } finally {
-      session?.close();
+      session.close();
     }
   }
 
-  private async planAndApply(t: Transport, session: ShellSession | undefined): Promise<void> {
-    const persists = this.tasks.some((x) => x.module === 'address' && x.args.persist !== 'none');
-    const facts = await gatherFacts(t, factsNeeded(this.tasks), {
-      become: this.opts.become,
-      persistProbe: persists ? PERSIST_PROBE_SCRIPT : undefined,
-      timeoutMs: this.opts.commandTimeoutMs,
-      session,
-    });
+  /** Takes the host's lock, then reads its facts, in one exchange. */
+  private async lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
+    const req = factsNeeded(this.tasks);
+    let out: Buffer;
+    try {
+      out = await session.exchange(`${scriptHead(ctx)}${lockLines(LOCK_WAIT_SECONDS)}${factsLines(req)}`, {
+        timeoutMs: this.opts.commandTimeoutMs + LOCK_WAIT_SECONDS * 1000,
+        what: 'reading facts',
+      });
+    } catch (e) {
+      // the lock's and root's refusals are one line each on stderr, and say what to do
+      const code = e instanceof HostError ? e.ended?.code : undefined;
+      if (e instanceof HostError && e.ended && (code === HostExit.lockBusy || code === HostExit.notRoot)) throw new HostError(this.host, 'command', e.ended.lastStderrLine);
+      throw e;
+    }
+    try {
+      return parseFacts(out, ctx.nonce, req);
+    } catch (e) {
+      throw new HostError(this.host, 'command', `could not read facts: ${(e as Error).message}`);
+    }
+  }
+
+  private async planAndApply(t: Transport, session: ShellSession): Promise<void> {
+    const ctx = this.scriptContext();
+    const facts = await this.lockAndRead(session, ctx);
 
     // Plan every task before touching anything: a refusal leaves the host untouched.
     const state = cloneFacts(facts);
@@ -136,10 +153,9 @@ export class HostRun {
     for (let i = 0; i < this.tasks.length; i++) {
       const task = this.tasks[i];
       const tr = this.result.tasks[i];
-      const { module, args } = moduleFor(task);
       let plan: TaskPlan;
       try {
-        plan = module.plan(args, state, { host: this.host });
+        plan = planTask(task, state, { host: this.host });
       } catch (e) {
         if (!(e instanceof PlanRefusal)) throw e;
         tr.status = 'failed';
@@ -166,7 +182,8 @@ export class HostRun {
       this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
       return;
     }
-    await this.apply(t, safeOrder(steps), this.deadmanFor(steps, facts), session);
+    this.planned = safeOrder(steps);
+    await this.apply(this.planned, this.deadmanFor(steps, facts), session, ctx);
   }
 
   /**
@@ -180,16 +197,8 @@ export class HostRun {
     );
     if (!risky) return undefined;
     const id = `${(this.opts.runId ?? 'run').toLowerCase().replace(/[^a-z0-9-]/g, '')}-${this.host.toLowerCase().replace(/[^a-z0-9-]/g, '')}`.slice(0, 100);
-    return { id, timeoutSeconds: this.opts.confirmTimeoutSeconds ?? 60, revertScript: revertScript(this.undoSteps(steps), 30) };
-  }
-
-  private undoSteps(steps: Step[]): Step[] {
-    const undo: Step[] = [];
-    for (const s of [...steps].reverse()) {
-      const inv = inverse(s.change);
-      if (inv) undo.push({ index: undo.length, taskIndex: s.taskIndex, change: inv });
-    }
-    return undo;
+    const revertScript = lockedScript(this.scriptContext(), LOCK_WAIT_SECONDS, revertLines(stepLines(undoSteps(steps))));
+    return { id, timeoutSeconds: this.opts.confirmTimeoutSeconds ?? 60, revertScript };
   }
 
   /** Confirms over a NEW connection, retrying until the host's timer would fire. */
@@ -199,9 +208,10 @@ export class HostRun {
     while (Date.now() < deadline) {
       try {
         const t = await this.conn.reconnect();
-        const r = await t.exec({ script: deadmanConfirmScript(d.id) }, { become: this.opts.become, timeoutMs: Math.max(1000, deadline - Date.now()) });
+        const script = deadmanConfirmScript(d.id, this.scriptContext());
+        const r = await t.exec({ script }, { become: this.opts.become, timeoutMs: Math.max(1000, deadline - Date.now()) });
         if (r.code === 0) return;
-        if (r.code === DEADMAN_FIRED_EXIT) throw new Error(r.stderr.trim());
+        if (r.code === HostExit.deadmanFired) throw new Error(r.stderr.trim());
         last = new Error(r.stderr.trim() || `exit ${r.code}`);
       } catch (e) {
         last = e;
@@ -212,9 +222,9 @@ export class HostRun {
     throw new Error(`could not confirm over a new SSH connection within ${d.timeoutSeconds} s (${errorText(last)}); the host's dead-man switch reverts it by itself`);
   }
 
-  private async apply(t: Transport, steps: Step[], deadman: Deadman | undefined, session: ShellSession | undefined): Promise<void> {
+  private async apply(steps: Step[], deadman: Deadman | undefined, session: ShellSession, ctx: ScriptContext): Promise<void> {
     for (const s of steps) this.result.tasks[s.taskIndex].status = 'skipped';
-    let stdout = '';
+    let stdout: Buffer = Buffer.alloc(0);
     let stderr = '';
     let code: number | null = null;
     let lost: unknown;
@@ -222,17 +232,19 @@ export class HostRun {
     // With a dead-man switch armed, waiting past its timeout is pointless: the host decides then.
     const timeoutMs = deadman ? Math.min(this.opts.commandTimeoutMs, deadman.timeoutSeconds * 1000 - 2000) : this.opts.commandTimeoutMs;
     try {
-      const script = applyScript(steps, 30, deadman);
-      const hostDeadline = needsHostDeadline(steps, deadman);
-      const r = session
-        ? await session.finish(script, { timeoutMs, what: 'the apply script', hostDeadline })
-        : await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs, hostDeadline });
-      ({ stdout, stderr, code } = r);
+      const hostDeadline = needsHostDeadline(steps, deadman !== undefined);
+      // With a deadline, the script runs in a new shell on the host (timeout sh), which needs the
+      // functions again; it inherits the lock's descriptor, so the lock stays held.
+      const body = `${deadman ? deadmanArmLines(deadman) : ''}${applyLines(stepLines(steps))}`;
+      const script = hostDeadline ? `${scriptHead(ctx)}${body}` : body;
+      const r = await session.finish(script, { timeoutMs, what: 'the apply script', hostDeadline });
+      stdout = r.stdoutBytes ?? Buffer.from(r.stdout);
+      ({ stderr, code } = r);
       if (code === null && r.signal) lost = new Error(`the apply script was killed (${r.signal})`);
     } catch (e) {
       lost = e;
     }
-    const { outcomes, ended, armed } = parseOutcomes(stdout);
+    const { outcomes, ended, armed } = parseOutcomes(stdout, ctx.nonce);
     if (deadman && armed) this.result.deadman = 'armed';
     for (const s of steps) {
       const o = outcomes.get(s.index);
@@ -271,7 +283,7 @@ export class HostRun {
     }
     const failedStep = steps.find((s) => outcomes.get(s.index)?.ok === false);
     this.result.status = 'failed';
-    if (code === LOCK_BUSY_EXIT || code === NOT_ROOT_EXIT) this.result.error = stderr.trim();
+    if (code === HostExit.lockBusy || code === HostExit.notRoot) this.result.error = stderr.trim();
     else if (lost) this.result.error = errorText(lost);
     else if (failedStep) this.result.error = `task "${this.result.tasks[failedStep.taskIndex].name}" failed: ${this.result.tasks[failedStep.taskIndex].error}`;
     else this.result.error = `the apply script stopped early (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
@@ -298,15 +310,18 @@ export class HostRun {
 
   /** Reverts steps in reverse order (so the VIP comes down before the sysctls are restored) and records what was restored. */
   async revert(steps: Step[], reconnect = false): Promise<void> {
-    const undo = this.undoSteps(steps);
+    const undo = undoSteps(steps);
+    this.undone = undo;
     if (undo.length === 0) {
       this.result.rolledBack = true;
       return;
     }
     try {
       const t = reconnect ? await this.conn.reconnect() : await this.conn.get();
-      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: revertScript(undo), become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
-      const { outcomes } = parseOutcomes(r.stdout);
+      const ctx = this.scriptContext();
+      const script = lockedScript(ctx, LOCK_WAIT_SECONDS, revertLines(stepLines(undo)));
+      const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
+      const { outcomes } = parseOutcomes(r.stdoutBytes ?? r.stdout, ctx.nonce);
       const failed: string[] = [];
       for (const u of undo) {
         const o = outcomes.get(u.index);

@@ -1,8 +1,10 @@
 import pLimit from 'p-limit';
-import { inverse, summarise } from '../modules/changes.js';
+import { summarise } from '../changes/index.js';
+import { newNonce } from '../remote/markers.js';
+import { lockedScript, parseOutcomes, revertLines } from '../remote/script.js';
+import type { RunSnapshot } from '../state/snapshots.js';
 import type { Transport } from '../transport/types.js';
-import { parseOutcomes, revertScript, type Step } from './script.js';
-import type { RunSnapshot } from './snapshots.js';
+import { stepLines, undoSteps } from './steps.js';
 
 export interface RollbackResult {
   host: string;
@@ -20,16 +22,14 @@ export async function rollbackRun(
   return Promise.all(
     hosts.map((host) =>
       limit(async (): Promise<RollbackResult> => {
-        const undo: Step[] = [];
-        for (const c of [...snap.hosts[host].changes].reverse()) {
-          const inv = inverse(c);
-          if (inv) undo.push({ index: undo.length, taskIndex: 0, change: inv });
-        }
+        const undo = undoSteps(snap.hosts[host].changes.map((change, index) => ({ index, taskIndex: 0, change })));
         let t: Transport | undefined;
         try {
           t = await opts.connect(host);
-          const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: revertScript(undo), become: snap.hosts[host].conn.become, timeoutMs: opts.commandTimeoutMs });
-          const { outcomes } = parseOutcomes(r.stdout);
+          const nonce = newNonce();
+          const stdin = lockedScript({ nonce }, 30, revertLines(stepLines(undo)));
+          const r = await t.exec({ argv: ['sh', '-s'] }, { stdin, become: snap.hosts[host].conn.become, timeoutMs: opts.commandTimeoutMs });
+          const { outcomes } = parseOutcomes(r.stdoutBytes ?? r.stdout, nonce);
           const restored: string[] = [];
           const failed: string[] = [];
           for (const u of undo) {

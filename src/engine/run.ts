@@ -1,14 +1,18 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { GateSpec, Play, Playbook, ResolvedTask } from '../config/types.js';
+import type { Change } from '../changes/index.js';
+import { stepArgv } from '../changes/index.js';
+import { MAC_ADDRESS } from '../net/values.js';
+import { newNonce } from '../remote/markers.js';
+import { applyLines, parseOutcomes, scriptHead } from '../remote/script.js';
 import { resolvePlayForHost } from '../config/resolve.js';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
-import type { Change } from '../modules/types.js';
-import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from './snapshots.js';
+import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from '../state/snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
 import { runGates, type GateContext } from './gates.js';
@@ -65,7 +69,7 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
     }
     // A vantage host that is not in the inventory would fail only after the first batch changed hosts.
     for (const g of gates) {
-      const names = [g.from, ...(g.kind === 'arp_owner' && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(g.expect) ? [g.expect] : [])];
+      const names = [g.from, ...(g.kind === 'arp_owner' && !MAC_ADDRESS.test(g.expect) ? [g.expect] : [])];
       for (const n of names) {
         if (!inv.hosts.has(n) && !(inv.groups.get(n)?.hosts.length || inv.groups.get(n)?.children.length)) {
           const key = `${g.source.file}:${g.source.line}:${n}`;
@@ -270,8 +274,13 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
           const path = `${HOST_SNAPSHOT_DIR}/${opts.runId}.json`;
           try {
             const t = await pool.forHost(a.conn).reconnect();
-            await t.exec({ argv: ['mkdir', '-p', '-m', '700', HOST_SNAPSHOT_DIR] }, { become: a.conn.become, timeoutMs: opts.commandTimeoutMs });
-            await t.writeFile(path, serializeHostSnapshot(opts.runId!, host, a), { mode: 0o600, become: a.conn.become });
+            await writeHostFile(t, a.conn.become, opts.commandTimeoutMs, HOST_SNAPSHOT_DIR, {
+              kind: 'file',
+              path,
+              before: null,
+              after: { content: Buffer.from(serializeHostSnapshot(opts.runId!, host, a)), mode: 0o600 },
+              restore: true,
+            });
             a.revertFailed += ` The snapshot is kept on the host in ${path}.`;
           } catch (e) {
             a.revertFailed += ` It could not be copied to the host (${(e as Error).message}); it is kept on the controller.`;
@@ -285,6 +294,19 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
     await pool.closeAll();
   }
   return { hosts: results, applied, untouched: [...new Set(untouched)], stoppedReason, gates };
+}
+
+/** Writes one file on a host with the steps' own writer (vp_write: temp file, fsync, rename), in a directory it makes first. */
+async function writeHostFile(t: Transport, become: boolean, timeoutMs: number, dir: string, file: Change & { kind: 'file' }): Promise<void> {
+  const nonce = newNonce();
+  const script = `${scriptHead({ nonce })}${applyLines([
+    { index: 0, argv: ['mkdir', '-p', '-m', '700', dir] },
+    { index: 1, argv: stepArgv(file) },
+  ])}`;
+  const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become, timeoutMs });
+  const { outcomes } = parseOutcomes(r.stdoutBytes ?? r.stdout, nonce);
+  const failed = [...outcomes.values()].find((o) => !o.ok);
+  if (r.code !== 0 || !outcomes.get(1)?.ok) throw new Error(failed?.output.trim() || r.stderr.trim() || `exit ${r.code ?? r.signal}`);
 }
 
 /** A host in several plays gets one entry: tasks appended, the worst status kept. */

@@ -1,89 +1,49 @@
-import { shQuote } from '../transport/quote.js';
-import type { ShellSession, Transport } from '../transport/types.js';
-import { isOsRelease, OS_RELEASE_FILES, PERSIST_FILE_GLOBS, PROBE_READ_GLOBS, probeLinesFromFiles, readForProbeOnly } from '../modules/persist/probe.js';
 import { HostError } from '../errors.js';
+import { parseMarked, type MarkedSection } from '../remote/markers.js';
+import { shJoin } from '../remote/quote.js';
+import { SHELL_TEXT } from '../remote/shell-text.generated.js';
+import type { ShellSession } from '../transport/types.js';
 import { readTar } from './tar.js';
-import type { ArpConf, FactsRequest, HostFacts, LiveAddress } from './types.js';
+import type { FactsRequest, HostFacts, LiveAddress } from './types.js';
 
 /** Directories systemd-sysctl and `sysctl --system` read at boot. */
 export const SYSCTL_DIRS = ['/etc/sysctl.d', '/run/sysctl.d', '/usr/local/lib/sysctl.d', '/usr/lib/sysctl.d', '/lib/sysctl.d'];
 
-const MARK = '@@vipush:';
-
+/** /proc/sys/KEY with dots as slashes: where the kernel keeps a sysctl. */
 export function sysctlPath(key: string): string {
   return `/proc/sys/${key.replace(/\./g, '/')}`;
 }
 
+/** os-release(5): the first of the two that exists says which OS this is. */
+export const OS_RELEASE_FILES = ['/etc/os-release', '/usr/lib/os-release'] as const;
+
 /**
- * One read-only POSIX sh script that gathers everything the play's modules
- * need. Every value in it is quoted by shQuote; sections are delimited by a
- * marker that cannot appear in the kernel's output.
- *
- * It is written to start as few programs as it can (each fork+exec costs
- * the host several ms of CPU, and the host side dominates a fleet run): shell
- * builtins read every sysctl and small file; one `ip` and one `tar` do the
- * rest. The managed files, every boot-time sysctl.d file and the files the
- * persistence probe needs travel in the last section as one tar archive
- * (`tar -ch`: contents, mode and owner of each, symlinks followed; the SSH
- * channel is 8-bit clean, so nothing needs encoding). A file that is the same
- * file as one listed before it is not read twice: the `files` section names it
- * and the file it is. `[ -ef ]` decides, asked only where it can be true
- * without a hard link (tar reports those itself): when either path is a
- * symlink (Debian's 99-sysctl.conf -> ../sysctl.conf, /etc/os-release), or
- * the two have one name (/lib -> /usr/lib), so a host with many files does
- * not pay for every pair. A host without tar gets `stat` + `cat` instead (sizes and modes, then
- * the raw bytes).
+ * The facts part of a host script (after scriptHead): the functions of sh/facts.sh and the probes',
+ * then one call per section. Every value in it is quoted by shJoin. The files section comes last: its
+ * bytes are binary. Files travel in the order asked: exact paths, globs, os-release, then every file
+ * systemd-sysctl and `sysctl --system` read at boot.
  */
-export function factsScript(req: FactsRequest, persistProbe = ''): string {
-  const s: string[] = [];
-  s.push(`m=${shQuote(MARK)}`);
-  s.push(`printf '%sssh\\n' "$m"; printf '%s\\n' "\${SSH_CONNECTION:-}"`);
-  s.push(`printf '%saddr\\n' "$m"; ip -j addr show 2>/dev/null; echo`);
-  // every interface's ARP sysctls and the play's keys, as path:value lines, read by the shell itself
-  // (dash's read returns 1 on /proc files even when it read a line: the value decides)
-  const keyPaths = req.sysctlKeys.map((k) => shQuote(sysctlPath(k))).join(' ');
-  s.push(
-    `printf '%sprocsys\\n' "$m"; for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce ${keyPaths}; do v=; { read -r v || [ -n "$v" ]; } 2>/dev/null < "$f"; if [ -n "$v" ]; then printf '%s:%s\\n' "$f" "$v"; fi; done`,
-  );
-  for (const path of req.paths) {
-    const p = shQuote(path);
-    s.push(`printf '%spath %s\\n' "$m" ${p}; if [ -e ${p} ]; then echo yes; else echo no; fi`);
-  }
-  if (persistProbe) s.push(`printf '%spersist\\n' "$m"`, persistProbe);
-  // managed files, our persistence files and every file read at boot by systemd-sysctl / sysctl --system
-  // and os-release, always (the OS, for the facts and the persistence probe)
-  const globs = ` ${[...OS_RELEASE_FILES, ...(persistProbe ? [...PERSIST_FILE_GLOBS, ...PROBE_READ_GLOBS.filter((g) => !isOsRelease(g))] : [])].join(' ')}`;
-  const dropins = SYSCTL_DIRS.map((d) => `${shQuote(d)}/*.conf`).join(' ');
-  s.push(
-    // ($k: the symlinks listed so far, one per line)
-    `printf '%sfiles\\n' "$m"; nl='
-'; k=$nl; set --; for f in ${req.files.map(shQuote).join(' ')}${globs} ${dropins}; do [ -f "$f" ] || continue; case "$f" in *"$nl"*) continue;; esac; l=; [ ! -L "$f" ] || l=1`,
-    `  for g do if [ -n "$l" ] || [ "\${g##*/}" = "\${f##*/}" ] || case $k in *"$nl$g$nl"*) true;; *) false;; esac; then [ "$f" -ef "$g" ] && { printf '%s\\n%s\\n' "$f" "$g"; continue 2; }; fi; done`,
-    `  set -- "$@" "$f"; [ -z "$l" ] || k=$k$f$nl; done`,
-    // the end marker carries the reader's exit status: a file it could not read (or that changed while it was
-    // read) fails the facts instead of looking absent
-    `r=0; if command -v tar >/dev/null 2>&1; then printf '%sfiletar\\n' "$m"; [ $# -eq 0 ] || tar -chf - -- "$@" 2>/dev/null || r=$?; else`,
-    `printf '%sfilemeta\\n' "$m"; [ $# -eq 0 ] || stat -L -c '%s %a %u %g %n' -- "$@" || r=$?`,
-    `printf '%sfiledata\\n' "$m"; [ $# -eq 0 ] || cat -- "$@" || r=$?; fi; printf '\\n%send %s\\n' "$m" "$r"`,
-  );
-  return s.join('\n') + '\n';
+export function factsLines(req: FactsRequest): string {
+  const lines = [SHELL_TEXT.facts, ...req.probes.map((p) => p.shell)].join('');
+  const calls = [
+    'vp_facts_ssh',
+    'vp_facts_addr',
+    shJoin(['vp_facts_procsys', ...req.sysctlKeys.map(sysctlPath)]),
+    ...(req.paths.length ? [shJoin(['vp_facts_paths', ...req.paths])] : []),
+    ...req.probes.map((p) => `vp_mark ${shJoin(['probe', p.name])}; ${shJoin(p.argv)} 2>/dev/null || true`),
+    shJoin(['vp_facts_files', ...req.files, ...req.globs, ...OS_RELEASE_FILES, ...SYSCTL_DIRS.map((d) => `${d}/*.conf`)]),
+  ];
+  return `${lines}${calls.join('\n')}\n`;
 }
 
-function section(stdout: string): Array<{ head: string; body: string[] }> {
-  const out: Array<{ head: string; body: string[] }> = [];
-  let cur: { head: string; body: string[] } | undefined;
-  for (const line of stdout.split('\n')) {
-    if (line.startsWith(MARK) && !line.startsWith(`${MARK}absent`)) {
-      cur = { head: line.slice(MARK.length), body: [] };
-      out.push(cur);
-    } else if (cur) cur.body.push(line);
-  }
-  return out;
+function lines(s: MarkedSection): string[] {
+  const text = s.body.toString('utf8');
+  return (text.endsWith('\n') ? text.slice(0, -1) : text).split('\n');
 }
 
-function parseOsRelease(lines: string[]): HostFacts['os'] {
+function parseOsRelease(text: string): HostFacts['os'] {
   const kv = new Map<string, string>();
-  for (const l of lines) {
+  for (const l of text.split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(l);
     if (m) kv.set(m[1], m[2].replace(/^"(.*)"$/, '$1'));
   }
@@ -110,20 +70,14 @@ function parseAddresses(json: string): LiveAddress[] {
   return out;
 }
 
-const FILEDATA = Buffer.from(`\n${MARK}filedata\n`);
-const FILETAR = Buffer.from(`\n${MARK}filetar\n`);
-/** The last line: the end marker and the exit status of what read the files. */
-const TRAILER = /\n@@vipush:end (\d{1,3})\n$/;
-
 function isDropIn(path: string): boolean {
   const slash = path.lastIndexOf('/');
   return path.endsWith('.conf') && SYSCTL_DIRS.includes(path.slice(0, slash));
 }
 
-/** What a host's files section says: each file read once, in listing order, and the paths that are one of them. */
+/** One file as the files section read it: each file once, in listing order. */
 interface FileRead {
   path: string;
-  size: number;
   mode: number;
   uid: number;
   gid: number;
@@ -132,154 +86,127 @@ interface FileRead {
   linkOf?: string;
 }
 
-/** The binary part: a tar archive (then only zero padding), or stat's sizes' worth of raw bytes. */
-function readFileData(data: Buffer, tar: boolean, meta: Array<Omit<FileRead, 'content'>>): FileRead[] {
-  if (tar) {
-    if (data.length === 0) return [];
-    const { files, end } = readTar(data);
-    for (let i = end; i < data.length; i++) if (data[i] !== 0) throw new Error('facts: unexpected bytes after the files\' archive');
-    return files.map((f) => ({ ...f, size: f.content.length }));
-  }
-  const total = meta.reduce((n, f) => n + f.size, 0);
+/** The tar archive of the files (then only zero padding). */
+function readFromTar(data: Buffer): FileRead[] {
+  if (data.length === 0) return [];
+  const { files, end } = readTar(data);
+  for (let i = end; i < data.length; i++) if (data[i] !== 0) throw new Error("facts: unexpected bytes after the files' archive");
+  return files;
+}
+
+/** stat's sizes and modes, then exactly that many bytes of cat. */
+function readFromStatCat(meta: MarkedSection | undefined, data: Buffer): FileRead[] {
+  const files = (meta ? lines(meta) : [])
+    .map((l) => /^(\d+) ([0-7]+) (\d+) (\d+) (.+)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), path: m[5] }));
+  const total = files.reduce((n, f) => n + f.size, 0);
   if (data.length !== total) throw new Error(`files changed while they were read (${total} bytes expected, ${data.length} read)`);
   let off = 0;
-  return meta.map((f) => {
-    const content = data.subarray(off, off + f.size);
-    off += f.size;
+  return files.map(({ size, ...f }) => {
+    const content = data.subarray(off, off + size);
+    off += size;
     return { ...f, content };
   });
 }
 
-/**
- * Reads factsScript()'s output: marked text sections, then the files (a tar
- * archive, or raw bytes exactly the sizes stat printed), then the end marker.
- */
-export function parseFacts(stdout: string | Buffer, req: FactsRequest): HostFacts {
-  const bytes = typeof stdout === 'string' ? Buffer.from(stdout, 'utf8') : stdout;
+/** Reads the output of factsLines(): marked sections, the files last, then the end marker with the reader's status. */
+export function parseFacts(out: Buffer, nonce: string, req: FactsRequest): HostFacts {
   const facts: HostFacts = {
     os: { id: 'unknown', idLike: [], prettyName: '' },
     addresses: [],
     lanIfaces: [],
-    arp: new Map<string, ArpConf>(),
     sysctls: new Map(),
     files: new Map(),
     paths: new Map(),
     sysctlDropIns: [],
-    persistProbe: [],
+    probes: new Map(),
   };
-  // The text sections end where the binary part starts: the first of the two markers (file bytes come after).
-  const atTar = bytes.indexOf(FILETAR);
-  const atRaw = bytes.indexOf(FILEDATA);
-  const tar = atTar >= 0 && (atRaw < 0 || atTar < atRaw);
-  const at = tar ? atTar : atRaw;
-  if (at < 0) throw new Error('facts output was cut short');
+  const sections = parseMarked(out, nonce);
+  const end = sections.find((s) => s.kind === 'end');
+  if (!end) throw new Error('facts output was cut short');
+  if (end.arg !== '0') {
+    const reader = sections.some((s) => s.kind === 'filetar') ? 'tar' : 'stat/cat';
+    throw new Error(`the host could not read every file vipush needs (${reader} exited ${end.arg}): a file changed while it was read or is unreadable for this user; run again`);
+  }
   const procSys = new Map<string, string>();
-  let persistSection = false;
-  const fileMeta: Array<Omit<FileRead, 'content'>> = [];
   const sameAs = new Map<string, string>();
-  for (const { head, body } of section(bytes.subarray(0, at + 1).toString('utf8'))) {
-    const sp = head.indexOf(' ');
-    const kind = sp < 0 ? head : head.slice(0, sp);
-    const arg = sp < 0 ? '' : head.slice(sp + 1);
-    const first = body[0] ?? '';
-    switch (kind) {
+  let read: FileRead[] = [];
+  for (const s of sections) {
+    switch (s.kind) {
       case 'ssh': {
-        const parts = first.trim().split(/\s+/);
+        const parts = lines(s)[0].trim().split(/\s+/);
         if (parts.length >= 3) facts.sessionAddress = parts[2];
         break;
       }
       case 'addr':
-        facts.addresses = parseAddresses(body.join('\n'));
+        facts.addresses = parseAddresses(s.body.toString('utf8'));
         break;
       case 'procsys':
-        for (const l of body) {
+        for (const l of lines(s)) {
           const i = l.indexOf(':');
-          if (i < 0) continue;
-          const path = l.slice(0, i);
-          const value = l.slice(i + 1).trim();
-          const arp = /^\/proc\/sys\/net\/ipv4\/conf\/([^/]+)\/(arp_ignore|arp_announce)$/.exec(path);
-          if (arp) {
-            const cur = facts.arp.get(arp[1]) ?? { arpIgnore: 0, arpAnnounce: 0 };
-            facts.arp.set(arp[1], arp[2] === 'arp_ignore' ? { ...cur, arpIgnore: Number(value) } : { ...cur, arpAnnounce: Number(value) });
-          }
-          procSys.set(path, value);
-        }
-        break;
-      case 'files':
-        // pairs of lines: a path, then the path listed before it that is the same file
-        for (let i = 0; i + 1 < body.length; i += 2) if (body[i]) sameAs.set(body[i], body[i + 1]);
-        break;
-      case 'filemeta':
-        for (const l of body) {
-          const m = /^(\d+) ([0-7]+) (\d+) (\d+) (.+)$/.exec(l);
-          if (m) fileMeta.push({ size: Number(m[1]), mode: parseInt(m[2], 8), uid: Number(m[3]), gid: Number(m[4]), path: m[5] });
+          if (i > 0) procSys.set(l.slice(0, i), l.slice(i + 1).trim());
         }
         break;
       case 'path':
-        facts.paths.set(arg, first === 'yes');
+        facts.paths.set(s.arg, lines(s)[0] === 'yes');
         break;
-      case 'persist':
-        persistSection = true;
-        facts.persistProbe = body.filter((l) => l.startsWith('persist.'));
+      case 'probe':
+        facts.probes.set(s.arg, lines(s).filter((l) => l !== ''));
+        break;
+      case 'files': {
+        // pairs of lines: a path, then the path listed before it that is the same file
+        const l = lines(s);
+        for (let i = 0; i + 1 < l.length; i += 2) if (l[i]) sameAs.set(l[i], l[i + 1]);
+        break;
+      }
+      case 'filetar':
+        read = readFromTar(s.body);
+        break;
+      case 'filedata':
+        read = readFromStatCat(
+          sections.find((x) => x.kind === 'filemeta'),
+          s.body,
+        );
         break;
     }
   }
-  const data = bytes.subarray(at + (tar ? FILETAR : FILEDATA).length);
-  const trailer = TRAILER.exec(data.subarray(Math.max(0, data.length - 32)).toString('latin1'));
-  if (!trailer) throw new Error('facts output was cut short');
-  if (trailer[1] !== '0') throw new Error(`the host could not read every file vipush needs (${tar ? 'tar' : 'stat/cat'} exited ${trailer[1]}): a file changed while it was read or is unreadable for this user; run again`);
-  const read: FileRead[] = [];
-  for (const f of readFileData(data.subarray(0, data.length - trailer[0].length), tar, fileMeta)) {
-    if (f.linkOf !== undefined) sameAs.set(f.path, f.linkOf);
-    else read.push(f);
+  for (const [path, value] of procSys) {
+    if (path.startsWith('/proc/sys/net/ipv4/conf/')) facts.sysctls.set(path.slice('/proc/sys/'.length).replace(/\//g, '.'), value);
   }
+  for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);
+
+  const originals = read.filter((f) => f.linkOf === undefined);
+  for (const f of read) if (f.linkOf !== undefined) sameAs.set(f.path, f.linkOf);
   // every path listed: each file read, and each path that is one of them
-  const byPath = new Map(read.map((f) => [f.path, f]));
-  const listed: Array<{ path: string; file: FileRead; canonical: string }> = read.map((f) => ({ path: f.path, file: f, canonical: f.path }));
+  const byPath = new Map(originals.map((f) => [f.path, f]));
+  const listed: Array<{ path: string; file: FileRead; canonical: string }> = originals.map((f) => ({ path: f.path, file: f, canonical: f.path }));
   for (const [path, original] of sameAs) {
     const file = byPath.get(original);
     if (file && !byPath.has(path)) listed.push({ path, file, canonical: original });
   }
   const managedBy = new Map<string, string>();
   for (const l of listed) if (req.files.includes(l.path) && !managedBy.has(l.canonical)) managedBy.set(l.canonical, l.path);
-  for (const { path, file } of listed) {
-    if (req.files.includes(path) || (!isDropIn(path) && !readForProbeOnly(path))) facts.files.set(path, { content: file.content, mode: file.mode, uid: file.uid, gid: file.gid });
-  }
+  const asked = (p: string) => req.files.includes(p) || !isDropIn(p);
+  for (const { path, file } of listed) if (asked(path)) facts.files.set(path, { content: file.content, mode: file.mode, uid: file.uid, gid: file.gid });
   // boot-time drop-ins in the order systemd-sysctl reads their directories; the file each really is when it is
   // a managed file (Debian's 99-sysctl.conf -> ../sysctl.conf)
   const dirRank = (p: string) => SYSCTL_DIRS.indexOf(p.slice(0, p.lastIndexOf('/')));
   const dropIns = listed.filter((l) => isDropIn(l.path)).sort((a, b) => dirRank(a.path) - dirRank(b.path) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   for (const l of dropIns) facts.sysctlDropIns.push({ path: l.path, target: managedBy.get(l.canonical) ?? l.path, text: l.file.content.toString('utf8') });
   const osRelease = OS_RELEASE_FILES.map((p) => listed.find((l) => l.path === p)?.file).find((f) => f !== undefined);
-  if (osRelease) facts.os = parseOsRelease(osRelease.content.toString('utf8').split('\n'));
-  if (persistSection) facts.persistProbe.push(...probeLinesFromFiles(read));
-  for (const key of req.sysctlKeys) facts.sysctls.set(key, procSys.get(sysctlPath(key)) ?? null);
+  if (osRelease) facts.os = parseOsRelease(osRelease.content.toString('utf8'));
   for (const f of req.files) if (!facts.files.has(f)) facts.files.set(f, null);
-  const v4devs = new Set(facts.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.dev));
-  facts.lanIfaces = [...v4devs];
+  facts.lanIfaces = [...new Set(facts.addresses.filter((a) => a.family === 4 && a.dev !== 'lo').map((a) => a.dev))];
   return facts;
 }
 
-/** Gathers facts with exactly one remote command (a script in the host's shell session, when there is one). */
-export async function gatherFacts(
-  t: Transport,
-  req: FactsRequest,
-  opts: { become?: boolean; persistProbe?: string; timeoutMs?: number; session?: ShellSession } = {},
-): Promise<HostFacts> {
-  let stdout: Buffer | string;
-  if (opts.session) {
-    stdout = await opts.session.exchange(factsScript(req, opts.persistProbe), { timeoutMs: opts.timeoutMs ?? 0, what: 'reading facts' });
-  } else {
-    // read-only and short: no timeout(1) on the host, the controller's deadline is enough
-    const r = await t.exec({ script: factsScript(req, opts.persistProbe) }, { become: opts.become, timeoutMs: opts.timeoutMs, hostDeadline: false });
-    if (r.code !== 0) {
-      throw new HostError(t.host, 'command', `reading facts failed (exit ${r.code ?? r.signal}): ${r.stderr.trim().split('\n').slice(-1)[0] ?? ''}`);
-    }
-    stdout = r.stdoutBytes ?? r.stdout;
-  }
+/** Gathers facts with one exchange in the host's shell session, which has run scriptHead with `nonce` already. */
+export async function gatherFacts(host: string, session: ShellSession, nonce: string, req: FactsRequest, timeoutMs: number): Promise<HostFacts> {
+  const out = await session.exchange(factsLines(req), { timeoutMs, what: 'reading facts' });
   try {
-    return parseFacts(stdout, req);
+    return parseFacts(out, nonce, req);
   } catch (e) {
-    throw new HostError(t.host, 'command', `could not read facts: ${(e as Error).message}`);
+    throw new HostError(host, 'command', `could not read facts: ${(e as Error).message}`);
   }
 }

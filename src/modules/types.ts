@@ -1,29 +1,7 @@
-import type { FactsRequest, FileFact, HostFacts } from '../facts/types.js';
+import type { Change, DriftItem } from '../changes/index.js';
+import type { FactsRequest, HostFacts } from '../facts/types.js';
 
-/**
- * A Change is data: what one step will do, with the "before" that undoing it
- * needs. --check, --diff, drift and rollback all read these.
- */
-export type Change =
-  | {
-      kind: 'file';
-      path: string;
-      before: FileFact | null;
-      after: { content: Buffer; mode: number; uid?: number; gid?: number } | null;
-      /** an undo: written whatever the file holds now */
-      restore?: boolean;
-    }
-  | { kind: 'sysctl-live'; key: string; from: string | null; to: string }
-  | { kind: 'address'; op: 'add' | 'del'; family: 4 | 6; cidr: string; dev: string; scope: string; label?: string }
-  | { kind: 'command'; argv?: string[]; shell?: string; reportChanged: boolean; undo?: { argv?: string[]; shell?: string }; confirm?: boolean }
-  | { kind: 'exec'; argv: string[]; why: string };
-
-/** Something that differs between the playbook (or persisted config) and the host. */
-export interface DriftItem {
-  item: string;
-  expected: string;
-  actual: string;
-}
+export type { Change, DriftItem } from '../changes/index.js';
 
 export interface TaskPlan {
   changes: Change[];
@@ -47,8 +25,30 @@ export interface PlanContext {
   host: string;
 }
 
-export interface Module<A> {
-  needs(args: A): Partial<FactsRequest>;
+/** Where a module's resolve() reports what is wrong with its args: by JSON pointer below them. */
+export interface ArgProblems {
+  error(pointer: string, message: string): void;
+}
+
+/** The task keys besides the module's own that a module may read (Ansible's per-task keywords). */
+export interface TaskKeywords {
+  changedWhen?: boolean;
+}
+
+/**
+ * A module: one folder under src/modules, registered in registry.ts. Its args are checked twice: by
+ * `schema` at load time (values that are still `{{ templates }}` skipped) and for each host after
+ * substitution, by `schema` again and then `resolve`, which checks what a schema can't (CIDRs,
+ * interface names, ranges that depend on the key) and builds the typed args.
+ */
+export interface ModuleDefinition<Args> {
+  /** the JSON Schema of the args as written */
+  schema: object;
+  /** whether the task may carry `changed_when` */
+  takesChangedWhen?: boolean;
+  resolve(value: unknown, problems: ArgProblems, keywords: TaskKeywords): Args | undefined;
+  /** what the facts must read for this task */
+  needs(args: Args): Partial<FactsRequest>;
   /** Pure: no I/O. Reads the (simulated) state, returns the changes. */
-  plan(args: A, state: HostFacts, ctx: PlanContext): TaskPlan;
+  plan(args: Args, state: HostFacts, ctx: PlanContext): TaskPlan;
 }

@@ -1,6 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writePrivateFile, type JsonReport } from './json.js';
+import { writePrivateFile } from '../state/private-file.js';
+import type { JsonReport } from './json.js';
 
 /** Keeps the newest `keep` reports in `dir`, named by run id (which starts with a UTC timestamp). */
 export async function writeHistory(dir: string, report: JsonReport, keep: number): Promise<string> {

@@ -1,4 +1,4 @@
-import { shJoin, shQuote } from './quote.js';
+import { shJoin, shQuote } from '../remote/quote.js';
 import type { Command } from './types.js';
 
 /**
@@ -63,59 +63,4 @@ export function sudoNeedsPassword(stderr: string): boolean {
 export function readFileScript(path: string): string {
   const p = shQuote(path);
   return `cat -- ${p} && exit 0; [ -e ${p} ] || exit ${READ_ABSENT_EXIT}; exit 1`;
-}
-
-export interface WriteScriptOptions {
-  mode?: number;
-  owner?: string;
-}
-
-const OWNER = /^[A-Za-z0-9_][A-Za-z0-9._-]*(:[A-Za-z0-9_][A-Za-z0-9._-]*)?$/;
-
-export function formatMode(mode: number): string {
-  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) throw new Error(`file mode ${mode} is not between 0 and 07777`);
-  return mode.toString(8).padStart(4, '0');
-}
-
-/**
- * Replaces a file atomically with the bytes on stdin, in one round trip:
- * a temp file in the same directory (so the rename stays on one file
- * system), the existing file's mode, owner and SELinux label copied onto
- * it, the requested mode and owner applied, fsync, then rename over the
- * target. A symlink is followed, so the file it points to is replaced and
- * the link survives (Debian's /etc/sysctl.d/99-sysctl.conf is one). The temp
- * file is removed on any failure.
- */
-export function writeFileScript(path: string, opts: WriteScriptOptions = {}): string {
-  if (opts.owner !== undefined && !OWNER.test(opts.owner)) throw new Error(`owner "${opts.owner}" is not user or user:group`);
-  const lines = [
-    `t=${shQuote(path)}`,
-    // $(...) drops trailing newlines; the x keeps them, then goes.
-    `if [ -L "$t" ]; then t=$(readlink -f -- "$t" && echo x) || exit 1; t=\${t%??}; fi`,
-    `d=$(dirname -- "$t" && echo x) || exit 1`,
-    `d=\${d%??}`,
-    `tmp=$(mktemp -- "$d/.vipush-tmp.XXXXXXXXXX") || exit 1`,
-    `trap 'rm -f -- "$tmp"' EXIT`,
-    `trap 'exit 1' HUP INT TERM`,
-    `cat > "$tmp" || exit 1`,
-    `if [ -e "$t" ]; then`,
-    `  chmod --reference="$t" -- "$tmp" || exit 1`,
-    `  chown --reference="$t" -- "$tmp" || exit 1`,
-    // SELinux hosts only: elsewhere chcon fails, and that is fine.
-    `  if command -v chcon >/dev/null 2>&1; then chcon --reference="$t" -- "$tmp" 2>/dev/null || :; fi`,
-    `else`,
-    // mktemp creates 0600; a new file should look like any other new file.
-    `  chmod -- "$(printf %o $((0666 & ~$(umask))))" "$tmp" || exit 1`,
-    `fi`,
-  ];
-  if (opts.mode !== undefined) lines.push(`chmod -- ${formatMode(opts.mode)} "$tmp" || exit 1`);
-  if (opts.owner !== undefined) lines.push(`chown -- ${shQuote(opts.owner)} "$tmp" || exit 1`);
-  lines.push(
-    `sync -- "$tmp" || exit 1`,
-    `mv -f -- "$tmp" "$t" || exit 1`,
-    `trap - EXIT`,
-    // the rename itself reaches the disk once the directory is synced
-    `sync -- "$d" 2>/dev/null || :`,
-  );
-  return lines.join('\n');
 }

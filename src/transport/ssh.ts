@@ -8,11 +8,11 @@ import type { AnyAuthMethod, AuthenticationType, Channel, Client, ClientChannel,
 import { HostError } from '../errors.js';
 import { agentSocket, loadPrivateKey, PASSPHRASE_ENV, type PassphrasePrompt } from './auth-keys.js';
 import { DEFAULT_HOST_KEY_ALGORITHMS, fingerprintSha256, hostKeyAlgorithmsFor, keyTypeOfBlob, KnownHostsVerifier, knownHostsName } from './known-hosts.js';
-import { shQuote } from './quote.js';
-import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout, writeFileScript } from './remote-commands.js';
+import { shQuote } from '../remote/quote.js';
+import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout } from './remote-commands.js';
 import { defaultKeyFiles, resolveTarget, type ConnectTarget, type Endpoint } from './resolve.js';
 import { loadSshConfig, type SshConfig } from './ssh-config.js';
-import type { Command, ExecOptions, ExecResult, ShellSession, Transport, WriteFileOptions } from './types.js';
+import type { Command, ExecOptions, ExecResult, ShellSession, Transport } from './types.js';
 
 export type { ConnectTarget } from './resolve.js';
 
@@ -635,15 +635,6 @@ export class SshTransport implements Transport {
     throw new HostError(this.host, 'command', `cannot read ${path} on ${this.host}: ${raw.stderr.toString('utf8').trim() || `exit ${raw.code ?? raw.signal}`}`);
   }
 
-  async writeFile(path: string, data: string | Buffer, opts: WriteFileOptions = {}): Promise<void> {
-    const script = writeFileScript(path, { mode: opts.mode, owner: opts.owner });
-    const stdin = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const raw = await this.runCommand(`sh -c ${shQuote(script)}`, { become: opts.become, stdin, what: `writing ${path}` });
-    if (raw.code !== 0) {
-      throw new HostError(this.host, 'command', `cannot write ${path} on ${this.host}: ${raw.stderr.toString('utf8').trim() || `exit ${raw.code ?? raw.signal}`}`);
-    }
-  }
-
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
@@ -783,7 +774,8 @@ class SshShellSession implements ShellSession {
           return settle(new HostError(this.host, 'auth', `sudo on ${this.host} needs a password; vipush uses sudo -n: allow NOPASSWD for this user or connect as root`));
         }
         const last = stderr.trim().split('\n').slice(-1)[0] ?? '';
-        settle(new HostError(this.host, 'command', `${opts.what} ended early (exit ${this.code ?? this.signal ?? 'unknown'})${last ? `: ${last}` : ''}`));
+        const ended = { code: this.code, lastStderrLine: last };
+        settle(new HostError(this.host, 'command', `${opts.what} ended early (exit ${this.code ?? this.signal ?? 'unknown'})${last ? `: ${last}` : ''}`, ended));
       };
       unwatch = this.link.watch((e) => settle(e));
       if (opts.timeoutMs > 0) {

@@ -32,14 +32,6 @@ export interface ExecOptions {
 /** argv is quoted by the one quoting function; a script is passed to `sh -c` as one quoted word. */
 export type Command = { argv: string[] } | { script: string };
 
-export interface WriteFileOptions {
-  /** octal mode for a new file; an existing file keeps its mode unless this is given */
-  mode?: number;
-  /** "user" or "user:group" for a new file; an existing file keeps its owner unless this is given */
-  owner?: string;
-  become?: boolean;
-}
-
 /**
  * One shell on the host, fed script by script on its standard input: a
  * host's facts and its apply script share one exec channel (one shell
@@ -63,11 +55,7 @@ export interface ShellSession {
 export interface Transport {
   readonly host: string;
   exec(cmd: Command, opts?: ExecOptions): Promise<ExecResult>;
-  /** A shell session (optional: a transport without one gets a command per phase). */
-  session?(opts?: { become?: boolean }): Promise<ShellSession>;
-  /** The file's bytes, or null if it does not exist. */
-  readFile(path: string, opts?: { become?: boolean }): Promise<Buffer | null>;
-  /** Atomic: temp file in the same directory, fsync, rename. */
-  writeFile(path: string, data: string | Buffer, opts?: WriteFileOptions): Promise<void>;
+  /** A shell on the host for a host's whole run: facts, then the apply script. */
+  session(opts?: { become?: boolean }): Promise<ShellSession>;
   close(): Promise<void>;
 }

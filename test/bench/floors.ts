@@ -1,4 +1,4 @@
-import { shQuote } from '../../src/transport/quote.js';
+import { shQuote } from '../../src/remote/quote.js';
 
 /** The one read-only command both floors run on every host. */
 export const FLOOR_COMMAND = 'cat /proc/sys/net/ipv4/conf/all/arp_ignore';

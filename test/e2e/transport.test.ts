@@ -182,63 +182,6 @@ describe('shell sessions (facts and the apply script on one channel)', () => {
   });
 });
 
-describe('files', () => {
-  let t: SshTransport;
-  let dir: string;
-  beforeAll(async () => {
-    t = await connect(h1);
-    dir = (await t.exec({ argv: ['mktemp', '-d', '/tmp/vipush-e2e.XXXXXX'] })).stdout.trim();
-  });
-  afterAll(async () => {
-    if (dir) await t.exec({ argv: ['rm', '-rf', '--', dir] });
-  });
-
-  const statOf = async (path: string) => (await t.exec({ argv: ['stat', '-c', '%a %U:%G', '--', path] })).stdout.trim();
-  const leftovers = async () => (await t.exec({ argv: ['ls', '-A', '--', dir] })).stdout.split('\n').filter((n) => n.startsWith('.vipush-tmp'));
-
-  it('writes a new file with its mode and reads back every byte', async () => {
-    const bytes = Buffer.from(Array.from({ length: 1024 }, (_, i) => (i * 7) % 256));
-    await t.writeFile(`${dir}/new.bin`, bytes, { mode: 0o600 });
-    expect(await statOf(`${dir}/new.bin`)).toBe('600 root:root');
-    expect((await t.readFile(`${dir}/new.bin`))?.equals(bytes)).toBe(true);
-    expect(await leftovers()).toEqual([]);
-  });
-
-  it('overwrites atomically and keeps the existing mode and owner', async () => {
-    const path = `${dir}/existing.conf`;
-    await t.exec({ script: `printf 'old\\n' > "$1" && chmod 0640 "$1" && chown nobody:nogroup "$1"`.replace(/\$1/g, path) });
-    const inodeBefore = (await t.exec({ argv: ['stat', '-c', '%i', path] })).stdout;
-    await t.writeFile(path, 'new contents\n');
-    expect(await statOf(path)).toBe('640 nobody:nogroup');
-    expect((await t.readFile(path))?.toString()).toBe('new contents\n');
-    expect((await t.exec({ argv: ['stat', '-c', '%i', path] })).stdout).not.toBe(inodeBefore);
-    expect(await leftovers()).toEqual([]);
-  });
-
-  it('writes under /etc on the host only (its overlay), with a hostile file name', async () => {
-    const name = "vipush e2e 'q' $(x).conf";
-    await t.writeFile(`/etc/${name}`, 'x=1\n', { mode: 0o644, owner: 'root:root' });
-    expect(readFileSync(join(lab.etcUpper(h1), name), 'utf8')).toBe('x=1\n');
-    expect(existsSync(join('/etc', name))).toBe(false);
-    await t.exec({ argv: ['rm', '-f', '--', `/etc/${name}`] });
-  });
-
-  it('reads a missing file as null and reports other read failures', async () => {
-    expect(await t.readFile(`${dir}/does-not-exist`)).toBeNull();
-    const e = await hostError(t.readFile(dir));
-    expect(e.kind).toBe('command');
-    expect(e.message).toMatch(/Is a directory/);
-  });
-
-  it('leaves the target alone when the write fails', async () => {
-    await t.writeFile(`${dir}/keep`, 'precious\n');
-    const e = await hostError(t.writeFile(`${dir}/keep`, 'lost\n', { owner: 'no-such-user-xyz' }));
-    expect(e.kind).toBe('command');
-    expect((await t.readFile(`${dir}/keep`))?.toString()).toBe('precious\n');
-    expect(await leftovers()).toEqual([]);
-  });
-});
-
 describe('host keys', () => {
   it('refuses a changed key loudly and never logs in', async () => {
     const keyFile = join(scratch, 'impostor');

@@ -2,8 +2,18 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { factsScript, parseFacts } from '../../src/facts/gather.js';
-import { PERSIST_PROBE_SCRIPT } from '../../src/modules/persist/index.js';
+import { factsLines, parseFacts as parseMarked } from '../../src/facts/gather.js';
+import type { FactsRequest } from '../../src/facts/types.js';
+import { PERSIST_PROBE } from '../../src/modules/address/persist/index.js';
+import { newNonce } from '../../src/remote/markers.js';
+import { scriptHead } from '../../src/remote/script.js';
+
+type Asked = Pick<FactsRequest, 'sysctlKeys' | 'files' | 'paths'>;
+const nonce = newNonce();
+const full = (req: Asked, probe = false): FactsRequest => ({ ...req, globs: [], probes: probe ? [PERSIST_PROBE] : [] });
+/** The facts as a host's session runs them: after the script head (no lock: they only read). */
+const factsScript = (req: Asked, probe = false) => `${scriptHead({ nonce, runDir: tmpdir() })}${factsLines(full(req, probe))}`;
+const parseFacts = (out: Buffer, req: Asked) => parseMarked(out, nonce, full(req));
 
 // A PATH with everything the script may run except tar: the hosts without tar get stat + cat.
 function pathWithoutTar(): string {
@@ -40,11 +50,11 @@ describe.each([
   const tar = how !== STAT_CAT;
   const run = (script: string) => execFileSync('sh', ['-c', script], { env: { ...process.env, PATH } });
   const req = { sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'], files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'], paths: ['/etc', '/nonexistent'] };
-  const out = run(factsScript(req, PERSIST_PROBE_SCRIPT));
+  const out = run(factsScript(req, true));
   const facts = parseFacts(out, req);
 
   it('reads the files the way it says', () => {
-    expect(out.includes(tar ? '\n@@vipush:filetar\n' : '\n@@vipush:filemeta\n')).toBe(true);
+    expect(out.includes(tar ? `\n@@vipush:${nonce}:filetar\n` : `\n@@vipush:${nonce}:filemeta\n`)).toBe(true);
   });
 
   it('reads files byte for byte with their mode, and knows which are absent', () => {
@@ -57,7 +67,7 @@ describe.each([
   it('reads sysctls and every interface ARP setting as the kernel has them', () => {
     expect(facts.sysctls.get('net.ipv4.conf.all.arp_ignore')).toBe(readFileSync('/proc/sys/net/ipv4/conf/all/arp_ignore', 'utf8').trim());
     expect(facts.sysctls.get('net.ipv4.conf.nosuchdev.arp_ignore')).toBeNull();
-    expect(facts.arp.get('lo')?.arpIgnore).toBe(Number(readFileSync('/proc/sys/net/ipv4/conf/lo/arp_ignore', 'utf8')));
+    expect(facts.sysctls.get('net.ipv4.conf.lo.arp_ignore')).toBe(readFileSync('/proc/sys/net/ipv4/conf/lo/arp_ignore', 'utf8').trim());
     expect(facts.addresses.some((a) => a.dev === 'lo' && a.local === '127.0.0.1')).toBe(true);
     expect(facts.paths.get('/etc')).toBe(true);
     expect(facts.paths.get('/nonexistent')).toBe(false);
@@ -70,18 +80,17 @@ describe.each([
     }
     expect(facts.os.id).toBe('debian');
     // os-release travels as a file (no shell loop): the OS for the facts and for the persistence probe
-    expect(facts.persistProbe).toContain('persist.os_id=debian');
-    expect(facts.files.has('/etc/os-release')).toBe(false);
-    expect(facts.persistProbe.some((l) => l.startsWith('persist.'))).toBe(true);
+    expect(facts.files.has('/etc/os-release')).toBe(true);
+    expect(facts.probes.get('persist')?.some((l) => /^persist\.systemd=[01]$/.test(l))).toBe(true);
   });
 
   it('carries any bytes exactly: NULs, no final newline, lines that look like its own markers', async () => {
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-`);
     try {
-      const odd = Buffer.concat([Buffer.from('a\0b\n@@vipush:end\n@@vipush:filedata\n'), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('no newline')]);
+      const odd = Buffer.concat([Buffer.from(`a\0b\n@@vipush:end\n@@vipush:filedata\n@@vipush:0a1b:end 0\n`), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('no newline')]);
       writeFileSync(`${dir}/odd`, odd);
       writeFileSync(`${dir}/empty`, '');
-      const r2 = { sysctlKeys: [], files: [`${dir}/odd`, `${dir}/empty`, '/etc/hostname'], paths: [] };
+      const r2: Asked = { sysctlKeys: [], files: [`${dir}/odd`, `${dir}/empty`, '/etc/hostname'], paths: [] };
       const raw = run(factsScript(r2));
       const f = parseFacts(raw, r2);
       expect(f.files.get(`${dir}/odd`)?.content.equals(odd)).toBe(true);
@@ -105,7 +114,7 @@ describe.each([
       const tool = tar ? 'tar' : 'cat';
       const real = execFileSync('sh', ['-c', `PATH=${PATH}; command -v ${tool}`]).toString().trim();
       writeFileSync(`${dir}/${tool}`, `#!/bin/sh\n${real} "$@"\nexit 2\n`, { mode: 0o755 });
-      const r4 = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
+      const r4: Asked = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
       const raw = execFileSync('sh', ['-c', factsScript(r4)], { env: { ...process.env, PATH: `${dir}:${PATH}` } });
       expect(() => parseFacts(raw, r4)).toThrow(new RegExp(`could not read every file vipush needs \\(${tar ? 'tar' : 'stat/cat'} exited 2\\)`));
     } finally {
@@ -126,7 +135,7 @@ describe.each([
       writeFileSync(`${dir}/target-other-name.conf`, 'y = 2\n');
       symlinkSync(`${dir}/target-other-name.conf`, `${dir}/managed-link.conf`);
       // a symlink, a relative symlink, a hard link, and one file reached through a symlinked directory
-      const r3 = {
+      const r3: Asked = {
         sysctlKeys: [],
         files: [
           `${dir}/real.conf`,
@@ -158,7 +167,7 @@ describe.each([
 
 describe('a host whose ip has no JSON output (BusyBox, iproute2 before 4.13)', () => {
   it('fails the facts with what to install, instead of reading no addresses at all', () => {
-    const req = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
+    const req: Asked = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
     const raw = execFileSync('sh', ['-c', factsScript(req)], { env: { ...process.env, PATH: BUSYBOX_IP } });
     expect(() => parseFacts(raw, req)).toThrow("this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2");
   });

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parsePersistProbe, PERSIST_PROBE_SCRIPT, persistProbeScript, PROBE_READ_GLOBS, probeLinesFromFiles } from '../../src/modules/persist/index.js';
+import { parsePersistProbe, persistProbeScript, PROBE_READ_GLOBS, probeLinesFromFiles } from '../../src/modules/address/persist/index.js';
+import { OS_RELEASE_FILES } from '../../src/facts/gather.js';
 
 const roots: string[] = [];
 afterAll(() => {
@@ -53,7 +54,7 @@ function runProbe(script: string) {
  * the root, as on a host, regular files only, no name with a newline).
  */
 function probeTree(root: string): string[] {
-  const list = spawnSync('sh', ['-c', `R=$1; for f in ${PROBE_READ_GLOBS.map((g) => `"$R"${g}`).join(' ')}; do [ -f "$f" ] || continue; case "$f" in *'\n'*) continue;; esac; printf '%s\\0' "\${f#"$R"}"; done`, 'sh', root], { encoding: 'utf8' });
+  const list = spawnSync('sh', ['-c', `R=$1; for f in ${[...OS_RELEASE_FILES, ...PROBE_READ_GLOBS].map((g) => `"$R"${g}`).join(' ')}; do [ -f "$f" ] || continue; case "$f" in *'\n'*) continue;; esac; printf '%s\\0' "\${f#"$R"}"; done`, 'sh', root], { encoding: 'utf8' });
   const files = list.stdout.split('\0').filter(Boolean).map((path) => {
     const st = statSync(join(root, path));
     return { path, content: readFileSync(join(root, path)), id: `${st.dev}:${st.ino}` };
@@ -61,7 +62,9 @@ function probeTree(root: string): string[] {
   return [...runProbe(persistProbeScript(root)), ...probeLinesFromFiles(files)];
 }
 
-describe('PERSIST_PROBE_SCRIPT', () => {
+const PERSIST_PROBE_SCRIPT = persistProbeScript('');
+
+describe('the persistence probe (src/remote/sh/persist-probe.sh)', () => {
   it('is valid POSIX sh that reads the real / without failing', () => {
     expect(spawnSync('sh', ['-n', '-c', PERSIST_PROBE_SCRIPT]).status).toBe(0);
     const lines = runProbe(PERSIST_PROBE_SCRIPT);

@@ -11,7 +11,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keepsScopeHost, renderPersistAll, type PersistPlan, type StackFacts } from '../../src/modules/persist/index.js';
+import { keepsScopeHost, renderPersistAll, type PersistPlan, type StackFacts } from '../../src/modules/address/persist/index.js';
 import { debianFacts, facts, vip } from '../fixtures/persist/helpers.js';
 
 const IS_ROOT = process.getuid?.() === 0;

@@ -15,9 +15,9 @@ import {
   type PersistPlan,
   type StackBackend,
   type StackFacts,
-} from '../../src/modules/persist/index.js';
-import { globMatches, ifupdownReads } from '../../src/modules/persist/ifupdown.js';
-import { deterministicUuid } from '../../src/modules/persist/networkmanager.js';
+} from '../../src/modules/address/persist/index.js';
+import { globMatches, ifupdownReads } from '../../src/modules/address/persist/ifupdown.js';
+import { deterministicUuid } from '../../src/modules/address/persist/networkmanager.js';
 import { debianFacts, expectGolden, facts, vip } from '../fixtures/persist/helpers.js';
 
 const NM_142: Partial<StackFacts> = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { effectiveValue, parseSysctlConf, setSysctlConf, unsetSysctlConf } from '../../src/modules/sysctl-conf.js';
-import { bootOverrides } from '../../src/modules/sysctl-boot.js';
+import { effectiveValue, parseSysctlConf, setSysctlConf } from '../../src/modules/sysctl/conf.js';
+import { bootOverrides } from '../../src/modules/sysctl/boot.js';
 
 const SEED = `# Disable response to broadcasts.
 # You don't want yourself becoming a Smurf amplifier.
@@ -42,10 +42,6 @@ describe('setSysctlConf', () => {
 
   it('ignores comments with ; and #, and lines without =', () => {
     expect(parseSysctlConf('; a.b = 1\n# c = 2\nnonsense\n d.e=3\n').map((l) => l.key)).toEqual(['d.e']);
-  });
-
-  it('unset removes all lines for the key only', () => {
-    expect(unsetSysctlConf('a.b = 1\nc = 2\na/b = 3\n', ['a.b'])).toBe('c = 2\n');
   });
 });
 

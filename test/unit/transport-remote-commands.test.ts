@@ -3,8 +3,8 @@ import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { shQuote } from '../../src/transport/quote.js';
-import { commandLine, formatMode, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout, writeFileScript } from '../../src/transport/remote-commands.js';
+import { shQuote } from '../../src/remote/quote.js';
+import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout } from '../../src/transport/remote-commands.js';
 
 /**
  * The scripts the SSH transport sends, run here by a local sh exactly as
@@ -66,13 +66,6 @@ describe('commandLine and withBecome', () => {
     expect(sudoNeedsPassword('sudo: a terminal is required to read the password; either use the -S option')).toBe(true);
     expect(sudoNeedsPassword('sudo: unknown user nobody2')).toBe(false);
   });
-
-  it('formats modes as four octal digits and refuses nonsense', () => {
-    expect(formatMode(0o640)).toBe('0640');
-    expect(formatMode(0o4755)).toBe('4755');
-    expect(() => formatMode(0o10000)).toThrow();
-    expect(() => formatMode(1.5)).toThrow();
-  });
 });
 
 describe('readFileScript', () => {
@@ -106,85 +99,3 @@ describe('readFileScript', () => {
   });
 });
 
-describe('writeFileScript', () => {
-  it('creates a new file with the bytes from stdin and umask-style mode', () => {
-    const file = join(dir, 'new-file');
-    const r = runScript(writeFileScript(file), everyByte, '027');
-    expect(r).toMatchObject({ code: 0, stderr: '' });
-    expect(readFileSync(file).equals(everyByte)).toBe(true);
-    expect(statSync(file).mode & 0o7777).toBe(0o640);
-    expect(tempFilesIn(dir)).toEqual([]);
-  });
-
-  it('applies the mode given for a new file', () => {
-    const file = join(dir, 'new-with-mode');
-    expect(runScript(writeFileScript(file, { mode: 0o600 }), Buffer.from('x')).code).toBe(0);
-    expect(statSync(file).mode & 0o7777).toBe(0o600);
-  });
-
-  it('writes an empty file', () => {
-    const file = join(dir, 'empty');
-    writeFileSync(file, 'old');
-    expect(runScript(writeFileScript(file)).code).toBe(0);
-    expect(readFileSync(file).length).toBe(0);
-  });
-
-  it.runIf(isRoot)('keeps the mode and owner of an existing file', () => {
-    const file = join(dir, 'existing');
-    writeFileSync(file, 'old\n', { mode: 0o640 });
-    chownSync(file, 65534, 65534);
-    const before = statSync(file);
-    expect(runScript(writeFileScript(file), Buffer.from('new\n')).code).toBe(0);
-    const after = statSync(file);
-    expect(readFileSync(file, 'utf8')).toBe('new\n');
-    expect(after.mode & 0o7777).toBe(0o640);
-    expect([after.uid, after.gid]).toEqual([65534, 65534]);
-    expect(after.ino).not.toBe(before.ino); // replaced by rename, not rewritten in place
-  });
-
-  it.runIf(isRoot)('applies an owner given as user:group', () => {
-    const file = join(dir, 'owned');
-    expect(runScript(writeFileScript(file, { owner: 'nobody:nogroup', mode: 0o644 }), Buffer.from('x')).code).toBe(0);
-    expect([statSync(file).uid, statSync(file).gid]).toEqual([65534, 65534]);
-  });
-
-  it('replaces the file a symlink points to and keeps the link', () => {
-    const target = join(dir, 'sysctl.conf');
-    const link = join(dir, '99-sysctl.conf');
-    writeFileSync(target, 'old\n', { mode: 0o644 });
-    symlinkSync('sysctl.conf', link);
-    expect(runScript(writeFileScript(link), Buffer.from('new\n')).code).toBe(0);
-    expect(lstatSync(link).isSymbolicLink()).toBe(true);
-    expect(readlinkSync(link)).toBe('sysctl.conf');
-    expect(readFileSync(target, 'utf8')).toBe('new\n');
-  });
-
-  it('leaves the target and no temp file behind when a step fails', () => {
-    const file = join(dir, 'keep-on-failure');
-    writeFileSync(file, 'precious\n');
-    const r = runScript(writeFileScript(file, { owner: 'no-such-user-vipush' }), Buffer.from('new\n'));
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/invalid user|no-such-user/);
-    expect(readFileSync(file, 'utf8')).toBe('precious\n');
-    expect(tempFilesIn(dir)).toEqual([]);
-  });
-
-  it('fails cleanly when the directory does not exist', () => {
-    const r = runScript(writeFileScript(join(dir, 'no-such-dir', 'f')), Buffer.from('x'));
-    expect(r.code).not.toBe(0);
-    expect(r.stderr).toMatch(/mktemp/);
-  });
-
-  it('writes a file with a hostile name and runs nothing from it', () => {
-    const sub = join(dir, 'hostile-write');
-    mkdirSync(sub);
-    expect(runScript(writeFileScript(join(sub, hostileName)), Buffer.from('ok')).code).toBe(0);
-    expect(readdirSync(sub)).toEqual([hostileName]);
-    expect(readFileSync(join(sub, hostileName), 'utf8')).toBe('ok');
-  });
-
-  it('refuses an owner that is not user or user:group', () => {
-    expect(() => writeFileScript('/x', { owner: '-R root' })).toThrow(/owner/);
-    expect(() => writeFileScript('/x', { owner: 'a:b:c' })).toThrow(/owner/);
-  });
-});

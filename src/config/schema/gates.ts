@@ -1,4 +1,4 @@
-import { argvSchema } from './modules.js';
+import { argvSchema } from '../../modules/command/schema.js';
 
 /** Health gates under a play's `verify:`; run after each batch. */
 

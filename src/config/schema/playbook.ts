@@ -1,6 +1,5 @@
-import { MODULE_NAMES } from '../types.js';
+import { MODULE_NAMES, moduleSchema } from '../../modules/registry.js';
 import { GATE_ARG_SCHEMAS, GATE_KINDS } from './gates.js';
-import { MODULE_ARG_SCHEMAS } from './modules.js';
 
 /**
  * The shape of a playbook file: a list of plays, Ansible style. Semantic
@@ -37,7 +36,7 @@ export const taskSchema = {
   properties: {
     name: { type: 'string', minLength: 1 },
     changed_when: booleanSchema,
-    ...MODULE_ARG_SCHEMAS,
+    ...Object.fromEntries(MODULE_NAMES.map((n) => [n, moduleSchema(n)])),
   },
 } as const;
 

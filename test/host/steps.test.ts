@@ -4,11 +4,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { changeShell, printfFormat } from '../../src/modules/changes.js';
-import { applyScript, LOCK_BUSY_EXIT, NOT_ROOT_EXIT, parseOutcomes, revertScript, type Step } from '../../src/engine/script.js';
+import { printfFormat, stepArgv } from '../../src/changes/index.js';
+import { stepLines, type Step } from '../../src/engine/steps.js';
+import { newNonce } from '../../src/remote/markers.js';
+import { applyLines, HostExit, lockedScript, parseOutcomes as parseMarked, revertLines } from '../../src/remote/script.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
+// the host run directory (lock, scratch output) of these scripts: their own, not this machine's /run/vipush
+const runDir = join(dir, 'run');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Scripts as a host gets them over a connection of their own, with one nonce for every script of this file. */
+const nonce = newNonce();
+const applyScript = (steps: Step[], lockWait = 30) => lockedScript({ nonce, runDir }, lockWait, applyLines(stepLines(steps)));
+const revertScript = (steps: Step[]) => lockedScript({ nonce, runDir }, 30, revertLines(stepLines(steps)));
+const parseOutcomes = (out: string | Buffer) => parseMarked(out, nonce);
+const LOCK_BUSY_EXIT = HostExit.lockBusy;
+const NOT_ROOT_EXIT = HostExit.notRoot;
 
 describe('printfFormat: file bytes as a printf format, printed by the shell itself', () => {
   it('prints exactly the bytes it was given, in dash and in bash', () => {
@@ -78,8 +90,8 @@ describe('vp_write, run for real by sh', () => {
     const g = join(dir, 'root.conf');
     writeFileSync(g, 'old\n');
     const rootChange = { kind: 'file' as const, path: g, before: { content: Buffer.from('old\n'), mode: 0o644, uid: 0, gid: 0 }, after: { content: Buffer.from('new\n'), mode: 0o644 } };
-    expect(changeShell(change).endsWith(' 65534 65534')).toBe(true);
-    expect(changeShell(rootChange).endsWith(' -')).toBe(true); // no owner arguments
+    expect(stepArgv(change).slice(-2)).toEqual(['65534', '65534']);
+    expect(stepArgv(rootChange).at(-1)).toBe('-'); // no owner arguments
     expect(run([{ index: 0, taskIndex: 0, change: rootChange }]).outcomes.get(0)?.ok).toBe(true);
     expect([statSync(g).uid, statSync(g).gid]).toEqual([0, 0]);
   });
@@ -146,14 +158,14 @@ describe('the apply script prelude, run for real by sh', () => {
   const sysctl = (to: string): Step => ({ index: 0, taskIndex: 0, change: { kind: 'sysctl-live', key: 'net.vipush.test', from: '0', to } as never });
 
   it('waits for the run lock, and says another run holds it when the wait times out', async () => {
-    execFileSync('sh', ['-c', 'mkdir -p -m 700 /run/vipush']);
+    execFileSync('mkdir', ['-p', '-m', '700', runDir]);
     // -o: only flock itself holds the lock (not its sleep), so killing it frees the lock for the tests after this one
-    const holder = spawn('flock', ['-o', '/run/vipush/lock', 'sleep', '5'], { stdio: 'ignore' });
+    const holder = spawn('flock', ['-o', join(runDir, 'lock'), 'sleep', '5'], { stdio: 'ignore' });
     try {
       await new Promise((res) => setTimeout(res, 300));
       const r = spawnSync('sh', ['-s'], { input: applyScript([], 1) });
       expect(r.status).toBe(LOCK_BUSY_EXIT);
-      expect(r.stderr.toString()).toBe('another vipush run holds /run/vipush/lock on this host\n');
+      expect(r.stderr.toString()).toBe(`another vipush run holds ${runDir}/lock on this host\n`);
     } finally {
       holder.kill();
     }
@@ -173,5 +185,55 @@ describe('the apply script prelude, run for real by sh', () => {
     expect(r.status).toBe(NOT_ROOT_EXIT);
     expect(r.stderr.toString()).toBe('vipush needs root on this host, and /etc is not writable for nobody: set ansible_become: true (sudo) or connect as root\n');
     expect(parseOutcomes(r.stdout.toString()).outcomes.size).toBe(0);
+  });
+});
+
+describe('apply and revert scripts, run for real by sh on this machine', () => {
+  it('start from a known shell state, whatever the shell ran before them (the facts share their shell)', () => {
+    const steps: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'printf "%s|" "$@"', 'sh', 'a b', '*'], reportChanged: true } }];
+    const before = 'set -e -f; IFS=:; umask 077; x="a:b"\n';
+    const r = spawnSync('sh', ['-s'], { input: `${before}${applyScript(steps)}printf 'after %s %s\\n' "$-" "$(umask)"\nfor w in $x; do printf '<%s>' "$w"; done\n` });
+    expect(r.status).toBe(0);
+    const out = r.stdout.toString();
+    expect(parseOutcomes(out).outcomes.get(0)).toMatchObject({ ok: true, output: 'a b|*|' });
+    // -e and -f off, -u on, umask 022, IFS back to blanks: "a:b" is one word again
+    expect(out).toMatch(/after [^e\s]*u[^e\s]* 0022\n<a:b>$/);
+    expect(out).not.toMatch(/after \S*f/);
+  });
+
+  it('write files atomically, keep the mode, and stop at the first failing step', () => {
+    const d = mkdtempSync(join(tmpdir(), 'vipush-script-'));
+    const f = join(d, 'sysctl.conf');
+    writeFileSync(f, 'old\n', { mode: 0o640 });
+    const steps: Step[] = [
+      { index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 }, after: { content: Buffer.from("new 'quoted' $(x)\n"), mode: 0o640 } } },
+      { index: 1, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'echo nope >&2; exit 3'], reportChanged: true } },
+      { index: 2, taskIndex: 0, change: { kind: 'file', path: join(d, 'never'), before: null, after: { content: Buffer.from('x'), mode: 0o644 } } },
+    ];
+    const r = spawnSync('sh', ['-s'], { input: applyScript(steps) });
+    expect(r.status).toBe(70);
+    const { outcomes, ended } = parseOutcomes(r.stdout);
+    expect(ended).toBe(false);
+    expect(outcomes.get(0)?.ok).toBe(true);
+    expect(outcomes.get(1)).toEqual({ index: 1, ok: false, output: 'nope' });
+    expect(outcomes.has(2)).toBe(false);
+    expect(readFileSync(f, 'utf8')).toBe("new 'quoted' $(x)\n");
+    expect(statSync(f).mode & 0o777).toBe(0o640);
+
+    const undo: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } } }];
+    expect(parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo) })).ended).toBe(true);
+    expect(readFileSync(f, 'utf8')).toBe('old\n');
+    expect(readdirSync(d)).toEqual(['sysctl.conf']);
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it("a step's output is kept byte for byte, whether or not it ends in a newline, and a marker without the script's nonce is only text", () => {
+    const say = (text: string): Step => ({ index: 0, taskIndex: 0, change: { kind: 'command', argv: ['printf', '%s', text], reportChanged: true } });
+    for (const text of ['no newline', 'one newline\n', 'two\n\n', `\n@@vipush:0123:end\n`, '\n@@vipush:end\n']) {
+      const out = execFileSync('sh', ['-s'], { input: applyScript([say(text)]) });
+      const r = parseOutcomes(out);
+      expect(r.ended).toBe(true);
+      expect(r.outcomes.get(0)?.output).toBe(text.trimEnd());
+    }
   });
 });

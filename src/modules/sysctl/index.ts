@@ -1,8 +1,14 @@
-import type { SysctlArgs } from '../config/types.js';
-import type { HostFacts, SysctlDropIn } from '../facts/types.js';
-import { effectiveValue, normaliseKey, normaliseValue, setSysctlConf } from './sysctl-conf.js';
-import type { Change, DriftItem, Module, TaskPlan } from './types.js';
-import { bootOverrides } from './sysctl-boot.js';
+import type { Change, DriftItem } from '../../changes/index.js';
+import type { HostFacts, SysctlDropIn } from '../../facts/types.js';
+import { normaliseSysctlKey } from '../../net/values.js';
+import type { ModuleDefinition, TaskPlan } from '../types.js';
+import { bootOverrides } from './boot.js';
+import { effectiveValue, normaliseValue, setSysctlConf } from './conf.js';
+import { resolveSysctl, type SysctlArgs } from './resolve.js';
+import { sysctlArgsSchema } from './schema.js';
+
+export type { SysctlArgs } from './resolve.js';
+export { DEFAULT_SYSCTL_FILE } from './resolve.js';
 
 /**
  * When a file read later at boot sets one of our keys to another value, the
@@ -22,9 +28,12 @@ function fileChange(path: string, state: HostFacts, set: Record<string, string>,
   return { kind: 'file', path, before, after: { content: Buffer.from(next, 'utf8'), mode: before?.mode ?? 0o644 } };
 }
 
-export const sysctlModule: Module<SysctlArgs> = {
+/** `sysctl`: keys in a sysctl file (edited in place), and their live values. */
+export const sysctlModule: ModuleDefinition<SysctlArgs> = {
+  schema: sysctlArgsSchema,
+  resolve: resolveSysctl,
   needs(args) {
-    return { sysctlKeys: Object.keys(args.set).map(normaliseKey), files: [args.file, OVERRIDE_FILE] };
+    return { sysctlKeys: Object.keys(args.set).map(normaliseSysctlKey), files: [args.file, OVERRIDE_FILE] };
   },
 
   plan(args, state): TaskPlan {
@@ -32,7 +41,7 @@ export const sysctlModule: Module<SysctlArgs> = {
     const warnings: string[] = [];
     const unfixable: DriftItem[] = [];
     const drift: DriftItem[] = [];
-    const set = Object.fromEntries(Object.entries(args.set).map(([k, v]) => [normaliseKey(k), normaliseValue(v)]));
+    const set = Object.fromEntries(Object.entries(args.set).map(([k, v]) => [normaliseSysctlKey(k), normaliseValue(v)]));
 
     const main = fileChange(args.file, state, set);
     if (main) {

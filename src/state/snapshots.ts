@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import type { Change } from '../changes/index.js';
 import type { ConnectionVars } from '../inventory/types.js';
-import type { Change } from '../modules/types.js';
-import { writePrivateFile } from '../report/json.js';
+import { writePrivateFile } from './private-file.js';
 
 /**
  * What a run changed on each host, with the "before" of every change, kept

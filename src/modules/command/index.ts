@@ -1,8 +1,14 @@
-import type { CommandArgs } from '../config/types.js';
-import type { Module, TaskPlan } from './types.js';
+import type { ModuleDefinition, TaskPlan } from '../types.js';
+import { resolveCommand, type CommandArgs } from './resolve.js';
+import { commandArgsSchema } from './schema.js';
 
-/** Commands can't be planned beyond creates/removes; they run whenever those allow. */
-export const commandModule: Module<CommandArgs> = {
+export type { CommandArgs } from './resolve.js';
+
+/** `command`: can't be planned beyond creates/removes; it runs whenever those allow. */
+export const commandModule: ModuleDefinition<CommandArgs> = {
+  schema: commandArgsSchema,
+  takesChangedWhen: true,
+  resolve: resolveCommand,
   needs(args) {
     return { paths: [args.creates, args.removes].filter((p): p is string => !!p) };
   },

@@ -1,4 +1,4 @@
-import type { AddressArgs } from '../../config/types.js';
+import type { AddressArgs } from '../resolve.js';
 import type { PersistFormat } from './format.js';
 import { ifcfgFormat } from './ifcfg.js';
 import { ifupdownFormat } from './ifupdown.js';

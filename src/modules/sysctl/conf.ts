@@ -15,11 +15,10 @@ export interface SysctlLine {
   ignoreErrors: boolean; // a leading '-'
 }
 
+import { normaliseSysctlKey } from '../../net/values.js';
+
 const LINE = /^(\s*)(-?)([^=#;\s][^=]*?)\s*=\s*(.*?)\s*$/;
 
-export function normaliseKey(key: string): string {
-  return key.trim().replace(/\//g, '.');
-}
 
 export function normaliseValue(value: string): string {
   return value.trim().split(/\s+/).join(' ');
@@ -40,14 +39,14 @@ export function parseSysctlConf(text: string): SysctlLine[] {
     if (t === '' || t.startsWith('#') || t.startsWith(';')) return;
     const m = LINE.exec(line);
     if (!m) return;
-    out.push({ index, key: normaliseKey(m[3]), value: normaliseValue(m[4]), ignoreErrors: m[2] === '-' });
+    out.push({ index, key: normaliseSysctlKey(m[3]), value: normaliseValue(m[4]), ignoreErrors: m[2] === '-' });
   });
   return out;
 }
 
 /** The value the file leaves a key at when applied in order (last one wins), or undefined. */
 export function effectiveValue(text: string, key: string): string | undefined {
-  const k = normaliseKey(key);
+  const k = normaliseSysctlKey(key);
   let v: string | undefined;
   for (const l of parseSysctlConf(text)) if (l.key === k) v = l.value;
   return v;
@@ -59,7 +58,7 @@ export function effectiveValue(text: string, key: string): string | undefined {
  */
 export function setSysctlConf(text: string, set: Record<string, string>): string {
   const { lines, trailingNewline } = splitLines(text);
-  const wanted = new Map(Object.entries(set).map(([k, v]) => [normaliseKey(k), normaliseValue(v)]));
+  const wanted = new Map(Object.entries(set).map(([k, v]) => [normaliseSysctlKey(k), normaliseValue(v)]));
   const seen = new Set<string>();
   let changed = false;
   for (const l of parseSysctlConf(text)) {
@@ -77,14 +76,4 @@ export function setSysctlConf(text: string, set: Record<string, string>): string
   if (lines.length > 0) body += '\n'; // the original may have lacked a final newline; ours starts on a fresh line
   body += missing.map(([k, v]) => `${k} = ${v}\n`).join('');
   return body;
-}
-
-/** Removes every line that sets one of the keys (for state: absent). */
-export function unsetSysctlConf(text: string, keys: string[]): string {
-  const drop = new Set(keys.map(normaliseKey));
-  const indexes = new Set(parseSysctlConf(text).filter((l) => drop.has(l.key)).map((l) => l.index));
-  if (indexes.size === 0) return text;
-  const { lines, trailingNewline } = splitLines(text);
-  const kept = lines.filter((_, i) => !indexes.has(i));
-  return kept.join('\n') + (trailingNewline && kept.length ? '\n' : '');
 }

@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
-import type { SysctlDropIn } from '../facts/types.js';
-import { effectiveValue, normaliseKey } from './sysctl-conf.js';
+import { normaliseSysctlKey } from '../../net/values.js';
+import type { SysctlDropIn } from '../../facts/types.js';
+import { effectiveValue } from './conf.js';
 
 /**
  * Which files would override our keys at boot.
@@ -28,7 +29,7 @@ export function bootOverrides(ourFile: string, keys: string[], dropIns: SysctlDr
   }
   const out: BootOverride[] = [];
   const later = [...byBase.entries()].filter(([base]) => base > ourBase).sort(([a], [b]) => (a < b ? -1 : 1));
-  for (const key of keys.map(normaliseKey)) {
+  for (const key of keys.map(normaliseSysctlKey)) {
     let winner: BootOverride | undefined;
     for (const [, d] of later) {
       if (d.path === ourFile || d.target === ourFile) continue;

@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import type { AddressArgs } from '../../config/types.js';
+import type { AddressArgs } from '../resolve.js';
 import type { PersistedVip } from './types.js';
 
 /**

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { shJoin, shQuote } from '../../src/transport/quote.js';
+import { shJoin, shQuote } from '../../src/remote/quote.js';
 
 /** What a real POSIX sh makes of a command line: its stdout, byte for byte. */
 function sh(script: string): Buffer {

@@ -1,4 +1,4 @@
-import type { PersistBackend } from '../../config/types.js';
+import type { PersistBackend } from '../resolve.js';
 import { serviceActive, serviceEnabled } from './format.js';
 import { nmLoopbackSupported } from './networkmanager.js';
 import type { StackDetection, StackFacts } from './types.js';

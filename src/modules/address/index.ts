@@ -1,0 +1,88 @@
+import ipaddr from 'ipaddr.js';
+import type { Change } from '../../changes/index.js';
+import type { LiveAddress } from '../../facts/types.js';
+import { PlanRefusal, type ModuleDefinition, type TaskPlan } from '../types.js';
+import { arpExposure, weakAnnounce } from './arp.js';
+import { persistChanges, persistNeeds } from './persist-plan.js';
+import { resolveAddress, type AddressArgs } from './resolve.js';
+import { addressArgsSchema } from './schema.js';
+
+export type { AddressArgs, PersistBackend } from './resolve.js';
+export { arpExposure, effectiveArp } from './arp.js';
+
+function sameIp(a: string, b: string): boolean {
+  try {
+    return ipaddr.parse(a).toNormalizedString() === ipaddr.parse(b).toNormalizedString();
+  } catch {
+    return false;
+  }
+}
+
+function splitCidr(cidr: string): { ip: string; prefix: number } {
+  const [ip, prefix] = cidr.split('/');
+  return { ip, prefix: Number(prefix) };
+}
+
+function matches(a: LiveAddress, args: AddressArgs, ip: string): boolean {
+  return a.dev === args.dev && a.family === args.family && sameIp(a.local, ip);
+}
+
+function wantedLabel(args: AddressArgs): string | undefined {
+  return args.family === 4 ? (args.label ?? args.dev) : undefined;
+}
+
+/** `address`: an IP address on an interface (a VIP on lo, hidden from ARP), live and persisted for boot. */
+export const addressModule: ModuleDefinition<AddressArgs> = {
+  schema: addressArgsSchema,
+  resolve: resolveAddress,
+  needs: persistNeeds,
+
+  plan(args, state): TaskPlan {
+    const { ip, prefix } = splitCidr(args.address);
+    const changes: Change[] = [];
+    const warnings: string[] = [];
+    const existing = state.addresses.filter((a) => matches(a, args, ip));
+    const isSession = state.sessionAddress !== undefined && sameIp(state.sessionAddress, ip);
+    const del = (a: LiveAddress): Change => ({ kind: 'address', op: 'del', family: a.family, cidr: `${a.local}/${a.prefixlen}`, dev: a.dev, scope: a.scope, label: a.label });
+
+    if (args.state === 'absent') {
+      if (existing.length > 0 && isSession) {
+        throw new PlanRefusal(`refusing to remove ${ip}: this SSH session uses it, and removing it would cut vipush off`);
+      }
+      for (const a of existing) changes.push(del(a));
+      changes.push(...persistChanges(args, state, warnings));
+      return { changes, warnings, unfixable: [] };
+    }
+
+    const elsewhere = state.addresses.filter((a) => a.dev !== args.dev && a.family === args.family && sameIp(a.local, ip));
+    if (isSession && elsewhere.length > 0) {
+      throw new PlanRefusal(`refusing to move ${ip} to ${args.dev}: this SSH session uses it on ${elsewhere[0].dev}`);
+    }
+    for (const a of elsewhere) warnings.push(`${ip} is also on ${a.dev} (scope ${a.scope}); vipush leaves it there`);
+
+    const label = wantedLabel(args);
+    const exact = existing.find((a) => a.prefixlen === prefix && a.scope === args.scope && (label === undefined || (a.label ?? a.dev) === label));
+    const persisted = persistChanges(args, state, warnings);
+    if (exact && existing.length === 1) return { changes: persisted, warnings, unfixable: [] };
+
+    if (args.dev === 'lo' && args.family === 4 && !args.allowArp) {
+      const why = arpExposure(state, args.scope);
+      if (why) {
+        throw new PlanRefusal(
+          `refusing to add ${args.address} to lo: ${why}. Set the ARP sysctls in an earlier task (arp_ignore 1, or 3 with scope host), or set allow_arp: true`,
+        );
+      }
+      const weak = weakAnnounce(state);
+      if (weak) warnings.push(weak);
+    }
+
+    if (isSession && existing.some((a) => a !== exact)) {
+      throw new PlanRefusal(`refusing to re-add ${ip}: this SSH session uses it`);
+    }
+    for (const a of existing) if (a !== exact) changes.push(del(a));
+    if (!exact) changes.push({ kind: 'address', op: 'add', family: args.family, cidr: args.address, dev: args.dev, scope: args.scope, label });
+    changes.push(...persisted);
+    return { changes, warnings, unfixable: [] };
+  },
+};
+

@@ -1,0 +1,72 @@
+import type { Change } from '../../changes/index.js';
+import type { FactsRequest, HostFacts } from '../../facts/types.js';
+import { PlanRefusal } from '../types.js';
+import { hidesOnlyScopeHost } from './arp.js';
+import {
+  chooseBackend,
+  keepsScopeHost,
+  parsePersistProbe,
+  PERSIST_FORMATS,
+  PERSIST_PROBE,
+  PERSIST_READ_GLOBS,
+  probeLinesFromFiles,
+  renderPersistAll,
+  scopeHostRefusal,
+  type StackFacts,
+} from './persist/index.js';
+import type { AddressArgs } from './resolve.js';
+
+/** A persisted VIP needs the network stacks probed, and the files that may be ours or tell the stack read. */
+export function persistNeeds(args: AddressArgs): Partial<FactsRequest> {
+  return args.persist === 'none' ? {} : { globs: [...PERSIST_READ_GLOBS], probes: [PERSIST_PROBE] };
+}
+
+/** The probe's lines: what it printed, and what the files it needs say. */
+function probeLines(state: HostFacts): string[] {
+  const files = [...state.files].filter((e): e is [string, NonNullable<(typeof e)[1]>] => e[1] !== null).map(([path, f]) => ({ path, content: f.content }));
+  return [...(state.probes.get(PERSIST_PROBE.name) ?? []), ...probeLinesFromFiles(files)];
+}
+
+/** The host's persistence facts, with file contents taken from the (simulated) state. */
+function stackFacts(state: HostFacts, backend?: keyof typeof PERSIST_FORMATS): StackFacts {
+  const f = parsePersistProbe(probeLines(state));
+  const fmt = backend ? PERSIST_FORMATS[backend] : undefined;
+  f.presentFiles = [];
+  f.existing = {};
+  for (const [path, file] of state.files) {
+    if (!file || (fmt && !fmt.mayBeOurs(path))) continue;
+    f.presentFiles.push(path);
+    f.existing[path] = file.content.toString('utf8');
+  }
+  return f;
+}
+
+/**
+ * The persistent configuration for this VIP, as file changes. Refuses when
+ * the backend can't express it, and when it would bring the VIP back at boot
+ * without scope host while arp_ignore is 3 (the VIP would then answer ARP).
+ */
+export function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): Change[] {
+  if (args.persist === 'none') return [];
+  const chosen = chooseBackend(args.persist, parsePersistProbe(probeLines(state)));
+  if (!chosen.backend) throw new PlanRefusal(`cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`);
+  const backend = chosen.backend;
+  if (args.state === 'present' && args.family === 4 && args.dev === 'lo' && !keepsScopeHost(backend)) {
+    if (hidesOnlyScopeHost(state)) throw new PlanRefusal(scopeHostRefusal(backend, args.address));
+  }
+  const plan = renderPersistAll(backend, [args], stackFacts(state, backend));
+  if (plan.problems.length) throw new PlanRefusal(`cannot persist ${args.address} with ${backend}: ${plan.problems.join('; ')}`);
+  const out: Change[] = [];
+  for (const f of plan.files) {
+    const before = state.files.get(f.path) ?? null;
+    if (before && before.content.toString('utf8') === f.content && (before.mode & 0o7777) === f.mode) continue;
+    out.push({ kind: 'file', path: f.path, before, after: { content: Buffer.from(f.content, 'utf8'), mode: f.mode } });
+  }
+  for (const path of plan.remove) {
+    const before = state.files.get(path) ?? null;
+    if (before) out.push({ kind: 'file', path, before, after: null });
+  }
+  if (out.length > 0) for (const argv of plan.applyNow ?? []) out.push({ kind: 'exec', argv, why: `make ${backend} read its files now` });
+  if (args.persist === 'auto' && out.length > 0) warnings.push(`persisting with ${backend}: ${chosen.reason}`);
+  return out;
+}

@@ -1,0 +1,66 @@
+import type { FactsRequest, HostFacts } from '../facts/types.js';
+import { addressModule } from './address/index.js';
+import { commandModule } from './command/index.js';
+import { sysctlModule } from './sysctl/index.js';
+import type { ArgProblems, ModuleDefinition, PlanContext, TaskKeywords, TaskPlan } from './types.js';
+
+/** Every module, by the key a task names it with. Adding a module: a folder, and a line here. */
+const REGISTERED = {
+  sysctl: sysctlModule,
+  address: addressModule,
+  command: commandModule,
+};
+
+export type ModuleName = keyof typeof REGISTERED;
+type ArgsMap = { [N in ModuleName]: (typeof REGISTERED)[N] extends ModuleDefinition<infer A> ? A : never };
+/** The same table, typed so that a module's name picks its args' type (TypeScript's correlated unions). */
+const MODULES: { [N in ModuleName]: ModuleDefinition<ArgsMap[N]> } = REGISTERED;
+
+export const MODULE_NAMES = Object.keys(MODULES) as readonly ModuleName[];
+
+export function isModuleName(name: string): name is ModuleName {
+  return Object.hasOwn(MODULES, name);
+}
+
+/** The args of a module's tasks after substitution and validation, by module name. */
+export type ArgsOf<N extends ModuleName> = ArgsMap[N];
+
+/** A task of module N for one host: substituted, validated and typed. */
+export type TaskOf<N extends ModuleName> = { name: string; module: N; args: ArgsOf<N>; source: { file: string; line: number; col: number } };
+export type ResolvedTask = { [N in ModuleName]: TaskOf<N> }[ModuleName];
+
+export function moduleSchema(name: ModuleName): object {
+  return MODULES[name].schema;
+}
+
+export function takesChangedWhen(name: ModuleName): boolean {
+  return MODULES[name].takesChangedWhen === true;
+}
+
+export function resolveArgs<N extends ModuleName>(name: N, value: unknown, problems: ArgProblems, keywords: TaskKeywords): ArgsOf<N> | undefined {
+  return MODULES[name].resolve(value, problems, keywords);
+}
+
+function needsOf<N extends ModuleName>(task: TaskOf<N>): Partial<FactsRequest> {
+  return MODULES[task.module].needs(task.args);
+}
+
+export function planTask<N extends ModuleName>(task: TaskOf<N>, state: HostFacts, ctx: PlanContext): TaskPlan {
+  return MODULES[task.module].plan(task.args, state, ctx);
+}
+
+/** Everything the facts must read for these tasks, each thing once. */
+export function factsNeeded(tasks: readonly ResolvedTask[]): FactsRequest {
+  const req: FactsRequest = { sysctlKeys: [], files: [], paths: [], globs: [], probes: [] };
+  for (const t of tasks) {
+    const n = needsOf(t);
+    req.sysctlKeys.push(...(n.sysctlKeys ?? []));
+    req.files.push(...(n.files ?? []));
+    req.paths.push(...(n.paths ?? []));
+    req.globs.push(...(n.globs ?? []));
+    req.probes.push(...(n.probes ?? []));
+  }
+  const once = <T>(xs: T[]) => [...new Set(xs)];
+  const probes = new Map(req.probes.map((p) => [p.name, p]));
+  return { sysctlKeys: once(req.sysctlKeys), files: once(req.files), paths: once(req.paths), globs: once(req.globs), probes: [...probes.values()] };
+}

@@ -1,0 +1,116 @@
+import { SHELL_TEXT } from './shell-text.generated.js';
+import { MARK, parseMarked } from './markers.js';
+import { shJoin, shQuote } from './quote.js';
+
+/** vipush's directory on a host for the run lock and scratch output: root's only (/run/lock is world-writable). */
+export const HOST_RUN_DIR = '/run/vipush';
+
+/** Exit statuses of vipush's host scripts (sh/*.sh), in one place. */
+export const HostExit = {
+  /** a step failed and the apply script stopped there */
+  stepFailed: 70,
+  /** a revert could not undo every step */
+  revertIncomplete: 71,
+  /** the dead-man switch could not be armed */
+  deadmanNotArmed: 72,
+  /** another vipush run holds the host's lock (sysexits' EX_TEMPFAIL) */
+  lockBusy: 75,
+  /** the script does not run as root (sysexits' EX_NOPERM) */
+  notRoot: 77,
+  /** the dead-man switch fired before vipush confirmed */
+  deadmanFired: 3,
+} as const;
+
+export interface ScriptContext {
+  nonce: string;
+  /** default HOST_RUN_DIR; tests run the scripts on their own machine with a directory of their own */
+  runDir?: string;
+}
+
+/** The head of every host script: inputs, a known shell state, the marker writer and the step functions. */
+export function scriptHead(ctx: ScriptContext): string {
+  if (!/^[0-9a-f]+$/.test(ctx.nonce)) throw new Error(`bad nonce ${ctx.nonce}`);
+  return `vp_nonce=${ctx.nonce} vp_run=${shQuote(ctx.runDir ?? HOST_RUN_DIR)}\n${SHELL_TEXT.prelude}${SHELL_TEXT.steps}`;
+}
+
+/** Root, then the host's run lock (held until the shell ends), waiting at most `waitSeconds`. */
+export function lockLines(waitSeconds: number): string {
+  return `vp_lock_wait=${Math.max(0, Math.floor(waitSeconds))}\n${SHELL_TEXT.lock}`;
+}
+
+/** One step: `argv` runs as vp_step's command (a function of sh/steps.sh, or a program). */
+export interface StepLine {
+  index: number;
+  argv: string[];
+}
+
+/** Runs the steps in order and stops at the first that fails (exit HostExit.stepFailed). */
+export function applyLines(steps: readonly StepLine[]): string {
+  return [...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || exit ${HostExit.stepFailed}`), 'vp_mark end', ''].join('\n');
+}
+
+/** Runs every step even if one fails: an undo restores as much as it can. */
+export function revertLines(steps: readonly StepLine[]): string {
+  return ['rc=0', ...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || rc=${HostExit.revertIncomplete}`), 'vp_mark end', 'exit $rc', ''].join('\n');
+}
+
+export interface StepOutcome {
+  index: number;
+  ok: boolean;
+  output: string;
+}
+
+/** What an apply or revert script said: each step's outcome and output, whether it reached its end, whether it armed a dead-man switch. */
+export function parseOutcomes(out: Buffer | string, nonce: string): { outcomes: Map<number, StepOutcome>; ended: boolean; armed: boolean } {
+  const outcomes = new Map<number, StepOutcome>();
+  let ended = false;
+  let armed = false;
+  let open: { index: number; output: string } | undefined;
+  for (const s of parseMarked(typeof out === 'string' ? Buffer.from(out) : out, nonce)) {
+    const index = Number(s.arg);
+    if (s.kind === 'end') ended = true;
+    else if (s.kind === 'armed') armed = true;
+    else if (s.kind === 'begin') open = { index, output: s.body.toString('utf8') };
+    else if ((s.kind === 'done' || s.kind === 'failed') && open?.index === index) {
+      outcomes.set(index, { index, ok: s.kind === 'done', output: open.output.trimEnd() });
+      open = undefined;
+    }
+  }
+  return { outcomes, ended, armed };
+}
+
+/** A whole script over a new connection: head, lock, then `body`. */
+export function lockedScript(ctx: ScriptContext, lockWaitSeconds: number, body: string): string {
+  return `${scriptHead(ctx)}${lockLines(lockWaitSeconds)}${body}`;
+}
+
+// ---- the dead-man switch (sh/deadman.sh) ------------------------------------------------------
+
+export interface Deadman {
+  id: string; // [a-z0-9-] only
+  timeoutSeconds: number;
+  /** a whole script (lockedScript) that undoes the change */
+  revertScript: string;
+}
+
+export const DEADMAN_DIR = '/var/lib/vipush/deadman';
+
+export function deadmanArmLines(d: Deadman): string {
+  if (!/^[a-z0-9-]+$/.test(d.id)) throw new Error(`bad dead-man id ${d.id}`);
+  return `${SHELL_TEXT.deadman}${shJoin(['vp_deadman_arm', d.id, String(d.timeoutSeconds), Buffer.from(d.revertScript).toString('base64')])}\n`;
+}
+
+/** Run over a new connection: disarms the timer, or exits HostExit.deadmanFired if it already fired. */
+export function deadmanConfirmScript(id: string, ctx: ScriptContext): string {
+  if (!/^[a-z0-9-]+$/.test(id)) throw new Error(`bad dead-man id ${id}`);
+  return `${scriptHead(ctx)}${SHELL_TEXT.deadman}${shJoin(['vp_deadman_confirm', id])}\n`;
+}
+
+// ---- health gates on a vantage host (sh/vantage.sh) ----------------------------------------------
+
+/** A script that runs one function of sh/vantage.sh with `args`. */
+export function vantageScript(fn: 'vp_arping' | 'vp_mac_towards' | 'vp_source_towards', ...args: string[]): string {
+  return `${SHELL_TEXT.vantage}${shJoin([fn, ...args])}\n`;
+}
+
+export { MARK };

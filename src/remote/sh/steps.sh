@@ -1,0 +1,126 @@
+# shellcheck shell=dash
+# The steps vipush runs on a host, one shell function each. Each prints why it failed on stderr.
+# Written for the host's CPU: shell builtins wherever they do the job (a fleet pays for every program
+# a step starts), so a file write runs sha256sum (only to check an existing file), sync and mv, a
+# sysctl write none, an address change one `ip`. Steps run in the script's own shell (no subshell
+# each): what a function changes, it puts back.
+
+# One step: its output, between a begin marker and its outcome.
+vp_step() { # index function-or-program args...
+  vp_i=$1
+  shift
+  vp_mark "begin $vp_i"
+  if "$@" </dev/null 2>&1; then
+    vp_mark "done $vp_i"
+  else
+    vp_mark "failed $vp_i"
+    return 1
+  fi
+}
+
+# A user's command, in a subshell: an argv naming a shell builtin (exit, cd, set...) must not act on
+# the script itself.
+vp_sub() { ("$@"); }
+
+# h: the sha256 of file $1, read back through the scratch file (a $(...) would fork a subshell)
+vp_sha() {
+  h=
+  sha256sum <"$1" >"$vp_out" && read -r h vp_l <"$vp_out"
+}
+
+# vp_write path printf-format mode umask expect newsha [uid gid]
+# The bytes come as a printf format (printfFormat in TypeScript), written by the shell itself into a
+# new temp file in the target's directory (noclobber: O_EXCL, never through a planted link), created
+# with the wanted mode by the umask ('-': chmod). expect is '-', 'absent' or the sha256 the plan saw:
+# a file changed since vipush read it is not overwritten. newsha ('-' or a sha256): a file that
+# already holds the new bytes is left alone (an undo on a full disk must not fail for nothing).
+# Symlinks are followed. uid gid: chown to them (the plan gives an existing file's owner when it is
+# not root's).
+vp_write() {
+  p=$1
+  [ ! -L "$p" ] || p=$(readlink -f -- "$1") || return 1
+  h=
+  if [ -f "$p" ] && { [ "$6" != - ] || [ ${#5} -eq 64 ]; }; then vp_sha "$p" || return 1; fi
+  if [ "$6" != - ] && [ "$h" = "$6" ]; then
+    chmod "$3" "$p"
+    return
+  fi
+  case $5 in
+    -) ;;
+    absent) [ ! -e "$p" ] || { echo "$1 appeared since vipush read it; run again" >&2; return 1; } ;;
+    *) [ "$h" = "$5" ] || { echo "$1 changed since vipush read it; run again" >&2; return 1; } ;;
+  esac
+  # a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
+  if [ "$5" = absent ]; then
+    t=$p
+  else
+    t="${p%/*}/.vipush-$vp_r-${p##*/}"
+    if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t"; fi
+  fi
+  [ "$4" = - ] || umask "$4"
+  set -C
+  { : >"$t"; } 2>/dev/null
+  r=$?
+  set +C
+  umask 022
+  [ $r -eq 0 ] || { echo "cannot create $t" >&2; return 1; }
+  # shellcheck disable=SC2059 # the format is the point: printfFormat made it
+  printf -- "$2" >"$t" || { rm -f -- "$t"; echo "cannot write $1" >&2; return 1; }
+  [ "$4" != - ] || chmod "$3" "$t" || { rm -f -- "$t"; return 1; }
+  if [ -n "${7:-}" ]; then chown "$7:$8" "$t" || { rm -f -- "$t"; return 1; }; fi
+  if sync -- "$t" && { [ "$t" = "$p" ] || mv -f -- "$t" "$p"; }; then return 0; fi
+  rm -f -- "$t"
+  echo "cannot replace $1" >&2
+  return 1
+}
+
+vp_rm() { [ ! -e "$1" ] || rm -f -- "$1"; }
+
+# vp_sysctl key value procpath: the kernel's file, written and read back by the shell (what
+# `sysctl -w` does, without the program)
+vp_sysctl() {
+  k=$1 w=$2 e=
+  printf '%s\n' "$2" 2>/dev/null >"$3" || e='the kernel refused the value'
+  # read back; whitespace folded as the kernel prints tabs (ip_local_port_range)
+  v=
+  read -r v <"$3" 2>/dev/null
+  set -f
+  # shellcheck disable=SC2086 # splitting is the point
+  set -- $v
+  set +f
+  v="$*"
+  [ "$v" = "$w" ] || { echo "sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}" >&2; return 1; }
+}
+
+# ip's answer, read back from the scratch file, its lines joined by blanks
+vp_ipout() {
+  o=
+  while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done <"$vp_out"
+}
+
+# vp_addr_add family cidr dev scope [label]: one `ip` changes the address and reads it back (a batch;
+# the values are validated: no blanks)
+vp_addr_add() {
+  ip -o -"$1" -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+addr add $2 dev $3 scope $4${5:+ label $5}
+addr show dev $3 to $2
+VIPUSH_IP
+  vp_ipout
+  case " $o" in
+    *" scope $4 "*) ;;
+    *) echo "$2 is not on $3 with scope $4 after adding it${o:+: $o}" >&2; return 1 ;;
+  esac
+}
+
+# vp_addr_del family cidr dev: an address already gone is fine (-force: the read-back runs anyway);
+# one still there is not
+vp_addr_del() {
+  ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+addr del $2 dev $3
+addr show dev $3 to $2
+VIPUSH_IP
+  vp_ipout
+  case "$o" in
+    *inet*) echo "$2 is still on $3 after removing it: $o" >&2; return 1 ;;
+  esac
+}
