@@ -1,6 +1,6 @@
 /**
  * The only interface modules and the engine use to reach a host. Only
- * src/transport/ssh.ts knows SSH; unit tests use a fake that implements this.
+ * src/transport/ssh/ knows SSH; unit tests use a fake that implements this.
  */
 export interface ExecResult {
   stdout: string;
@@ -65,8 +65,6 @@ export interface Transport {
   exec(cmd: Command, opts?: ExecOptions): Promise<ExecResult>;
   /** A shell session (optional: a transport without one gets a command per phase). */
   session?(opts?: { become?: boolean }): Promise<ShellSession>;
-  /** The file's bytes, or null if it does not exist. */
-  readFile(path: string, opts?: { become?: boolean }): Promise<Buffer | null>;
   /** Atomic: temp file in the same directory, fsync, rename. */
   writeFile(path: string, data: string | Buffer, opts?: WriteFileOptions): Promise<void>;
   close(): Promise<void>;
