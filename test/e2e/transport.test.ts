@@ -182,6 +182,35 @@ describe('shell sessions (facts and the apply script on one channel)', () => {
   });
 });
 
+describe('a host that floods the controller', () => {
+  it('keeps the end of a command\'s stderr flood, and the connection', async () => {
+    const t = await connect(h1);
+    const r = await t.exec({ script: 'head -c 50000000 /dev/zero >&2; echo the-end >&2; exit 3' });
+    expect(r.code).toBe(3);
+    expect(Buffer.byteLength(r.stderr)).toBe(64 * 1024);
+    expect(r.stderr.endsWith('\0the-end\n')).toBe(true);
+    expect((await t.exec({ argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+  });
+
+  it('stops an endless stdout at the cap, the command dies on the host, the connection stays', async () => {
+    const t = await connect(h1, {}, { maxStdoutBytes: 1024 * 1024 });
+    const e = await hostError(t.exec({ argv: ['yes', 'vipush-flood-stdout'] }));
+    expect(e.kind).toBe('command');
+    expect(e.message).toBe('h1 sent more than 1 MiB on stdout for `yes vipush-flood-stdout`; vipush stopped it');
+    await until('the remote yes is gone', () => processesIn(h1, 'yes vipush-flood-stdout').length === 0);
+    expect((await t.exec({ argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+  });
+
+  it('fails a session whose exchange floods stdout', async () => {
+    const t = await connect(h2, {}, { maxStdoutBytes: 1024 * 1024 });
+    const s = await t.session();
+    const e = await hostError(s.exchange('yes vipush-flood-session', { timeoutMs: 10_000, what: 'reading facts' }));
+    expect(e.message).toBe('h2 sent more than 1 MiB on stdout for reading facts; vipush stopped it');
+    await until('the remote yes is gone', () => processesIn(h2, 'yes vipush-flood-session').length === 0);
+    await t.close();
+  });
+});
+
 describe('files', () => {
   let t: SshTransport;
   let dir: string;

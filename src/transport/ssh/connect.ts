@@ -9,31 +9,12 @@ import { shQuote } from '../quote.js';
 import { resolveTarget, type ConnectTarget, type Endpoint } from '../resolve.js';
 import { loadSshConfig, type SshConfig } from '../ssh-config.js';
 import { planAuth, type AuthPlan, type KeySources } from './auth-plan.js';
-import { describeEndpoint, seconds, TransientFailure } from './failures.js';
+import { MAX_STDOUT_BYTES } from './bounded.js';
+import { describeEndpoint, guarded, seconds, TransientFailure } from './failures.js';
 import { hostKeyRefusal, type HostKeyPolicy } from './host-key-check.js';
-import { JumpPool, type JumpLease } from './jump.js';
+import type { JumpLease } from './jump.js';
+import { RunConnections, type TransportLogger } from './run-connections.js';
 import { SshTransport } from './transport.js';
-
-export interface TransportLogger {
-  debug(message: string): void;
-  warn(message: string): void;
-}
-
-/**
- * What the connections of one run share: the jump host connections (one
- * per jump host, however many targets sit behind it) and the known_hosts
- * lines already warned about (a run over many hosts warns once per line).
- */
-export class RunConnections {
-  readonly jumps = new JumpPool();
-  private readonly warned = new Set<string>();
-
-  warnOnce(logger: TransportLogger, message: string): void {
-    if (this.warned.has(message)) return;
-    this.warned.add(message);
-    logger.warn(message);
-  }
-}
 
 export interface ConnectOptions {
   /** default ~/.ssh/known_hosts and /etc/ssh/ssh_known_hosts; new keys go to the first */
@@ -54,6 +35,8 @@ export interface ConnectOptions {
   keepaliveCountMax?: number;
   /** per-command limit when exec() gives none (default 10 min; 0 for none) */
   commandTimeoutMs?: number;
+  /** stdout one command or one shell exchange may send before vipush stops it and fails the host (default 64 MiB) */
+  maxStdoutBytes?: number;
   /** asked once per encrypted key file when VIPUSH_KEY_PASSPHRASE is not set */
   promptPassphrase?: PassphrasePrompt;
   /** default ~/.ssh/config; null reads none */
@@ -71,6 +54,7 @@ export const CONNECT_DEFAULTS = {
   keepaliveIntervalMs: 5_000,
   keepaliveCountMax: 3,
   commandTimeoutMs: 600_000,
+  maxStdoutBytes: MAX_STDOUT_BYTES,
 } as const;
 
 /**
@@ -215,10 +199,18 @@ async function connectOnce(
     },
   } as NodeSshConfig;
   const connecting = ssh.connect(config);
-  // node-ssh creates the ssh2 client synchronously, then drops its own 'error'
-  // listener once ready: without ours, a later ssh2 'error' would kill the process.
+  // node-ssh creates the ssh2 client synchronously (test/unit/transport-ssh-connect.test.ts holds it to that),
+  // then drops its own 'error' listener once ready: ours stays from here to close, or a later ssh2 'error'
+  // (a reset, a keepalive timeout) would kill the process. SshTransport and the jump pool only add listeners.
   const client = ssh.connection;
-  client?.on('error', (e: Error) => run.logger.debug(`${describeEndpoint(endpoint)}: ${e.message}`));
+  client?.on(
+    'error',
+    guarded(
+      (e: Error) => run.logger.debug(`${describeEndpoint(endpoint)}: ${e.message}`),
+      // a debug line that could not be written is not worth failing anything over
+      () => undefined,
+    ),
+  );
   try {
     await connecting;
   } catch (e) {
@@ -293,7 +285,12 @@ export async function connectHost(target: ConnectTarget, opts: ConnectOptions = 
   try {
     const opened = await openConnection(resolved, target.host, run, jump, deadline);
     logger.debug(`connected to ${resolved.user}@${describeEndpoint(resolved)}${jump ? ` via ${jump.label}` : ''}`);
-    return new SshTransport(opened.client, resolved, target, { commandTimeoutMs: opts.commandTimeoutMs ?? CONNECT_DEFAULTS.commandTimeoutMs, logger }, jump);
+    const settings = {
+      commandTimeoutMs: opts.commandTimeoutMs ?? CONNECT_DEFAULTS.commandTimeoutMs,
+      maxStdoutBytes: opts.maxStdoutBytes ?? CONNECT_DEFAULTS.maxStdoutBytes,
+      logger,
+    };
+    return new SshTransport(opened.client, resolved, target, settings, jump);
   } catch (e) {
     jump?.release();
     throw e;

@@ -38,3 +38,39 @@ export function stoppedAfterTimeout(host: string, what: string, timeoutMs: numbe
 export function cannotStart(host: string, what: 'a command' | 'a shell', where: string, cause: Error): HostError {
   return new HostError(host, 'connection-lost', `cannot start ${what} on ${where}: ${cause.message}`);
 }
+
+/** 64 MiB, 64 KiB or 1000 bytes: a limit as a person would write it. */
+export function formatBytes(n: number): string {
+  if (n >= 1 << 20 && n % (1 << 20) === 0) return `${n / (1 << 20)} MiB`;
+  if (n >= 1 << 10 && n % (1 << 10) === 0) return `${n / (1 << 10)} KiB`;
+  return `${n} bytes`;
+}
+
+export function tooMuchStdout(host: string, what: string, capBytes: number): HostError {
+  return new HostError(host, 'command', `${host} sent more than ${formatBytes(capBytes)} on stdout for ${what}; vipush stopped it`);
+}
+
+/** A listener of ours threw: a bug, reported as this host's failure instead of crashing the run. */
+export function listenerFailure(host: string, what: string, cause: unknown): HostError {
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new HostError(host, 'command', `vipush could not handle what ${host} sent for ${what}: ${reason}`);
+}
+
+/**
+ * Wraps an event listener so that nothing it throws escapes into ssh2's
+ * socket handling, where it would crash the process: it goes to onThrow,
+ * which fails the one host instead.
+ */
+export function guarded<A extends unknown[]>(listener: (...args: A) => void, onThrow: (e: unknown) => void): (...args: A) => void {
+  return (...args: A) => {
+    try {
+      listener(...args);
+    } catch (e) {
+      try {
+        onThrow(e);
+      } catch {
+        // onThrow only settles a promise and closes a channel; should even that throw, no one is left to tell
+      }
+    }
+  };
+}

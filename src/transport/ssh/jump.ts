@@ -2,8 +2,9 @@ import type { NodeSSH } from 'node-ssh';
 import type { Channel, Client } from 'ssh2';
 import { HostError } from '../../errors.js';
 import type { Endpoint } from '../resolve.js';
-import type { OpenedConnection, TransportLogger } from './connect.js';
-import { describeEndpoint, seconds, TransientFailure } from './failures.js';
+import type { OpenedConnection } from './connect.js';
+import type { TransportLogger } from './run-connections.js';
+import { describeEndpoint, guarded, seconds, TransientFailure } from './failures.js';
 
 export interface JumpLease {
   readonly label: string;
@@ -61,13 +62,16 @@ export class JumpPool {
           throw e;
         }
         const conn: JumpConnection = { key, entry: pending!, label: hop.label, ssh: opened.ssh, client: opened.client, refs: 0, lost: false, via };
-        const onGone = () => {
-          if (conn.lost) return;
-          conn.lost = true;
-          // later targets open a fresh connection; current ones see their own streams close
-          if (this.connections.get(key) === pending) this.connections.delete(key);
-          if (conn.refs > 0) logger.warn(`lost the connection to jump host ${conn.label}`);
-        };
+        const onGone = guarded(
+          () => {
+            if (conn.lost) return;
+            conn.lost = true;
+            // later targets open a fresh connection; current ones see their own streams close
+            if (this.connections.get(key) === pending) this.connections.delete(key);
+            if (conn.refs > 0) logger.warn(`lost the connection to jump host ${conn.label}`);
+          },
+          (e) => logger.debug(`jump host ${conn.label}: ${e instanceof Error ? e.message : String(e)}`),
+        );
         opened.client.on('end', onGone);
         opened.client.on('close', onGone);
         return conn;

@@ -6,8 +6,9 @@ import { shQuote } from '../quote.js';
 import { commandLine, withBecome, withRemoteTimeout, writeFileScript } from '../remote-commands.js';
 import type { ConnectTarget, Endpoint } from '../resolve.js';
 import type { Command, ExecOptions, ExecResult, ShellSession, Transport, WriteFileOptions } from '../types.js';
-import type { TransportLogger } from './connect.js';
-import { cannotStart, describeEndpoint, stoppedAfterTimeout, sudoRefusal } from './failures.js';
+import type { TransportLogger } from './run-connections.js';
+import { CappedChunks, MAX_STDOUT_BYTES, STDERR_TAIL_BYTES, TailBuffer } from './bounded.js';
+import { cannotStart, describeEndpoint, guarded, listenerFailure, stoppedAfterTimeout, sudoRefusal, tooMuchStdout } from './failures.js';
 import type { JumpLease } from './jump.js';
 import { SshShellSession } from './session.js';
 
@@ -43,6 +44,7 @@ export class SshTransport implements Transport {
   private readonly become: boolean;
   private readonly becomeUser: string;
   private readonly commandTimeoutMs: number;
+  private readonly maxStdoutBytes: number;
   private readonly logger: TransportLogger;
   private readonly channels = pLimit(MAX_CHANNELS_PER_CONNECTION);
   private readonly running = new Set<(err: HostError) => void>();
@@ -56,7 +58,7 @@ export class SshTransport implements Transport {
     client: Client,
     endpoint: Endpoint,
     target: ConnectTarget,
-    settings: { commandTimeoutMs: number; logger: TransportLogger },
+    settings: { commandTimeoutMs: number; logger: TransportLogger; maxStdoutBytes?: number },
     jump: Pick<JumpLease, 'release'> | null,
   ) {
     this.host = target.host;
@@ -68,13 +70,19 @@ export class SshTransport implements Transport {
     this.become = target.become;
     this.becomeUser = target.becomeUser ?? 'root';
     this.commandTimeoutMs = settings.commandTimeoutMs;
+    this.maxStdoutBytes = settings.maxStdoutBytes ?? MAX_STDOUT_BYTES;
     this.logger = settings.logger;
     this.jump = jump;
+    // Listening for 'error' for as long as the client lives: an ssh2 'error' with no listener kills the process.
     this.client.on('error', (e: Error) => {
       this.lastError = e;
     });
-    this.client.on('end', () => this.markLost());
-    this.client.on('close', () => this.markLost());
+    const markLost = guarded(
+      () => this.markLost(),
+      (e) => this.logger.debug(`${this.where}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+    this.client.on('end', markLost);
+    this.client.on('close', markLost);
   }
 
   /** False once the connection dropped or was closed. */
@@ -87,11 +95,14 @@ export class SshTransport implements Transport {
     this.lost = this.closing
       ? new HostError(this.host, 'connection-lost', `the connection to ${this.where} was closed`)
       : new HostError(this.host, 'connection-lost', `lost the SSH connection to ${this.where}: ${this.lastError?.message ?? 'the server closed it'}`);
-    if (!this.closing) this.logger.warn(this.lost.message);
-    for (const fail of this.running) fail(this.lost);
+    const running = [...this.running];
     this.running.clear();
-    this.jump?.release();
+    for (const fail of running) fail(this.lost);
+    const jump = this.jump;
     this.jump = null;
+    jump?.release();
+    // last: the one call out of this module, so whatever it does, the commands have failed already
+    if (!this.closing) this.logger.warn(this.lost.message);
   }
 
   private run(line: string, stdin: string | Buffer | undefined, timeoutMs: number, what: string): Promise<RawResult> {
@@ -125,28 +136,50 @@ export class SshTransport implements Transport {
               if (err) return failToStart(err);
               channel = ch;
               if (done) return ch.close();
-              const stdout: Buffer[] = [];
-              const stderr: Buffer[] = [];
+              const stdout = new CappedChunks(this.maxStdoutBytes);
+              const stderr = new TailBuffer(STDERR_TAIL_BYTES);
               let code: number | null = null;
               let signal: string | null = null;
-              ch.on('data', (chunk: Buffer) => stdout.push(chunk));
-              ch.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
-              ch.on('exit', (exitCode: number | null, signalName?: string) => {
-                code = typeof exitCode === 'number' ? exitCode : null;
-                signal = signalName ? `SIG${signalName}` : null;
+              const fail = (e: HostError) => {
+                settle(() => reject(e));
+                stdout.clear();
+                ch.close();
+              };
+              const guard = <A extends unknown[]>(listener: (...args: A) => void) => guarded(listener, (e) => fail(listenerFailure(this.host, what, e)));
+              ch.on(
+                'data',
+                guard((chunk: Buffer) => {
+                  if (done) return;
+                  if (!stdout.push(chunk)) fail(tooMuchStdout(this.host, what, this.maxStdoutBytes));
+                }),
+              );
+              ch.stderr.on('data', guard((chunk: Buffer) => stderr.push(chunk)));
+              ch.on(
+                'exit',
+                guard((exitCode: number | null, signalName?: string) => {
+                  code = typeof exitCode === 'number' ? exitCode : null;
+                  signal = signalName ? `SIG${signalName}` : null;
+                }),
+              );
+              ch.on(
+                'error',
+                guard((e: Error) => {
+                  this.lastError = e;
+                }),
+              );
+              const finish = guard(() => {
+                if (done) return;
+                // taken before settling, so should taking it throw, the guard can still fail the command
+                const result = { stdout: stdout.bytes(), stderr: stderr.bytes(), code, signal, durationMs: performance.now() - started };
+                settle(() => (this.lost ? reject(this.lost) : resolve(result)));
               });
-              ch.on('error', (e: Error) => {
-                this.lastError = e;
-              });
-              const finish = () =>
-                settle(() => {
-                  if (this.lost) return reject(this.lost);
-                  resolve({ stdout: Buffer.concat(stdout), stderr: Buffer.concat(stderr), code, signal, durationMs: performance.now() - started });
-                });
-              ch.on('close', () => {
-                if (ch.stderr.readableEnded || ch.stderr.destroyed) finish();
-                else ch.stderr.once('end', finish);
-              });
+              ch.on(
+                'close',
+                guard(() => {
+                  if (ch.stderr.readableEnded || ch.stderr.destroyed) finish();
+                  else ch.stderr.once('end', finish);
+                }),
+              );
               if (stdin === undefined) ch.end();
               else ch.end(stdin);
             });
@@ -185,6 +218,7 @@ export class SshTransport implements Transport {
         return () => this.running.delete(fail);
       },
       sudo: wrapped.sudo,
+      maxStdoutBytes: this.maxStdoutBytes,
       onError: (e) => {
         this.lastError = e;
       },
