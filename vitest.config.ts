@@ -1,12 +1,28 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Four projects. unit: no build, no root, nothing outside a temp dir, files in parallel. host: the
+ * host-side shell run for real on this machine (root; its own run directory, never /run/vipush).
+ * cli: the built CLI as a user runs it. e2e: real sshd processes in network namespaces; they share
+ * the machine's two cores, so they run after the others, one file at a time.
+ */
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    // e2e tests build network namespaces and real sshd processes; they share one
-    // machine, so files run one at a time and get generous timeouts.
-    fileParallelism: false,
-    testTimeout: 120_000,
-    hookTimeout: 180_000,
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      { test: { name: 'host', include: ['test/host/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'cli', include: ['test/cli/**/*.test.ts'], globalSetup: ['test/build-once.ts'], testTimeout: 120_000 } },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/build-once.ts'],
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+        },
+      },
+    ],
   },
 });

@@ -25,7 +25,7 @@ import { writePrivateFile } from '../state/private-file.js';
 import { renderRecap } from '../report/recap.js';
 import { fanOut, JsonLines, TerminalProgress } from '../report/terminal.js';
 import type { RunEvents } from '../engine/types.js';
-import { connectHost } from '../transport/ssh.js';
+import { connectHost, RunConnections } from '../transport/ssh/index.js';
 import { loadSnapshot, saveSnapshot, listSnapshots, stateDir } from '../state/snapshots.js';
 import { rollbackRun } from '../engine/rollback.js';
 import { acquireRunLock, RunLockedError } from './lock.js';
@@ -147,15 +147,17 @@ async function loadInputs(playbookPath: string, inventoryPath: string) {
   return { playbook: (pb as PromiseFulfilledResult<Awaited<ReturnType<typeof loadPlaybook>>>).value, inventory: (inv as PromiseFulfilledResult<Inventory>).value };
 }
 
-/** One connector per run: known_hosts is parsed once and shared by every connection. */
+/** One connector per run: known_hosts is parsed once, and jump host connections are shared, by every connection. */
 async function makeConnector(values: Values, connectTimeoutMs: number, commandTimeoutMs: number): Promise<Connector> {
   const home = process.env.HOME || homedir();
   const knownHostsFiles = typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
   const knownHosts = await KnownHostsVerifier.load(knownHostsFiles);
+  const connections = new RunConnections();
   return (conn) =>
     connectHost(conn, {
       knownHostsFiles,
       knownHosts,
+      connections,
       acceptNewHostKeys: !!values['accept-new-host-keys'],
       privateKeyFile: values['private-key'] as string | undefined,
       user: values.user as string | undefined,

@@ -10,9 +10,6 @@ import type { Command } from './types.js';
  * user needs a POSIX shell, as Ansible also assumes.
  */
 
-/** Exit status of the read script when the file does not exist. cat itself only exits 0 or 1. */
-export const READ_ABSENT_EXIT = 44;
-
 export function commandLine(cmd: Command): string {
   if ('argv' in cmd) {
     if (cmd.argv.length === 0) throw new Error('cannot run an empty argv');
@@ -54,13 +51,4 @@ export function withBecome(line: string, become: { enabled: boolean; user: strin
 /** sudo -n's ways of saying it would have to ask for a password. */
 export function sudoNeedsPassword(stderr: string): boolean {
   return /^sudo: (a password is required|a terminal is required|sorry, you must have a tty)/m.test(stderr);
-}
-
-/**
- * Prints the file's bytes; exits READ_ABSENT_EXIT when it does not exist
- * (a dangling symlink counts as absent) and 1 on any other failure.
- */
-export function readFileScript(path: string): string {
-  const p = shQuote(path);
-  return `cat -- ${p} && exit 0; [ -e ${p} ] || exit ${READ_ABSENT_EXIT}; exit 1`;
 }

@@ -1,9 +1,11 @@
 /**
  * The only interface modules and the engine use to reach a host. Only
- * src/transport/ssh.ts knows SSH; unit tests use a fake that implements this.
+ * src/transport/ssh/ knows SSH; unit tests use a fake that implements this.
  */
 export interface ExecResult {
+  /** The SSH transport fails the host instead when a command sends more than its cap (64 MiB). */
   stdout: string;
+  /** The end of it: the SSH transport keeps the last 64 KiB. */
   stderr: string;
   /** Exit status, or null when the command was killed by a signal or the connection dropped. */
   code: number | null;

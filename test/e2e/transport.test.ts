@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HostError } from '../../src/errors.js';
-import { connectHost, type ConnectOptions, type ConnectTarget, type SshTransport } from '../../src/transport/ssh.js';
+import { connectHost, RunConnections, type ConnectOptions, type ConnectTarget, type SshTransport } from '../../src/transport/ssh/index.js';
 import { createLab, type Lab, type LabHost } from '../lab/lab.js';
 
 /**
@@ -178,6 +178,35 @@ describe('shell sessions (facts and the apply script on one channel)', () => {
     const e = await hostError(s.exchange('echo "gone" >&2; exit 5', { timeoutMs: 5_000, what: 'reading facts' }));
     expect(e.kind).toBe('command');
     expect(e.message).toMatch(/reading facts ended early \(exit 5\): gone/);
+    await t.close();
+  });
+});
+
+describe('a host that floods the controller', () => {
+  it('keeps the end of a command\'s stderr flood, and the connection', async () => {
+    const t = await connect(h1);
+    const r = await t.exec({ script: 'head -c 50000000 /dev/zero >&2; echo the-end >&2; exit 3' });
+    expect(r.code).toBe(3);
+    expect(Buffer.byteLength(r.stderr)).toBe(64 * 1024);
+    expect(r.stderr.endsWith('\0the-end\n')).toBe(true);
+    expect((await t.exec({ argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+  });
+
+  it('stops an endless stdout at the cap, the command dies on the host, the connection stays', async () => {
+    const t = await connect(h1, {}, { maxStdoutBytes: 1024 * 1024 });
+    const e = await hostError(t.exec({ argv: ['yes', 'vipush-flood-stdout'] }));
+    expect(e.kind).toBe('command');
+    expect(e.message).toBe('h1 sent more than 1 MiB on stdout for `yes vipush-flood-stdout`; vipush stopped it');
+    await until('the remote yes is gone', () => processesIn(h1, 'yes vipush-flood-stdout').length === 0);
+    expect((await t.exec({ argv: ['echo', 'still here'] })).stdout).toBe('still here\n');
+  });
+
+  it('fails a session whose exchange floods stdout', async () => {
+    const t = await connect(h2, {}, { maxStdoutBytes: 1024 * 1024 });
+    const s = await t.session();
+    const e = await hostError(s.exchange('yes vipush-flood-session', { timeoutMs: 10_000, what: 'reading facts' }));
+    expect(e.message).toBe('h2 sent more than 1 MiB on stdout for reading facts; vipush stopped it');
+    await until('the remote yes is gone', () => processesIn(h2, 'yes vipush-flood-session').length === 0);
     await t.close();
   });
 });
@@ -358,7 +387,8 @@ describe('ProxyJump', () => {
   it('reaches two targets through one shared connection to the jump host', async () => {
     const sshConfig = join(scratch, 'ssh_config');
     writeFileSync(sshConfig, `Host ${h3.ip}\n  ProxyJump root@${h1.ip}\n`);
-    const jumpOpts: ConnectOptions = { privateKeyFile: lab.privateKeyFile, sshConfigFile: sshConfig };
+    // one run's connections: the jump host connection is shared within it
+    const jumpOpts: ConnectOptions = { privateKeyFile: lab.privateKeyFile, sshConfigFile: sshConfig, connections: new RunConnections() };
     const before = await sshConnectionsFrom(h1, lab.controllerIp);
 
     // h2 names its jump host in the inventory, h3 gets it from ssh_config

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shQuote } from '../../src/remote/quote.js';
-import { commandLine, readFileScript, READ_ABSENT_EXIT, sudoNeedsPassword, withBecome, withRemoteTimeout } from '../../src/transport/remote-commands.js';
+import { commandLine, sudoNeedsPassword, withBecome, withRemoteTimeout } from '../../src/transport/remote-commands.js';
 
 /**
  * The scripts the SSH transport sends, run here by a local sh exactly as
@@ -65,37 +65,6 @@ describe('commandLine and withBecome', () => {
     expect(sudoNeedsPassword('sudo: a password is required\n')).toBe(true);
     expect(sudoNeedsPassword('sudo: a terminal is required to read the password; either use the -S option')).toBe(true);
     expect(sudoNeedsPassword('sudo: unknown user nobody2')).toBe(false);
-  });
-});
-
-describe('readFileScript', () => {
-  it('prints every byte exactly', () => {
-    const file = join(dir, 'bytes');
-    writeFileSync(file, everyByte);
-    const r = runScript(readFileScript(file));
-    expect(r.code).toBe(0);
-    expect(r.stdout.equals(everyByte)).toBe(true);
-  });
-
-  it('exits with the absent code for a missing file and a dangling symlink', () => {
-    expect(runScript(readFileScript(join(dir, 'missing'))).code).toBe(READ_ABSENT_EXIT);
-    symlinkSync(join(dir, 'nowhere'), join(dir, 'dangling'));
-    expect(runScript(readFileScript(join(dir, 'dangling'))).code).toBe(READ_ABSENT_EXIT);
-  });
-
-  it('fails with 1 and cat\'s message for a directory', () => {
-    const r = runScript(readFileScript(dir));
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/Is a directory/);
-  });
-
-  it('reads a file with a hostile name', () => {
-    const sub = join(dir, 'hostile-read');
-    mkdirSync(sub);
-    writeFileSync(join(sub, hostileName), 'content');
-    const r = runScript(readFileScript(join(sub, hostileName)));
-    expect(r.stdout.toString()).toBe('content');
-    expect(readdirSync(sub)).toEqual([hostileName]);
   });
 });
 

@@ -1,91 +1,12 @@
-import { EventEmitter } from 'node:events';
-import type { Client } from 'ssh2';
 import { describe, expect, it } from 'vitest';
 import { HostError } from '../../src/errors.js';
-import type { Endpoint } from '../../src/transport/resolve.js';
-import { SshTransport } from '../../src/transport/ssh.js';
+import { nextChannel, transport } from './fake-ssh-client.js';
 
 /**
  * SshTransport over a scripted stand-in for ssh2's Client: the
  * connection-level behaviour (drops, timeouts, sudo, channel limits) without
  * a network. The real thing is covered by test/e2e/transport.test.ts.
  */
-
-class FakeChannel extends EventEmitter {
-  readonly stderr = Object.assign(new EventEmitter(), { readableEnded: true, destroyed: false });
-  stdin: Buffer[] = [];
-  ended = false;
-  closed = false;
-  constructor(readonly command: string) {
-    super();
-  }
-  end(data?: string | Buffer): void {
-    if (data !== undefined) this.stdin.push(Buffer.from(data));
-    this.ended = true;
-  }
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.emit('close');
-  }
-  /** the remote side finishes: output, exit status, close */
-  finish(r: { stdout?: Buffer | Buffer[]; stderr?: string; code?: number | null; signal?: string }): void {
-    for (const chunk of [r.stdout ?? []].flat()) this.emit('data', chunk);
-    if (r.stderr) this.stderr.emit('data', Buffer.from(r.stderr));
-    if (r.signal) this.emit('exit', null, r.signal);
-    else this.emit('exit', r.code ?? 0);
-    this.close();
-  }
-}
-
-class FakeClient extends EventEmitter {
-  readonly channels: FakeChannel[] = [];
-  ended = false;
-  exec(command: string, cb: (err: Error | undefined, ch: FakeChannel) => void): void {
-    if (this.ended) throw new Error('Not connected');
-    const ch = new FakeChannel(command);
-    this.channels.push(ch);
-    queueMicrotask(() => cb(undefined, ch));
-  }
-  end(): void {
-    this.ended = true;
-    queueMicrotask(() => this.emit('close'));
-  }
-  destroy(): void {
-    this.end();
-  }
-  /** the network or the server goes away */
-  drop(reason?: string): void {
-    if (reason) this.emit('error', new Error(reason));
-    this.ended = true;
-    this.emit('close');
-  }
-  open(): FakeChannel[] {
-    return this.channels.filter((c) => !c.closed);
-  }
-}
-
-const endpoint = (user: string): Endpoint => ({ label: 'web1', address: '198.18.1.11', port: 22, user, keyFiles: [], useDefaultKeys: false });
-
-function transport(opts: { user?: string; become?: boolean; commandTimeoutMs?: number; released?: () => void } = {}) {
-  const client = new FakeClient();
-  const warnings: string[] = [];
-  const t = new SshTransport(
-    client as unknown as Client,
-    endpoint(opts.user ?? 'root'),
-    { host: 'web1', address: '198.18.1.11', become: opts.become ?? false },
-    { commandTimeoutMs: opts.commandTimeoutMs ?? 0, logger: { debug() {}, warn: (m) => warnings.push(m) } },
-    opts.released ? { release: opts.released } : null,
-  );
-  return { t, client, warnings };
-}
-
-async function nextChannel(client: FakeClient, index: number): Promise<FakeChannel> {
-  for (let i = 0; i < 100 && client.channels.length <= index; i++) await new Promise((r) => setImmediate(r));
-  const ch = client.channels[index];
-  if (!ch) throw new Error(`channel ${index} was never opened`);
-  return ch;
-}
 
 describe('SshTransport.exec', () => {
   it('returns a failing command as a value, with output decoded across chunk boundaries', async () => {
@@ -188,7 +109,7 @@ describe('SshTransport when the connection drops', () => {
     expect(warnings).toEqual([(e as Error).message]);
     expect(released).toBe(1);
     await expect(t.exec({ argv: ['true'] })).rejects.toBe(e);
-    await expect(t.readFile('/etc/hostname')).rejects.toBe(e);
+    await expect(t.session()).rejects.toBe(e);
     expect(client.channels).toHaveLength(1);
   });
 
@@ -209,17 +130,3 @@ describe('SshTransport when the connection drops', () => {
   });
 });
 
-describe('SshTransport files', () => {
-  it('reads bytes exactly, and an absent file as null', async () => {
-    const { t, client } = transport();
-    const bytes = Buffer.from([0xff, 0x00, 0xc3]);
-    const p = t.readFile('/etc/x');
-    (await nextChannel(client, 0)).finish({ stdout: [bytes.subarray(0, 1), bytes.subarray(1)] });
-    expect((await p)?.equals(bytes)).toBe(true);
-    const absent = t.readFile('/etc/y');
-    (await nextChannel(client, 1)).finish({ code: 44, stderr: 'cat: /etc/y: No such file or directory' });
-    expect(await absent).toBeNull();
-  });
-
-
-});
