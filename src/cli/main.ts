@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadPlaybook } from '../config/playbook.js';
 import { suggest } from '../config/suggest.js';
-import { preparePlays, runPlays, type Connector, type Shard } from '../engine/run.js';
+import { preparePlays, runPlays, type Connector } from '../engine/run.js';
 import { mergeReports } from '../report/merge.js';
 import type { JsonReport } from '../report/json.js';
 import { readFile } from 'node:fs/promises';
@@ -32,27 +32,8 @@ import { DRIFT_HELP, INVENTORY_HELP, MAIN_HELP, MERGE_HELP, ROLLBACK_HELP, RUN_H
 import { scheduleUnits } from './schedule.js';
 import { writeHistory } from '../report/history.js';
 import { exitCodeFor, exitCodeForRun } from './exit.js';
-
-const connectionOptions = {
-  inventory: { type: 'string', short: 'i' },
-  limit: { type: 'string', short: 'l' },
-  'extra-vars': { type: 'string', short: 'e', multiple: true },
-  user: { type: 'string', short: 'u' },
-  'private-key': { type: 'string' },
-  'known-hosts': { type: 'string' },
-  'accept-new-host-keys': { type: 'boolean' },
-  'connect-timeout': { type: 'string' },
-  'command-timeout': { type: 'string' },
-  forks: { type: 'string', short: 'f' },
-  shard: { type: 'string' },
-  report: { type: 'string' },
-  history: { type: 'string' },
-  'history-keep': { type: 'string' },
-  'log-format': { type: 'string' },
-  quiet: { type: 'boolean', short: 'q' },
-  verbose: { type: 'boolean', short: 'v' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies ParseArgsConfig['options'];
+import { connectionOptions, connectionTimeouts, extraVarsOption, intOption, parseShard, requireInventory, requirePlaybook, type Values } from './options.js';
+import { installSignalHandlers, interruptibleRun } from './signals.js';
 
 const commands = {
   run: { help: RUN_HELP, options: { ...connectionOptions, check: { type: 'boolean', short: 'C' }, diff: { type: 'boolean', short: 'D' } } },
@@ -82,7 +63,6 @@ const commands = {
 } as const;
 
 type CommandName = keyof typeof commands;
-type Values = Record<string, string | boolean | string[] | undefined>;
 
 function parse(name: CommandName, argv: string[]): { values: Values; positionals: string[] } {
   const options = commands[name].options as ParseArgsConfig['options'];
@@ -98,37 +78,6 @@ function parse(name: CommandName, argv: string[]): { values: Values; positionals
     }
     throw new UserInputError(`vipush ${name}: ${msg.split('\n')[0]}; see vipush ${name} --help`);
   }
-}
-
-function intOption(values: Values, key: string, def: number, min: number, max: number): number {
-  const v = values[key];
-  if (v === undefined) return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UserInputError(`--${key} must be a whole number from ${min} to ${max}, not "${String(v)}"`);
-  return n;
-}
-
-function parseShard(v: Values[string]): Shard | undefined {
-  if (v === undefined) return undefined;
-  const m = typeof v === 'string' ? /^(\d+)\/(\d+)$/.exec(v) : null;
-  const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
-  if (!shard || shard.count < 1 || shard.index < 1 || shard.index > shard.count) {
-    throw new UserInputError(`--shard must be K/N with 1 <= K <= N, such as 2/8, not "${String(v)}"`);
-  }
-  return shard;
-}
-
-function requireInventory(values: Values, cmd: string): string {
-  const inv = values.inventory;
-  if (typeof inv !== 'string') throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required; see vipush ${cmd} --help`);
-  return inv;
-}
-
-function requirePlaybook(positionals: string[], cmd: string): string {
-  if (positionals.length !== 1) {
-    throw new UserInputError(`vipush ${cmd}: expected exactly one PLAYBOOK, got ${positionals.length === 0 ? 'none' : positionals.join(' ')}; see vipush ${cmd} --help`);
-  }
-  return positionals[0];
 }
 
 /** Loads both files; errors from both are reported together. */
@@ -175,7 +124,7 @@ async function cmdValidate(argv: string[]): Promise<number> {
   const { values, positionals } = parse('validate', argv);
   if (values.help) return help(VALIDATE_HELP);
   const { playbook, inventory } = await loadInputs(requirePlaybook(positionals, 'validate'), requireInventory(values, 'validate'));
-  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars((values['extra-vars'] as string[]) ?? []) });
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)) });
   const hosts = new Set(plays.flatMap((p) => p.hosts.map((h) => h.name)));
   const tasks = plays.reduce((n, p) => n + p.play.tasks.length, 0);
   process.stdout.write(`${playbook.file}: ${plays.length} play(s), ${tasks} task(s), ${hosts.size} host(s): valid\n`);
@@ -205,19 +154,17 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
   const mode = name === 'run' ? 'run' : values.fix ? 'fix' : 'drift';
   const check = name === 'run' && !!values.check;
   const forks = intOption(values, 'forks', 50, 1, 10_000);
-  const connectTimeoutMs = intOption(values, 'connect-timeout', 10, 1, 3600) * 1000;
-  const commandTimeoutMs = intOption(values, 'command-timeout', 120, 1, 86_400) * 1000;
+  const { connectTimeoutMs, commandTimeoutMs } = connectionTimeouts(values);
   const logFormat = (values['log-format'] as string | undefined) ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UserInputError(`--log-format must be text or json, not "${logFormat}"`);
 
   const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
-  const extraVars = parseExtraVars((values['extra-vars'] as string[]) ?? []);
+  const extraVars = parseExtraVars(extraVarsOption(values));
   const shard = parseShard(values.shard);
   const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard });
 
   const lock = await acquireRunLock({ playbook: resolve(playbookPath), inventory: resolve(inventoryPath), shard: shard && `${shard.index}/${shard.count}` });
-  const controller = new AbortController();
-  runInFlight = controller;
+  const run = interruptibleRun();
 
   const started = new Date();
   const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
@@ -236,7 +183,7 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
       forks,
       commandTimeoutMs,
       events: fanOut(...sinks),
-      signal: controller.signal,
+      signal: run.signal,
       vantage: vantageResolver(inventory),
       connect: await makeConnector(values, connectTimeoutMs, commandTimeoutMs),
     });
@@ -252,11 +199,11 @@ async function cmdRun(name: 'run' | 'drift', argv: string[]): Promise<number> {
       const path = await saveSnapshot({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString(), hosts });
       if (logFormat === 'text' && !values.quiet) process.stdout.write(`run ${runId}: what it changed is saved in ${path}; \`${rollbackCommand(runId, inventoryPath)}\` undoes it\n`);
     }
-    if (logFormat === 'json') process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit: exitCodeForRun(report, mode, controller.signal.aborted) }) + '\n');
+    if (logFormat === 'json') process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit: exitCodeForRun(report, mode, run.signal.aborted) }) + '\n');
     else process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
-    return exitCodeForRun(report, mode, controller.signal.aborted);
+    return exitCodeForRun(report, mode, run.signal.aborted);
   } finally {
-    runInFlight = undefined;
+    run.end();
     await lock.release();
   }
 }
@@ -291,10 +238,10 @@ async function cmdSchedule(argv: string[]): Promise<number> {
   if (typeof values.every !== 'string') throw new UserInputError('vipush schedule: --every INTERVAL is required (e.g. --every 15m)');
   // Refuse to schedule something that would fail on its first run.
   const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
-  preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars((values['extra-vars'] as string[]) ?? []) });
+  preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)) });
   const extra: string[] = [];
   for (const k of ['known-hosts', 'private-key', 'user', 'limit'] as const) if (typeof values[k] === 'string') extra.push(`--${k}`, resolveIfPath(k, values[k] as string));
-  for (const e of (values['extra-vars'] as string[]) ?? []) extra.push('-e', e);
+  for (const e of extraVarsOption(values)) extra.push('-e', e);
   const units = scheduleUnits({
     playbook: playbookPath,
     inventory: inventoryPath,
@@ -346,8 +293,7 @@ async function cmdRollback(argv: string[]): Promise<number> {
     const allowed = new Set(limitHosts(inventory, selectHosts(inventory, 'all'), values.limit));
     hosts = hosts.filter((h) => allowed.has(h));
   }
-  const connectTimeoutMs = intOption(values, 'connect-timeout', 10, 1, 3600) * 1000;
-  const commandTimeoutMs = intOption(values, 'command-timeout', 120, 1, 86_400) * 1000;
+  const { connectTimeoutMs, commandTimeoutMs } = connectionTimeouts(values);
   const connect = await makeConnector(values, connectTimeoutMs, commandTimeoutMs);
   const results = await rollbackRun(snap, hosts, {
     forks: intOption(values, 'forks', 50, 1, 10_000),
@@ -401,29 +347,6 @@ function rollbackCommand(runId: string, inventoryPath: string): string {
   const command = shJoin(['vipush', 'rollback', '--run', runId, '-i', inventoryPath]);
   const dir = process.env.VIPUSH_STATE_DIR;
   return dir ? `VIPUSH_STATE_DIR=${shQuote(dir)} ${command}` : command;
-}
-
-/** The run SIGINT/SIGTERM should stop gracefully, if one is going. */
-let runInFlight: AbortController | undefined;
-
-/**
- * First signal: no new hosts start, hosts in flight finish or roll back, the
- * report is written, exit 130. Second signal (or one before any host was
- * touched): exit at once; on-host dead-man switches revert what they guard.
- */
-function installSignalHandlers(): void {
-  let interrupts = 0;
-  const onSignal = (sig: NodeJS.Signals) => {
-    interrupts++;
-    if (!runInFlight || interrupts > 1) {
-      if (runInFlight) process.stderr.write(`\nvipush: ${sig} again; exiting now. Hosts in flight keep what their dead-man switch decides.\n`);
-      process.exit(ExitCode.interrupted);
-    }
-    process.stderr.write(`\nvipush: ${sig}: no new hosts will start; hosts in flight finish or roll back. Press Ctrl-C again to exit at once.\n`);
-    runInFlight.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
 }
 
 /** bin/vipush.js of this checkout, from wherever this module was loaded (src, dist/src or the dist bundle). */
