@@ -18,6 +18,9 @@ export function parseEvery(every: string): { seconds: number; systemd: string; c
   return { seconds, systemd: `${n}${m[2] === 'm' ? 'min' : m[2]}`, cron };
 }
 
+/** Where a scheduled run writes (its history; as root, also its saved runs): the only path the service may write. */
+export const SCHEDULE_STATE_DIR = '/var/lib/vipush';
+
 export interface ScheduleUnits {
   name: string;
   service: string;
@@ -36,7 +39,7 @@ export function scheduleUnits(opts: { playbook: string; inventory: string; every
   const inventory = resolve(opts.inventory);
   const id = createHash('sha256').update(`${playbook}\0${inventory}`).digest('hex').slice(0, 8);
   const name = `vipush-drift-${basename(playbook).replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_-]/g, '_')}-${id}`;
-  const history = `/var/lib/vipush/history/${name}`;
+  const history = `${SCHEDULE_STATE_DIR}/history/${name}`;
   const argv = [opts.node, opts.vipush, 'drift', playbook, '-i', inventory, ...(opts.fix ? ['--fix'] : []), '--log-format', 'json', '--history', history, ...opts.extra];
   const service = `[Unit]
 Description=vipush drift ${opts.fix ? 'check and fix' : 'check'} for ${playbook}
@@ -56,7 +59,7 @@ NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths=/var/lib/vipush
+ReadWritePaths=${SCHEDULE_STATE_DIR}
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preparePlays } from '../../engine/run.js';
@@ -10,7 +10,7 @@ import type { Command } from '../command.js';
 import { SCHEDULE_HELP } from '../help.js';
 import { loadInputs } from '../inputs.js';
 import { connectionOptions, extraVarsOption, requireInventory, requirePlaybook } from '../options.js';
-import { scheduleUnits, type ScheduleUnits } from '../schedule.js';
+import { SCHEDULE_STATE_DIR, scheduleUnits, type ScheduleUnits } from '../schedule.js';
 
 export const scheduleCommand: Command = {
   name: 'schedule',
@@ -61,15 +61,26 @@ export const scheduleCommand: Command = {
   },
 };
 
+/** The machine installUnits changes; a test passes a temporary root and a systemctl that only records. */
+export interface InstallTarget {
+  root: string;
+  systemctl(args: string[]): void;
+}
+
+const thisMachine: InstallTarget = { root: '/', systemctl: (args) => void execFileSync('systemctl', args) };
+
 /** Writes the service and timer to /etc/systemd/system and starts the timer. */
-export async function installUnits(units: ScheduleUnits): Promise<void> {
-  if (!existsSync('/run/systemd/system')) {
+export async function installUnits(units: ScheduleUnits, target: InstallTarget = thisMachine): Promise<void> {
+  const at = (path: string) => join(target.root, path);
+  if (!existsSync(at('/run/systemd/system'))) {
     throw new UserInputError(`vipush schedule --install needs systemd as init; without it, put this line in /etc/cron.d/${units.name}:\n${units.cron}`);
   }
-  await writeFile(`/etc/systemd/system/${units.name}.service`, units.service, { mode: 0o644 });
-  await writeFile(`/etc/systemd/system/${units.name}.timer`, units.timer, { mode: 0o644 });
-  execFileSync('systemctl', ['daemon-reload']);
-  execFileSync('systemctl', ['enable', '--now', `${units.name}.timer`]);
+  // systemd cannot set up ReadWritePaths= for a path that does not exist: the service would fail with 226/NAMESPACE.
+  await mkdir(at(SCHEDULE_STATE_DIR), { recursive: true, mode: 0o700 });
+  await writeFile(at(`/etc/systemd/system/${units.name}.service`), units.service, { mode: 0o644 });
+  await writeFile(at(`/etc/systemd/system/${units.name}.timer`), units.timer, { mode: 0o644 });
+  target.systemctl(['daemon-reload']);
+  target.systemctl(['enable', '--now', `${units.name}.timer`]);
 }
 
 function resolveIfPath(key: string, value: string): string {
