@@ -16,10 +16,21 @@ describe('vipush schedule', () => {
   });
 
   it('writes a hardened oneshot service, a timer, and a cron line that run vipush drift', () => {
-    const u = scheduleUnits({ playbook: '/srv/p b/hidden-arp.yml', inventory: '/srv/inv.yml', every: '15m', fix: true, vipush: '/opt/vipush/bin/vipush.js', node: '/usr/bin/node', extra: ['--known-hosts', '/srv/kh'] });
+    const u = scheduleUnits({
+      playbook: '/srv/p b/hidden-arp.yml',
+      inventory: '/srv/inv.yml',
+      every: '15m',
+      fix: true,
+      vipush: '/opt/vipush/bin/vipush.js',
+      node: '/usr/bin/node',
+      extra: ['--known-hosts', '/srv/kh'],
+    });
     expect(u.name).toMatch(/^vipush-drift-hidden-arp-[0-9a-f]{8}$/);
     expect(u.service).toContain('ExecStart=/usr/bin/node /opt/vipush/bin/vipush.js drift "/srv/p b/hidden-arp.yml" -i /srv/inv.yml --fix --log-format json');
-    for (const k of ['Type=oneshot', 'SuccessExitStatus=2', 'TimeoutStartSec=', 'Nice=10', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/lib/vipush']) expect(u.service).toContain(k);
+    for (const k of ['Type=oneshot', 'SuccessExitStatus=2', 'TimeoutStartSec=', 'Nice=10', 'NoNewPrivileges=yes', 'ProtectSystem=strict']) {
+      expect(u.service).toContain(k);
+    }
+    expect(u.service).toContain('ReadWritePaths=/var/lib/vipush');
     expect(u.timer).toContain('OnUnitActiveSec=15min');
     expect(u.timer).toContain('Persistent=true');
     expect(u.cron).toMatch(/^\*\/15 \* \* \* \* root \/usr\/bin\/node \/opt\/vipush\/bin\/vipush\.js drift '\/srv\/p b\/hidden-arp\.yml' /);
