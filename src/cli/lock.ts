@@ -41,7 +41,8 @@ export async function acquireRunLock(
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
       if (pid && alive(pid)) {
-        throw new RunLockedError(`another vipush run (pid ${pid}) is using ${playbook} with ${inventory}${shard ? ` (shard ${shard})` : ''}; lock ${path}. Wait for it, or remove the lock if that process is gone`);
+        const what = `${playbook} with ${inventory}${shard ? ` (shard ${shard})` : ''}`;
+        throw new RunLockedError(`another vipush run (pid ${pid}) is using ${what}; lock ${path}. Wait for it, or remove the lock if that process is gone`);
       }
       await unlink(path).catch(() => undefined);
     }

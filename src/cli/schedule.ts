@@ -18,6 +18,9 @@ export function parseEvery(every: string): { seconds: number; systemd: string; c
   return { seconds, systemd: `${n}${m[2] === 'm' ? 'min' : m[2]}`, cron };
 }
 
+/** Where a scheduled run writes (its history; as root, also its saved runs): the only path the service may write. */
+export const SCHEDULE_STATE_DIR = '/var/lib/vipush';
+
 export interface ScheduleUnits {
   name: string;
   service: string;
@@ -30,14 +33,23 @@ export interface ScheduleUnits {
  * unattended: JSON log lines to the journal, a history of reports, and
  * hardening that a root network tool can still live with.
  */
-export function scheduleUnits(opts: { playbook: string; inventory: string; every: string; fix: boolean; vipush: string; node: string; extra: string[] }): ScheduleUnits {
+export function scheduleUnits(opts: {
+  playbook: string;
+  inventory: string;
+  every: string;
+  fix: boolean;
+  vipush: string;
+  node: string;
+  extra: string[];
+}): ScheduleUnits {
   const every = parseEvery(opts.every);
   const playbook = resolve(opts.playbook);
   const inventory = resolve(opts.inventory);
   const id = createHash('sha256').update(`${playbook}\0${inventory}`).digest('hex').slice(0, 8);
   const name = `vipush-drift-${basename(playbook).replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_-]/g, '_')}-${id}`;
-  const history = `/var/lib/vipush/history/${name}`;
-  const argv = [opts.node, opts.vipush, 'drift', playbook, '-i', inventory, ...(opts.fix ? ['--fix'] : []), '--log-format', 'json', '--history', history, ...opts.extra];
+  const history = `${SCHEDULE_STATE_DIR}/history/${name}`;
+  const drift = ['drift', playbook, '-i', inventory, ...(opts.fix ? ['--fix'] : []), '--log-format', 'json', '--history', history];
+  const argv = [opts.node, opts.vipush, ...drift, ...opts.extra];
   const service = `[Unit]
 Description=vipush drift ${opts.fix ? 'check and fix' : 'check'} for ${playbook}
 Wants=network-online.target
@@ -56,7 +68,7 @@ NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths=/var/lib/vipush
+ReadWritePaths=${SCHEDULE_STATE_DIR}
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes

@@ -1,0 +1,49 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { loadPlaybook } from '../config/playbook.js';
+import type { Connector } from '../engine/run.js';
+import { UserInputError } from '../errors.js';
+import { loadInventory } from '../inventory/load.js';
+import type { Inventory } from '../inventory/types.js';
+import { KnownHostsVerifier } from '../transport/known-hosts.js';
+import { connectHost, RunConnections } from '../transport/ssh/index.js';
+import type { Values } from './options.js';
+
+/** Loads both files; errors from both are reported together. */
+export async function loadInputs(playbookPath: string, inventoryPath: string) {
+  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventoryPath)]);
+  const errors = [pb, inv].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  if (errors.length > 0) {
+    const diags = errors.flatMap((e) => (e instanceof UserInputError ? e.diagnostics : []));
+    if (diags.length !== errors.length || errors.some((e) => !(e instanceof UserInputError))) {
+      const bug = errors.find((e) => !(e instanceof UserInputError));
+      if (bug) throw bug;
+    }
+    throw new UserInputError(diags);
+  }
+  return {
+    playbook: (pb as PromiseFulfilledResult<Awaited<ReturnType<typeof loadPlaybook>>>).value,
+    inventory: (inv as PromiseFulfilledResult<Inventory>).value,
+  };
+}
+
+/** One connector per run: known_hosts is parsed once, and jump host connections are shared, by every connection. */
+export async function makeConnector(values: Values, connectTimeoutMs: number, commandTimeoutMs: number): Promise<Connector> {
+  const home = process.env.HOME || homedir();
+  const knownHostsFiles =
+    typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+  const knownHosts = await KnownHostsVerifier.load(knownHostsFiles);
+  const connections = new RunConnections();
+  return (conn) =>
+    connectHost(conn, {
+      knownHostsFiles,
+      knownHosts,
+      connections,
+      acceptNewHostKeys: !!values['accept-new-host-keys'],
+      privateKeyFile: values['private-key'] as string | undefined,
+      user: values.user as string | undefined,
+      connectTimeoutMs,
+      commandTimeoutMs,
+      logger: { debug: () => undefined, warn: (m) => process.stderr.write(`vipush: warning: ${m}\n`) },
+    });
+}
