@@ -4,8 +4,9 @@ import { run, LabError } from './exec.js';
  * Debian packages the lab runs: sshd and ssh-keygen per host, `ip` for
  * namespaces, arping and tcpdump to watch ARP, nft for the director, ifupdown
  * for boot emulation, curl for HTTP checks, sysctl (procps), unshare and
- * nsenter (util-linux), sudo for the become tests. CI starts from a bare
- * Debian 12, so they are checked.
+ * nsenter (util-linux), sudo for the become tests; shellcheck and busybox for
+ * the tests of the host-side shell. CI starts from a bare Debian 12, so they
+ * are checked.
  */
 export const LAB_PACKAGES = [
   'openssh-server',
@@ -19,6 +20,8 @@ export const LAB_PACKAGES = [
   'procps',
   'util-linux',
   'sudo',
+  'shellcheck',
+  'busybox',
 ] as const;
 
 let checked: Promise<void> | null = null;
