@@ -1,16 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import type { Location } from '../../src/source/location.js';
 import { parsePlaybook } from '../../src/config/playbook.js';
-import {
-  interfaceNameProblem,
-  parseInterfaceAddress,
-  resolveGate,
-  resolveTask,
-  sysctlFileProblem,
-} from '../../src/config/resolve.js';
+import { resolveGate, resolveTask } from '../../src/config/resolve.js';
 import type { GateSpec, TaskSpec } from '../../src/config/types.js';
 import { formatDiagnostic } from '../../src/errors.js';
 import type { Vars } from '../../src/inventory/types.js';
+import { interfaceNameProblem, parseInterfaceAddress, sysctlFileProblem } from '../../src/net/values.js';
 
 const site = (line: number, col: number): Location => ({ file: 'playbooks/site.yml', line, col });
 
