@@ -1,6 +1,7 @@
 import { posix } from 'node:path';
 import type { SysctlDropIn } from '../facts/types.js';
-import { effectiveValue, normaliseKey } from './sysctl-conf.js';
+import { normaliseSysctlKey as normaliseKey } from '../net/values.js';
+import { effectiveValue } from './sysctl-conf.js';
 
 /**
  * Which files would override our keys at boot.

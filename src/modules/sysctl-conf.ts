@@ -1,3 +1,5 @@
+import { normaliseSysctlKey as normaliseKey } from '../net/values.js';
+
 /**
  * Pure, byte-preserving edits of sysctl.conf-format files (sysctl.conf(5)).
  *
@@ -16,10 +18,6 @@ export interface SysctlLine {
 }
 
 const LINE = /^(\s*)(-?)([^=#;\s][^=]*?)\s*=\s*(.*?)\s*$/;
-
-export function normaliseKey(key: string): string {
-  return key.trim().replace(/\//g, '.');
-}
 
 export function normaliseValue(value: string): string {
   return value.trim().split(/\s+/).join(' ');

@@ -1,6 +1,7 @@
 import type { SysctlArgs } from '../config/types.js';
 import type { HostFacts, SysctlDropIn } from '../facts/types.js';
-import { effectiveValue, normaliseKey, normaliseValue, setSysctlConf } from './sysctl-conf.js';
+import { normaliseSysctlKey as normaliseKey } from '../net/values.js';
+import { effectiveValue, normaliseValue, setSysctlConf } from './sysctl-conf.js';
 import type { Change, DriftItem, Module, TaskPlan } from './types.js';
 import { bootOverrides } from './sysctl-boot.js';
 

@@ -104,9 +104,12 @@ export function parseInterfaceAddress(text: string): InterfaceAddress | { error:
   return { cidr: `${normalised}/${prefix}`, family, prefix };
 }
 
-/** `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it. */
+/**
+ * `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it: a key may be
+ * written either way, in a playbook or a sysctl.conf line, and both spellings name one setting.
+ */
 export function normaliseSysctlKey(key: string): string {
-  return key.includes('/') ? key.replace(/\//g, '.') : key;
+  return key.trim().replace(/\//g, '.');
 }
 
 /** The scope of an address as `ip addr` shows it. */
