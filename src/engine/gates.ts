@@ -1,4 +1,5 @@
 import type { GateSpec } from '../config/types.js';
+import { MAC_ADDRESS as MAC } from '../net/values.js';
 import { shJoin, shQuote } from '../transport/quote.js';
 import type { Transport } from '../transport/types.js';
 
@@ -10,8 +11,6 @@ export interface GateContext {
   connect(host: string): Promise<Transport>;
   commandTimeoutMs: number;
 }
-
-const MAC = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
 
 /** Runs on the vantage: flush the neighbour cache, then arping; prints the MACs that answered. */
 export function arpingScript(vip: string): string {

@@ -6,6 +6,7 @@ import { UserInputError, type Diagnostic } from '../errors.js';
 import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
+import { MAC_ADDRESS } from '../net/values.js';
 import type { Transport } from '../transport/types.js';
 import type { Change } from '../modules/types.js';
 import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from './snapshots.js';
@@ -65,7 +66,7 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
     }
     // A vantage host that is not in the inventory would fail only after the first batch changed hosts.
     for (const g of gates) {
-      const names = [g.from, ...(g.kind === 'arp_owner' && !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(g.expect) ? [g.expect] : [])];
+      const names = [g.from, ...(g.kind === 'arp_owner' && !MAC_ADDRESS.test(g.expect) ? [g.expect] : [])];
       for (const n of names) {
         if (!inv.hosts.has(n) && !(inv.groups.get(n)?.hosts.length || inv.groups.get(n)?.children.length)) {
           const key = `${g.source.file}:${g.source.line}:${n}`;

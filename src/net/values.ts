@@ -112,6 +112,12 @@ export function normaliseSysctlKey(key: string): string {
   return key.trim().replace(/\//g, '.');
 }
 
+/**
+ * A MAC address as `ip` and arping print it: six pairs of hex digits joined by ":". No g flag, ever:
+ * test() on a global regex keeps lastIndex from one call to the next.
+ */
+export const MAC_ADDRESS = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
 /** The scope of an address as `ip addr` shows it. */
 export type AddressScope = 'host' | 'link' | 'global';
 
