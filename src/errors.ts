@@ -1,15 +1,6 @@
-import { formatLocation, type Location } from './config/location.js';
-
-/** One problem in the user's input, reported as one line: `file:line:col: message`. */
-export interface Diagnostic {
-  loc?: Location;
-  message: string;
-}
-
-export function formatDiagnostic(d: Diagnostic): string {
-  const where = formatLocation(d.loc);
-  return where ? `${where}: ${d.message}` : d.message;
-}
+// The errors vipush throws on purpose, in one place for the CLI's exit-code mapping. The input errors are
+// defined in src/source, below config and inventory, so that those folders need nothing from here.
+export { formatDiagnostic, UserInputError, type Diagnostic } from './source/diagnostics.js';
 
 /** Exit codes are part of the CLI contract (issue 2). */
 export const ExitCode = {
@@ -20,17 +11,6 @@ export const ExitCode = {
   locked: 4,
   interrupted: 130,
 } as const;
-
-/** Bad input or usage. Nothing on any host has been touched. Exit 3, no stack trace. */
-export class UserInputError extends Error {
-  readonly diagnostics: Diagnostic[];
-  constructor(diagnostics: Diagnostic[] | string) {
-    const list = typeof diagnostics === 'string' ? [{ message: diagnostics }] : diagnostics;
-    super(list.map(formatDiagnostic).join('\n'));
-    this.name = 'UserInputError';
-    this.diagnostics = list;
-  }
-}
 
 /** A failure on one host that the user can act on (unreachable, host key, sudo needs a password...). */
 export class HostError extends Error {

@@ -1,15 +1,28 @@
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
-import { sortDiagnostics } from './diagnostics.js';
-import type { Location } from './location.js';
-import { pointerSegments } from './pointer.js';
+import { sortDiagnostics } from '../source/diagnostics.js';
+import type { Location } from '../source/location.js';
+import { pointerSegments } from '../source/pointer.js';
+import {
+  isAlias,
+  isMap,
+  keyText,
+  locate,
+  locatePath,
+  nodeAtPath,
+  parseYamlText,
+  readYamlFile,
+  resolveAlias,
+  toPlain,
+  valueLocations,
+  type YamlFile,
+} from '../source/yaml.js';
 import { resolveGate, resolveTask } from './resolve.js';
 import { schemaProblems } from './schema-check.js';
 import { GATE_KINDS, type GateKind } from './schema/gates.js';
 import { hasTemplate } from './template.js';
 import { MODULE_NAMES, takesChangedWhen, type ModuleName } from '../modules/registry.js';
 import type { GateSpec, Play, Playbook, SerialStep, TaskSpec } from './types.js';
-import { isAlias, isMap, keyText, locate, locatePath, nodeAtPath, parseYamlText, readYamlFile, resolveAlias, toPlain, valueLocations, type YamlFile } from './yaml.js';
 
 /**
  * Loads a playbook: a YAML list of plays, Ansible style. Every problem in the

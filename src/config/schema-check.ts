@@ -1,7 +1,7 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../errors.js';
-import type { Location } from './location.js';
-import { pointerSegments } from './pointer.js';
+import type { Location } from '../source/location.js';
+import { pointerSegments } from '../source/pointer.js';
 import type { SchemaName } from './schema/all.js';
 import { compileSchema } from './schema/compile.js';
 import type { ChoiceAnnotation } from './schema/keywords.js';

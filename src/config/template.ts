@@ -1,7 +1,7 @@
 import type { Diagnostic } from '../errors.js';
 import type { Vars } from '../inventory/types.js';
-import { formatLocation, type Location } from './location.js';
-import { joinPointer } from './pointer.js';
+import { formatLocation, type Location } from '../source/location.js';
+import { joinPointer } from '../source/pointer.js';
 import { suggest } from './suggest.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Location } from './location.js';
+import type { Location } from '../source/location.js';
 import type { Vars } from '../inventory/types.js';
 import type { ModuleName } from '../modules/registry.js';
 

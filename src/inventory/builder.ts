@@ -1,7 +1,6 @@
 import { UserInputError, type Diagnostic } from '../errors.js';
-import type { Location } from '../config/location.js';
-import { formatLocation } from '../config/location.js';
-import { oneLineEach } from '../config/diagnostics.js';
+import { oneLineEach } from '../source/diagnostics.js';
+import { formatLocation, type Location } from '../source/location.js';
 import type { Group, Host, Inventory, VarValue, Vars } from './types.js';
 import { checkGroupName, checkHostName, checkKnownVariable, checkVariableName, show } from './validate.js';
 

@@ -1,6 +1,6 @@
 import { UserInputError, type Diagnostic } from '../errors.js';
-import { oneLineEach } from '../config/diagnostics.js';
-import type { Location } from '../config/location.js';
+import { oneLineEach } from '../source/diagnostics.js';
+import type { Location } from '../source/location.js';
 import type { Vars } from './types.js';
 import { checkVariableName, show } from './validate.js';
 import { splitWords } from './words.js';

@@ -1,6 +1,6 @@
 import { parse as parseYaml } from 'yaml';
-import type { Location } from '../config/location.js';
-import { MAX_INPUT_VALUES, pyyamlTags, tooManyValues, yamlShapeProblem, YAML_VERSION } from '../config/yaml.js';
+import type { Location } from '../source/location.js';
+import { MAX_INPUT_VALUES, pyyamlTags, tooManyValues, yamlShapeProblem, YAML_VERSION } from '../source/yaml.js';
 import type { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';

@@ -1,5 +1,5 @@
 import { extname } from 'node:path';
-import { parseYamlText, readInputFile } from '../config/yaml.js';
+import { parseYamlText, readInputFile } from '../source/yaml.js';
 import { InventoryBuilder } from './builder.js';
 import { readIniInventory } from './ini-inventory.js';
 import type { Inventory } from './types.js';

@@ -1,5 +1,5 @@
-import { oneLine } from '../config/diagnostics.js';
 import { UserInputError } from '../errors.js';
+import { oneLine } from '../source/diagnostics.js';
 import { inInventoryOrder, inventoryGraph } from './graph.js';
 import type { Inventory } from './types.js';
 import { isIPv6Literal } from './validate.js';

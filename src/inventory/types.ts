@@ -1,4 +1,4 @@
-import type { Location } from '../config/location.js';
+import type { Location } from '../source/location.js';
 
 /** A variable's value and where it was defined, so errors can say "(from var "vip", file:line:col)". */
 export interface VarValue {

@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { UserInputError, type Diagnostic } from '../errors.js';
-import { oneLineEach } from '../config/diagnostics.js';
+import { oneLineEach } from '../source/diagnostics.js';
 import { inventoryGraph } from './graph.js';
 import type { ConnectionVars, Inventory, Vars, VarValue } from './types.js';
 import { checkAnsibleHost, checkKeyFile, checkUserName, parsePort, show } from './validate.js';

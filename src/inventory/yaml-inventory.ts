@@ -1,7 +1,7 @@
 import { isAlias, isMap, isScalar, isSeq, type Pair } from 'yaml';
 import { UserInputError } from '../errors.js';
-import type { Location } from '../config/location.js';
-import { expansionProblem, locate, resolveAlias, toPlain, type YamlFile } from '../config/yaml.js';
+import type { Location } from '../source/location.js';
+import { expansionProblem, locate, resolveAlias, toPlain, type YamlFile } from '../source/yaml.js';
 import { MAX_GROUP_DEPTH, type InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import type { Vars } from './types.js';

@@ -1,16 +1,13 @@
 import ipaddr from 'ipaddr.js';
 
 /**
- * Network values as a playbook gives them (interface names, addresses, sysctl keys, values and
- * files, paths), checked before they reach a host: each check says what is wrong and what to write.
+ * What a value bound for a Linux host's network settings, or for its shell, may be: pure checks and
+ * parsers with no I/O. The playbook's validation (config) and the modules that read and write those
+ * settings both use them, so the two agree on one spelling of each value.
  */
 
-const IFNAME_MAX = 15; // IFNAMSIZ - 1
-/** Where the sysctl module writes unless told otherwise (the mission's file). */
 export const DEFAULT_SYSCTL_FILE = '/etc/sysctl.conf';
-
-/** A MAC address as ip and arping print it. */
-export const MAC_ADDRESS = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+const IFNAME_MAX = 15; // IFNAMSIZ - 1
 
 /** Why `name` can't be a Linux interface name (or an address label), or undefined if it can. */
 export function interfaceNameProblem(name: string, what: 'device name' | 'label'): string | undefined {
@@ -107,7 +104,42 @@ export function parseInterfaceAddress(text: string): InterfaceAddress | { error:
   return { cidr: `${normalised}/${prefix}`, family, prefix };
 }
 
-/** `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it. */
+/**
+ * `net/ipv4/conf/all/arp_ignore` -> `net.ipv4.conf.all.arp_ignore`, as sysctl -a prints it: a key may be
+ * written either way, in a playbook or a sysctl.conf line, and both spellings name one setting.
+ */
 export function normaliseSysctlKey(key: string): string {
   return key.trim().replace(/\//g, '.');
+}
+
+/**
+ * A MAC address as `ip` and arping print it: six pairs of hex digits joined by ":". No g flag, ever:
+ * test() on a global regex keeps lastIndex from one call to the next.
+ */
+export const MAC_ADDRESS = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
+/** The scope of an address as `ip addr` shows it. */
+export type AddressScope = 'host' | 'link' | 'global';
+
+/**
+ * The scope the kernel gives an IPv6 address: it takes it from the address itself and ignores the one
+ * `ip` passes (an address asked for with `scope host` reads back `scope global`).
+ */
+export function ipv6KernelScope(cidr: string): { scope: AddressScope } | { error: string } {
+  const ip = cidr.slice(0, cidr.indexOf('/'));
+  const range: string = ipaddr.IPv6.parse(ip).range(); // ipaddr.js's types lack 'deprecatedSiteLocal'
+  switch (range) {
+    case 'unspecified':
+      return { error: `the unspecified address ${ip} can't be assigned to an interface` };
+    case 'multicast':
+      return { error: `${ip} is a multicast address, which can't be assigned to an interface` };
+    case 'deprecatedSiteLocal':
+      return { error: `${ip} is site-local (fec0::/10), deprecated since RFC 3879; use a global or unique-local (fd00::/8) address` };
+    case 'loopback':
+      return { scope: 'host' };
+    case 'linkLocal':
+      return { scope: 'link' };
+    default:
+      return { scope: 'global' };
+  }
 }

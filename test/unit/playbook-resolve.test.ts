@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import type { Location } from '../../src/config/location.js';
+import type { Location } from '../../src/source/location.js';
 import { parsePlaybook } from '../../src/config/playbook.js';
 import { resolveGate, resolveTask } from '../../src/config/resolve.js';
 import { interfaceNameProblem, parseInterfaceAddress, sysctlFileProblem } from '../../src/net/values.js';

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { formatDiagnostic } from '../../src/errors.js';
-import type { Location } from '../../src/config/location.js';
+import type { Location } from '../../src/source/location.js';
 import { describeUses, hasTemplate, parseTemplate, TemplateRenderer } from '../../src/config/template.js';
 import type { Vars } from '../../src/inventory/types.js';
 

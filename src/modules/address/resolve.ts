@@ -1,5 +1,5 @@
 import ipaddr from 'ipaddr.js';
-import { interfaceNameProblem, parseInterfaceAddress } from '../../net/values.js';
+import { interfaceNameProblem, ipv6KernelScope, parseInterfaceAddress, type AddressScope } from '../../net/values.js';
 import type { ArgProblems } from '../types.js';
 import type { PERSIST_BACKENDS } from './schema.js';
 
@@ -10,34 +10,11 @@ export interface AddressArgs {
   address: string;
   family: 4 | 6;
   dev: string;
-  scope: 'host' | 'link' | 'global';
+  scope: AddressScope;
   label?: string;
   state: 'present' | 'absent';
   persist: PersistBackend;
   allowArp: boolean;
-}
-
-/**
- * The scope the kernel gives an IPv6 address: it takes it from the address itself and ignores the one
- * `ip` passes (an address asked for with `scope host` reads back `scope global`).
- */
-function ipv6KernelScope(cidr: string): { scope: AddressArgs['scope'] } | { error: string } {
-  const ip = cidr.slice(0, cidr.indexOf('/'));
-  const range: string = ipaddr.IPv6.parse(ip).range(); // ipaddr.js's types lack 'deprecatedSiteLocal'
-  switch (range) {
-    case 'unspecified':
-      return { error: `the unspecified address ${ip} can't be assigned to an interface` };
-    case 'multicast':
-      return { error: `${ip} is a multicast address, which can't be assigned to an interface` };
-    case 'deprecatedSiteLocal':
-      return { error: `${ip} is site-local (fec0::/10), deprecated since RFC 3879; use a global or unique-local (fd00::/8) address` };
-    case 'loopback':
-      return { scope: 'host' };
-    case 'linkLocal':
-      return { scope: 'link' };
-    default:
-      return { scope: 'global' };
-  }
 }
 
 export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | undefined {

@@ -1,4 +1,4 @@
-import { joinPointer } from '../../config/pointer.js';
+import { joinPointer } from '../../source/pointer.js';
 import { DEFAULT_SYSCTL_FILE, firstBadCharacter, normaliseSysctlKey, SYSCTL_VALUE_CHARACTER, sysctlFileProblem } from '../../net/values.js';
 import { showValue } from '../../source/show-value.js';
 import type { ArgProblems } from '../types.js';

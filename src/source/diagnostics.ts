@@ -1,4 +1,30 @@
-import { formatDiagnostic, type Diagnostic } from '../errors.js';
+import { formatLocation, type Location } from './location.js';
+
+/** One problem in the user's input, reported as one line: `file:line:col: message`. */
+export interface Diagnostic {
+  loc?: Location;
+  message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  const where = formatLocation(d.loc);
+  return where ? `${where}: ${d.message}` : d.message;
+}
+
+/**
+ * Bad input or usage. Nothing on any host has been touched. Exit 3, no stack trace.
+ * It lives beside Diagnostic, not in errors.ts, so that the readers of input files
+ * can throw it without importing anything above them.
+ */
+export class UserInputError extends Error {
+  readonly diagnostics: Diagnostic[];
+  constructor(diagnostics: Diagnostic[] | string) {
+    const list = typeof diagnostics === 'string' ? [{ message: diagnostics }] : diagnostics;
+    super(list.map(formatDiagnostic).join('\n'));
+    this.name = 'UserInputError';
+    this.diagnostics = list;
+  }
+}
 
 /**
  * A message as one line of plain text: control characters that came in with

@@ -1,8 +1,8 @@
 import { open, stat } from 'node:fs/promises';
 import { Lexer, LineCounter, parseDocument, visit, isAlias, isMap, isSeq, isScalar, isPair, type Alias, type Document, type Node, type Tags } from 'yaml';
-import { UserInputError, type Diagnostic } from '../errors.js';
-import { oneLineEach } from './diagnostics.js';
+import { oneLineEach, UserInputError, type Diagnostic } from './diagnostics.js';
 import type { Location } from './location.js';
+import { joinPointer } from './pointer.js';
 
 /**
  * YAML is read as YAML 1.1, the version Ansible (PyYAML) reads, so that
@@ -403,15 +403,14 @@ export function nodeAtPath(y: YamlFile, root: unknown, segments: readonly string
  */
 export function valueLocations(y: YamlFile, node: unknown, fallback?: Location): Map<string, Location> {
   const out = new Map<string, Location>();
-  const escape = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
   const walk = (current: unknown, pointer: string, at: Location | undefined): void => {
     const hasRange = (current as { range?: unknown } | null | undefined)?.range !== undefined;
     out.set(pointer, hasRange || !at ? locate(y, current) : at);
     const resolved = isAlias(current) ? resolveAlias(y, current) : current;
     if (isMap(resolved)) {
-      for (const pair of resolved.items) walk(pair.value, `${pointer}/${escape(keyText(pair.key))}`, locate(y, pair.key));
+      for (const pair of resolved.items) walk(pair.value, joinPointer(pointer, keyText(pair.key)), locate(y, pair.key));
     } else if (isSeq(resolved)) {
-      resolved.items.forEach((item, i) => walk(item, `${pointer}/${i}`, undefined));
+      resolved.items.forEach((item, i) => walk(item, joinPointer(pointer, i), undefined));
     }
   };
   walk(node, '', fallback);
