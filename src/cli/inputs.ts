@@ -30,8 +30,7 @@ export async function loadInputs(playbookPath: string, inventoryPath: string) {
 /** One connector per run: known_hosts is parsed once, and jump host connections are shared, by every connection. */
 export async function makeConnector(values: Values, connectTimeoutMs: number, commandTimeoutMs: number): Promise<Connector> {
   const home = process.env.HOME || homedir();
-  const knownHostsFiles =
-    typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
+  const knownHostsFiles = typeof values['known-hosts'] === 'string' ? [values['known-hosts']] : [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
   const knownHosts = await KnownHostsVerifier.load(knownHostsFiles);
   const connections = new RunConnections();
   return (conn) =>

@@ -25,11 +25,14 @@ function alive(pid: number): boolean {
  * don't collide. O_EXCL create; a lock left by a dead process is taken over.
  */
 export async function acquireRunLock(
-  run: { playbook: string; inventory: string; /** "2/4": shards of one fleet may run at once, on one machine too */ shard?: string },
+  run: { playbook: string; inventory: string /** "2/4": shards of one fleet may run at once, on one machine too */; shard?: string },
   dir = process.env.VIPUSH_LOCK_DIR ?? tmpdir(),
 ): Promise<{ path: string; release(): Promise<void> }> {
   const { playbook, inventory, shard } = run;
-  const id = createHash('sha256').update([playbook, inventory, ...(shard ? [shard] : [])].join('\0')).digest('hex').slice(0, 16);
+  const id = createHash('sha256')
+    .update([playbook, inventory, ...(shard ? [shard] : [])].join('\0'))
+    .digest('hex')
+    .slice(0, 16);
   const path = join(dir, `vipush-${id}.lock`);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {

@@ -29,7 +29,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = commands.find((c) => c.name === cmd);
   if (!command) {
-    const near = suggest(cmd, commands.map((c) => c.name));
+    const near = suggest(
+      cmd,
+      commands.map((c) => c.name),
+    );
     throw new UserInputError(`unknown command "${cmd}"${near ? ` (did you mean "${near}"?)` : ''}; see vipush --help`);
   }
   const args = parseCommandArgs(command, rest);

@@ -46,7 +46,9 @@ export function scheduleUnits(opts: {
   const playbook = resolve(opts.playbook);
   const inventory = resolve(opts.inventory);
   const id = createHash('sha256').update(`${playbook}\0${inventory}`).digest('hex').slice(0, 8);
-  const name = `vipush-drift-${basename(playbook).replace(/\.ya?ml$/, '').replace(/[^A-Za-z0-9_-]/g, '_')}-${id}`;
+  const name = `vipush-drift-${basename(playbook)
+    .replace(/\.ya?ml$/, '')
+    .replace(/[^A-Za-z0-9_-]/g, '_')}-${id}`;
   const history = `${SCHEDULE_STATE_DIR}/history/${name}`;
   const drift = ['drift', playbook, '-i', inventory, ...(opts.fix ? ['--fix'] : []), '--log-format', 'json', '--history', history];
   const argv = [opts.node, opts.vipush, ...drift, ...opts.extra];

@@ -19,7 +19,6 @@ import type { GateSpec, Play, TaskSpec } from './types.js';
  * at the value in the file, and names the variable the value came from.
  */
 
-
 /** Where values are and which variables they came from, by JSON pointer below the args. */
 class ArgContext implements ArgProblems {
   readonly diagnostics: Diagnostic[] = [];

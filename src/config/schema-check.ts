@@ -57,7 +57,6 @@ export function checkSchema(name: SchemaName, data: unknown, subject: SchemaSubj
 
 type SchemaObject = Record<string, unknown>;
 
-
 function typeAccepts(type: unknown, data: unknown): boolean {
   const types = Array.isArray(type) ? type : [type];
   const actual = jsonType(data);
@@ -79,7 +78,6 @@ function typeWords(type: unknown): string {
   return types.length <= 1 ? types.join('') : `${types.slice(0, -1).join(', ')} or ${types[types.length - 1]}`;
 }
 
-
 function code(names: readonly string[], joiner = 'or'): string {
   const quoted = names.map((n) => `\`${n}\``);
   return quoted.length <= 1 ? quoted.join('') : `${quoted.slice(0, -1).join(', ')} ${joiner} ${quoted[quoted.length - 1]}`;
@@ -93,9 +91,7 @@ function code(names: readonly string[], joiner = 'or'): string {
  */
 function narrowAlternatives(errors: ErrorObject[]): ErrorObject[] {
   const dropped = new Set<ErrorObject>();
-  const alternatives = errors
-    .filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf')
-    .sort((a, b) => a.schemaPath.length - b.schemaPath.length);
+  const alternatives = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf').sort((a, b) => a.schemaPath.length - b.schemaPath.length);
   for (const alt of alternatives) {
     if (dropped.has(alt)) continue;
     const branches = (alt.schema as SchemaObject[]) ?? [];
@@ -202,7 +198,9 @@ function explainOne(e: ErrorObject, subject: SchemaSubject): Explained {
     case 'minItems':
     case 'minLength':
     case 'minProperties':
-      return at(`${name} ${custom ?? (params.limit === 1 ? 'must not be empty' : `must have at least ${String(params.limit)} ${e.keyword === 'minLength' ? 'characters' : 'entries'}`)}`);
+      return at(
+        `${name} ${custom ?? (params.limit === 1 ? 'must not be empty' : `must have at least ${String(params.limit)} ${e.keyword === 'minLength' ? 'characters' : 'entries'}`)}`,
+      );
     case 'anyOf':
     case 'oneOf': {
       const branches = (e.schema as SchemaObject[]).map((b) => b.type).filter((t) => t !== undefined);
@@ -226,7 +224,13 @@ export function explainErrors(errors: ErrorObject[], subject: SchemaSubject): Sc
   // "unknown key `nmae` (did you mean `name`?)" already says what "missing `name`" would.
   const suggestedAt = new Set(explained.filter((x) => x.suggested).map((x) => `${x.error.instancePath}\0${x.suggested}`));
   return explained
-    .filter((x) => !(x.error.keyword === 'required' && suggestedAt.has(`${x.error.instancePath}\0${String((x.error.params as { missingProperty: string }).missingProperty)}`)))
+    .filter(
+      (x) =>
+        !(
+          x.error.keyword === 'required' &&
+          suggestedAt.has(`${x.error.instancePath}\0${String((x.error.params as { missingProperty: string }).missingProperty)}`)
+        ),
+    )
     .map((x) => {
       const note = x.error.keyword === 'propertyNames' ? undefined : subject.note?.(x.error.instancePath);
       return { pointer: x.error.instancePath, diagnostic: { loc: x.loc, message: note ? `${x.message} ${note}` : x.message } };

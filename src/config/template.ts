@@ -87,9 +87,7 @@ export function parseTemplate(text: string): { parts: TemplatePart[] } | { error
 
 type Resolution = { ok: true; value: unknown; uses: VarUse[] } | { ok: false; diagnostics: Diagnostic[] };
 
-export type RenderResult =
-  | { value: unknown; uses: Map<string, VarUse[]> }
-  | { diagnostics: Diagnostic[] };
+export type RenderResult = { value: unknown; uses: Map<string, VarUse[]> } | { diagnostics: Diagnostic[] };
 
 function kindOf(value: unknown): string {
   if (value === null || value === undefined) return 'empty';
@@ -186,17 +184,13 @@ export class TemplateRenderer {
     if (loopStart >= 0) {
       const cycle = [...this.resolving.slice(loopStart), name];
       const first = this.vars.get(cycle[0])!;
-      const message =
-        cycle.length === 2
-          ? `variable "${name}" refers to itself`
-          : `variables refer to each other in a loop: ${cycle.join(' -> ')}`;
+      const message = cycle.length === 2 ? `variable "${name}" refers to itself` : `variables refer to each other in a loop: ${cycle.join(' -> ')}`;
       return { ok: false, diagnostics: [{ loc: first.source, message }] };
     }
     this.resolving.push(name);
     const rendered = this.renderValue(variable.value, () => variable.source);
     this.resolving.pop();
-    const result: Resolution =
-      'diagnostics' in rendered ? { ok: false, diagnostics: rendered.diagnostics } : { ok: true, value: rendered.value, uses: [use] };
+    const result: Resolution = 'diagnostics' in rendered ? { ok: false, diagnostics: rendered.diagnostics } : { ok: true, value: rendered.value, uses: [use] };
     this.resolved.set(name, result);
     return result.ok ? { ok: true, value: result.value, uses: [use] } : result;
   }

@@ -13,7 +13,6 @@ export interface GateContext {
   commandTimeoutMs: number;
 }
 
-
 export function parseArpingMacs(out: string): string[] {
   const macs = new Set<string>();
   for (const m of out.matchAll(/\[((?:[0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2})\]/g)) macs.add(m[1].toLowerCase());

@@ -115,7 +115,7 @@ export class HostRun {
     // holds the host's run lock from before the facts are read until the apply ends
     const session = await t.session({ become: this.opts.become });
     try {
-      await this.planAndApply(t, session);
+      await this.planAndApply(session);
     } finally {
       session.close();
     }
@@ -133,7 +133,8 @@ export class HostRun {
     } catch (e) {
       // the lock's and root's refusals are one line each on stderr, and say what to do
       const code = e instanceof HostError ? e.ended?.code : undefined;
-      if (e instanceof HostError && e.ended && (code === HostExit.lockBusy || code === HostExit.notRoot)) throw new HostError(this.host, 'command', e.ended.lastStderrLine);
+      if (e instanceof HostError && e.ended && (code === HostExit.lockBusy || code === HostExit.notRoot))
+        throw new HostError(this.host, 'command', e.ended.lastStderrLine);
       throw e;
     }
     try {
@@ -143,7 +144,7 @@ export class HostRun {
     }
   }
 
-  private async planAndApply(t: Transport, session: ShellSession): Promise<void> {
+  private async planAndApply(session: ShellSession): Promise<void> {
     const ctx = this.scriptContext();
     const facts = await this.lockAndRead(session, ctx);
 
@@ -219,7 +220,9 @@ export class HostRun {
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    throw new Error(`could not confirm over a new SSH connection within ${d.timeoutSeconds} s (${errorText(last)}); the host's dead-man switch reverts it by itself`);
+    throw new Error(
+      `could not confirm over a new SSH connection within ${d.timeoutSeconds} s (${errorText(last)}); the host's dead-man switch reverts it by itself`,
+    );
   }
 
   private async apply(steps: Step[], deadman: Deadman | undefined, session: ShellSession, ctx: ScriptContext): Promise<void> {
@@ -303,7 +306,8 @@ export class HostRun {
         );
       } else {
         this.result.deadman = 'left-to-revert';
-        this.result.rollbackError = `${this.result.rollbackError ?? ''} The host's dead-man switch reverts it within ${deadman.timeoutSeconds} s of the change.`.trim();
+        this.result.rollbackError =
+          `${this.result.rollbackError ?? ''} The host's dead-man switch reverts it within ${deadman.timeoutSeconds} s of the change.`.trim();
       }
     }
   }
@@ -347,4 +351,3 @@ export class HostRun {
     await this.revert(steps);
   }
 }
-

@@ -261,7 +261,13 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
         }
         if (reason) {
           stoppedReason = reason;
-          if (b < groups.length - 1) untouched.push(...groups.slice(b + 1).flat().map((h) => h.name));
+          if (b < groups.length - 1)
+            untouched.push(
+              ...groups
+                .slice(b + 1)
+                .flat()
+                .map((h) => h.name),
+            );
         }
         opts.events?.batchDone?.({ play: pp.play.name, index: b, failed, stopped: !!reason, reason });
         if (reason) break;
@@ -269,26 +275,28 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
     }
     // A host whose rollback failed keeps its snapshot too, so whoever logs in finds what to restore.
     await Promise.all(
-      [...applied].filter(([, a]) => a.revertFailed && opts.runId).map(([host, a]) =>
-        limit(async () => {
-          const path = `${HOST_SNAPSHOT_DIR}/${opts.runId}.json`;
-          try {
-            const t = await pool.forHost(a.conn).reconnect();
-            await writeHostFile(t, a.conn.become, opts.commandTimeoutMs, HOST_SNAPSHOT_DIR, {
-              kind: 'file',
-              path,
-              before: null,
-              after: { content: Buffer.from(serializeHostSnapshot(opts.runId!, host, a)), mode: 0o600 },
-              restore: true,
-            });
-            a.revertFailed += ` The snapshot is kept on the host in ${path}.`;
-          } catch (e) {
-            a.revertFailed += ` It could not be copied to the host (${(e as Error).message}); it is kept on the controller.`;
-          }
-          const r = results.get(host);
-          if (r) r.rollbackError = a.revertFailed;
-        }),
-      ),
+      [...applied]
+        .filter(([, a]) => a.revertFailed && opts.runId)
+        .map(([host, a]) =>
+          limit(async () => {
+            const path = `${HOST_SNAPSHOT_DIR}/${opts.runId}.json`;
+            try {
+              const t = await pool.forHost(a.conn).reconnect();
+              await writeHostFile(t, a.conn.become, opts.commandTimeoutMs, HOST_SNAPSHOT_DIR, {
+                kind: 'file',
+                path,
+                before: null,
+                after: { content: Buffer.from(serializeHostSnapshot(opts.runId!, host, a)), mode: 0o600 },
+                restore: true,
+              });
+              a.revertFailed += ` The snapshot is kept on the host in ${path}.`;
+            } catch (e) {
+              a.revertFailed += ` It could not be copied to the host (${(e as Error).message}); it is kept on the controller.`;
+            }
+            const r = results.get(host);
+            if (r) r.rollbackError = a.revertFailed;
+          }),
+        ),
     );
   } finally {
     await pool.closeAll();

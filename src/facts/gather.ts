@@ -54,12 +54,16 @@ function parseOsRelease(text: string): HostFacts['os'] {
  * A host always has lo's addresses, so no JSON means an `ip` without it (iproute2 before 4.13, BusyBox's
  * applet): an empty list would make every address look absent, and the lockout guard blind.
  */
-const IP_NEEDED = "this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2";
+const IP_NEEDED =
+  "this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2";
 
 function parseAddresses(json: string): LiveAddress[] {
   const text = json.trim();
   if (!text.startsWith('[')) throw new Error(IP_NEEDED);
-  const links = JSON.parse(text) as Array<{ ifname: string; addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string; label?: string }> }>;
+  const links = JSON.parse(text) as Array<{
+    ifname: string;
+    addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string; label?: string }>;
+  }>;
   const out: LiveAddress[] = [];
   for (const link of links) {
     for (const a of link.addr_info ?? []) {
@@ -127,7 +131,9 @@ export function parseFacts(out: Buffer, nonce: string, req: FactsRequest): HostF
   if (!end) throw new Error('facts output was cut short');
   if (end.arg !== '0') {
     const reader = sections.some((s) => s.kind === 'filetar') ? 'tar' : 'stat/cat';
-    throw new Error(`the host could not read every file vipush needs (${reader} exited ${end.arg}): a file changed while it was read or is unreadable for this user; run again`);
+    throw new Error(
+      `the host could not read every file vipush needs (${reader} exited ${end.arg}): a file changed while it was read or is unreadable for this user; run again`,
+    );
   }
   const procSys = new Map<string, string>();
   const sameAs = new Map<string, string>();
@@ -152,7 +158,10 @@ export function parseFacts(out: Buffer, nonce: string, req: FactsRequest): HostF
         facts.paths.set(s.arg, lines(s)[0] === 'yes');
         break;
       case 'probe':
-        facts.probes.set(s.arg, lines(s).filter((l) => l !== ''));
+        facts.probes.set(
+          s.arg,
+          lines(s).filter((l) => l !== ''),
+        );
         break;
       case 'files': {
         // pairs of lines: a path, then the path listed before it that is the same file

@@ -50,9 +50,7 @@ export function inventoryVars(inv: Inventory, host: string): Vars {
 export function hostVars(inv: Inventory, host: string): Vars {
   const merged = inventoryVars(inv, host);
   const h = inv.hosts.get(host)!;
-  const groupNames = [...(inventoryGraph(inv).groupsOfHost.get(host) ?? [])]
-    .filter((g) => g !== 'all' && g !== 'ungrouped')
-    .sort();
+  const groupNames = [...(inventoryGraph(inv).groupsOfHost.get(host) ?? [])].filter((g) => g !== 'all' && g !== 'ungrouped').sort();
   const magic = (value: unknown): VarValue => ({ value, source: h.source });
   merged.set('inventory_hostname', magic(host));
   merged.set('inventory_hostname_short', magic(host.split('.')[0]));

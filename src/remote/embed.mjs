@@ -9,7 +9,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 const out = join(here, 'shell-text.generated.ts');
 
 export function generatedShellText() {
-  const names = readdirSync(join(here, 'sh')).filter((n) => n.endsWith('.sh')).sort();
+  const names = readdirSync(join(here, 'sh'))
+    .filter((n) => n.endsWith('.sh'))
+    .sort();
   const entries = names.map((n) => {
     // Whole-line comments and blank lines go (every host is sent these scripts on every run); no
     // here-document in these files has a line that starts with #.

@@ -51,7 +51,13 @@ export function applyLines(steps: readonly StepLine[]): string {
 
 /** Runs every step even if one fails: an undo restores as much as it can. */
 export function revertLines(steps: readonly StepLine[]): string {
-  return ['rc=0', ...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || rc=${HostExit.revertIncomplete}`), 'vp_mark end', 'exit $rc', ''].join('\n');
+  return [
+    'rc=0',
+    ...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || rc=${HostExit.revertIncomplete}`),
+    'vp_mark end',
+    'exit $rc',
+    '',
+  ].join('\n');
 }
 
 export interface StepOutcome {

@@ -41,7 +41,15 @@ export function buildReport(meta: ReportMeta, run: RunResult): JsonReport {
     hosts[name] = rest;
   }
   for (const name of run.untouched) {
-    hosts[name] ??= { status: 'skipped', rolledBack: false, restored: [], tasks: [], drift: [], error: 'not started: an earlier batch failed or the run was interrupted', durationMs: 0 };
+    hosts[name] ??= {
+      status: 'skipped',
+      rolledBack: false,
+      restored: [],
+      tasks: [],
+      drift: [],
+      error: 'not started: an earlier batch failed or the run was interrupted',
+      durationMs: 0,
+    };
   }
   return {
     version: 1,

@@ -35,7 +35,11 @@ export function mergeReports(reports: Array<{ file: string; report: JsonReport }
     durationMs: Math.max(...ends) - Math.min(...starts),
     hosts: sorted,
     untouched: [...new Set(reports.flatMap((r) => r.report.untouched ?? []))].sort(),
-    stoppedReason: reports.map((r) => r.report.stoppedReason).filter(Boolean).join('; ') || null,
+    stoppedReason:
+      reports
+        .map((r) => r.report.stoppedReason)
+        .filter(Boolean)
+        .join('; ') || null,
     // each shard ran its own gates after its own batches
     gates: reports.flatMap((r) => r.report.gates ?? []),
     summary: summarise(Object.values(sorted).map((h) => ({ host: '', ...h }))),

@@ -21,11 +21,14 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
   const names = Object.keys(report.hosts);
   // The same warning on many hosts is one line, not one per host.
   const warnings = new Map<string, string[]>();
-  for (const name of names) for (const t of report.hosts[name].tasks) for (const w of t.warnings) {
-    const key = `${t.name}: ${w}`;
-    warnings.set(key, [...(warnings.get(key) ?? []), name]);
-  }
-  for (const [w, hosts] of warnings) out.push(`[WARN] ${hosts.length > 5 ? `${hosts.slice(0, 5).join(', ')} and ${hosts.length - 5} more` : hosts.join(', ')}: ${w}`);
+  for (const name of names)
+    for (const t of report.hosts[name].tasks)
+      for (const w of t.warnings) {
+        const key = `${t.name}: ${w}`;
+        warnings.set(key, [...(warnings.get(key) ?? []), name]);
+      }
+  for (const [w, hosts] of warnings)
+    out.push(`[WARN] ${hosts.length > 5 ? `${hosts.slice(0, 5).join(', ')} and ${hosts.length - 5} more` : hosts.join(', ')}: ${w}`);
   for (const name of names) {
     const h = report.hosts[name];
     for (const t of h.tasks) {
@@ -57,6 +60,8 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
     );
   }
   const s = report.summary;
-  out.push(`hosts: ${names.length}  ok=${s.ok} changed=${s.changed} failed=${s.failed} unreachable=${s.unreachable} skipped=${s.skipped}  in ${(report.durationMs / 1000).toFixed(2)} s`);
+  out.push(
+    `hosts: ${names.length}  ok=${s.ok} changed=${s.changed} failed=${s.failed} unreachable=${s.unreachable} skipped=${s.skipped}  in ${(report.durationMs / 1000).toFixed(2)} s`,
+  );
   return terminalSafe(out.join('\n')) + '\n';
 }

@@ -33,7 +33,10 @@ export class TerminalProgress implements RunEvents {
   private current?: string;
   private listr?: Promise<unknown>;
 
-  constructor(plays: string[], private readonly quiet: boolean) {
+  constructor(
+    plays: string[],
+    private readonly quiet: boolean,
+  ) {
     this.plays = plays;
     for (const p of plays) {
       this.done.set(p, deferred());

@@ -171,7 +171,10 @@ function keyProblems(y: YamlFile): Diagnostic[] {
           continue;
         }
         const where = locate(y, first);
-        found.push({ loc: locate(y, pair.key), message: `duplicate key ${JSON.stringify(String(value))} (first written at line ${where.line}); keys in a mapping must be unique` });
+        found.push({
+          loc: locate(y, pair.key),
+          message: `duplicate key ${JSON.stringify(String(value))} (first written at line ${where.line}); keys in a mapping must be unique`,
+        });
       }
     },
   });
@@ -185,7 +188,15 @@ export function parseYamlText(text: string, file: string): YamlFile {
   let doc: Document.Parsed;
   try {
     // logLevel 'error': the parser must not print warnings of its own on stderr
-    doc = parseDocument(text, { version: YAML_VERSION, customTags: pyyamlTags, lineCounter, prettyErrors: false, uniqueKeys: false, strict: true, logLevel: 'error' });
+    doc = parseDocument(text, {
+      version: YAML_VERSION,
+      customTags: pyyamlTags,
+      lineCounter,
+      prettyErrors: false,
+      uniqueKeys: false,
+      strict: true,
+      logLevel: 'error',
+    });
   } catch (e) {
     throw new UserInputError(oneLineEach([{ loc: { file, line: 1, col: 1 }, message: `cannot parse YAML: ${(e as Error).message}` }]));
   }
@@ -225,7 +236,7 @@ export async function readInputFile(path: string, kind: string): Promise<string>
     throw new UserInputError(code === 'ENOENT' || code === 'ENOTDIR' ? `${path}: file not found` : `${path}: cannot read it (${code ?? (e as Error).message})`);
   }
   if (size > MAX_YAML_BYTES) throw tooBig(size);
-  let handle;
+  let handle: Awaited<ReturnType<typeof open>>;
   try {
     handle = await open(path, 'r');
   } catch (e) {
@@ -339,7 +350,9 @@ export function toPlain(y: YamlFile, node: unknown): unknown {
   try {
     return (node as Node).toJS(y.doc, { maxAliasCount: MAX_ALIAS_COUNT });
   } catch (e) {
-    throw new UserInputError(oneLineEach([{ loc: locate(y, node), message: `${(e as Error).message} (anchors and aliases are limited to ${MAX_ALIAS_COUNT} expansions)` }]));
+    throw new UserInputError(
+      oneLineEach([{ loc: locate(y, node), message: `${(e as Error).message} (anchors and aliases are limited to ${MAX_ALIAS_COUNT} expansions)` }]),
+    );
   }
 }
 
@@ -356,7 +369,7 @@ export function keyText(key: unknown): string {
  */
 export function locatePath(y: YamlFile, root: unknown, segments: readonly string[], key?: string): Location {
   let current: unknown = root;
-  const resolve = (node: unknown): unknown => (isAlias(node) ? resolveAlias(y, node) ?? node : node);
+  const resolve = (node: unknown): unknown => (isAlias(node) ? (resolveAlias(y, node) ?? node) : node);
   const entry = (map: unknown, name: string) => (isMap(map) ? map.items.find((pair) => keyText(pair.key) === name) : undefined);
   for (const segment of segments) {
     const node = resolve(current);
@@ -410,7 +423,7 @@ export function valueLocations(y: YamlFile, node: unknown, fallback?: Location):
     if (isMap(resolved)) {
       for (const pair of resolved.items) walk(pair.value, joinPointer(pointer, keyText(pair.key)), locate(y, pair.key));
     } else if (isSeq(resolved)) {
-      resolved.items.forEach((item, i) => walk(item, joinPointer(pointer, i), undefined));
+      for (const [i, item] of resolved.items.entries()) walk(item, joinPointer(pointer, i), undefined);
     }
   };
   walk(node, '', fallback);

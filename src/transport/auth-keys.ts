@@ -62,7 +62,7 @@ async function loadKeyUncached(path: string, env: NodeJS.ProcessEnv, prompt: Pas
   }
   if (parsed instanceof Error) return { status: 'unreadable', path, reason: 'not a private key ssh2 can read' };
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
-  if (!key || !key.isPrivateKey()) return { status: 'unreadable', path, reason: 'not a private key' };
+  if (!key?.isPrivateKey()) return { status: 'unreadable', path, reason: 'not a private key' };
   return { status: 'ok', path, key };
 }
 

@@ -54,7 +54,10 @@ export function defaultKeyFiles(home: string): string[] {
 }
 
 function identityFiles(values: string[], host: string, originalHost: string, ctx: ResolveContext, user: string, port: number): KeySource[] {
-  return values.map((v) => ({ path: expandTokens(v, host, originalHost, { home: ctx.home, localUser: ctx.localUser, remoteUser: user, port }), explicit: false }));
+  return values.map((v) => ({
+    path: expandTokens(v, host, originalHost, { home: ctx.home, localUser: ctx.localUser, remoteUser: user, port }),
+    explicit: false,
+  }));
 }
 
 /** A jump host: the spec's user and port win over ssh_config; --private-key is tried before its IdentityFiles. */

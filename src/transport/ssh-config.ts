@@ -122,7 +122,6 @@ export function parseSshConfig(text: string, file: string, opts: ParseSshConfigO
       } else if (keyword === 'match') {
         inMatch = true;
       } else if (inMatch) {
-        continue;
       } else if (keyword === 'include') {
         if (depth >= MAX_INCLUDE_DEPTH) throw new UserInputError([{ loc: where, message: `Include nested more than ${MAX_INCLUDE_DEPTH} deep` }]);
         for (const pattern of args) {

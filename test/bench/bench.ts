@@ -23,15 +23,7 @@ import { FleetCpu } from './cpu-accounting.js';
 import { GNU_TIME, median } from './measure.js';
 import { ansible, ansibleVersion, installAnsible, openSshFloor, ssh2Floor, vipush, type Run } from './runners.js';
 
-type MeasureKey =
-  | 'openssh-floor'
-  | 'ssh2-floor'
-  | 'vipush-validate'
-  | 'vipush-apply'
-  | 'vipush-noop'
-  | 'vipush-drift'
-  | 'ansible-apply'
-  | 'ansible-noop';
+type MeasureKey = 'openssh-floor' | 'ssh2-floor' | 'vipush-validate' | 'vipush-apply' | 'vipush-noop' | 'vipush-drift' | 'ansible-apply' | 'ansible-noop';
 
 const LABELS: Record<MeasureKey, string> = {
   'openssh-floor': '(a)  OpenSSH floor: ssh per host, 1 command',
@@ -104,7 +96,10 @@ function ensureGnuTime(): void {
   if (existsSync(GNU_TIME)) return;
   if (process.getuid?.() !== 0) throw new Error(`${GNU_TIME} is missing: apt-get install time`);
   log('installing GNU time (package time)');
-  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'time'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', 'time'], {
+    stdio: 'inherit',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (r.status !== 0 || !existsSync(GNU_TIME)) throw new Error('could not install GNU time (apt-get install time)');
 }
 
@@ -147,7 +142,9 @@ class Recorder {
     list.push(r);
     this.runs.set(key, list);
     const extra = r.engineMs !== undefined ? `, vipush's own ${(r.engineMs / 1000).toFixed(2)} s` : '';
-    log(`${LABELS[key].slice(5).trim()}: ${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, hosts ${fmt(r.hostsCpuMs)} s, other ${fmt(r.otherCpuMs)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB${extra}${r.valid ? '' : `  INVALID: ${r.problem}`}`);
+    log(
+      `${LABELS[key].slice(5).trim()}: ${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.cpuMs / 1000).toFixed(2)} s CPU, hosts ${fmt(r.hostsCpuMs)} s, other ${fmt(r.otherCpuMs)} s, ${(r.peakRssKb / 1024).toFixed(0)} MB${extra}${r.valid ? '' : `  INVALID: ${r.problem}`}`,
+    );
     return r;
   }
 }
@@ -213,7 +210,7 @@ async function traced(lab: Lab, what: string, fn: (nodeFlags: string[]) => Promi
 }
 
 async function profile(lab: Lab, pristine: Buffer, withAnsible: boolean): Promise<ProfileEntry[]> {
-  log('profile: strace on h1\'s sshd, V8 CPU profile of the controller (timings here are inflated by tracing)');
+  log("profile: strace on h1's sshd, V8 CPU profile of the controller (timings here are inflated by tracing)");
   const out: ProfileEntry[] = [];
   out.push(await traced(lab, 'OpenSSH floor', () => openSshFloor(lab), false));
   out.push(await traced(lab, 'ssh2 floor', () => ssh2Floor(lab), false));
@@ -284,7 +281,11 @@ function table(results: Partial<Record<MeasureKey, MeasureResult>>): string {
       ];
     });
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -300,7 +301,12 @@ function targets(opts: Options, results: Partial<Record<MeasureKey, MeasureResul
   const floorTarget = (name: string, target: string, k: MeasureKey, limit: number) => {
     if (n >= 50) return atMost(name, target, ratio(k), limit);
     const v = ratio(k);
-    out.push({ name, target: `${target}, set for 50 hosts or more`, value: v === null ? 'not measured' : `${v.toFixed(2)}× (not judged at ${n} hosts)`, pass: null });
+    out.push({
+      name,
+      target: `${target}, set for 50 hosts or more`,
+      value: v === null ? 'not measured' : `${v.toFixed(2)}× (not judged at ${n} hosts)`,
+      pass: null,
+    });
   };
   floorTarget(`first apply, ${n} hosts, vs OpenSSH floor`, '≤ 1.0× (issue: at 50 hosts)', 'vipush-apply', 1.0);
   floorTarget(`no-op re-run, ${n} hosts, vs OpenSSH floor`, '≤ 0.8×', 'vipush-noop', 0.8);
@@ -337,7 +343,8 @@ function targets(opts: Options, results: Partial<Record<MeasureKey, MeasureResul
   const rss = rssRuns.length ? Math.max(...rssRuns.map((r) => r.peakRssKb)) : null;
   if (rss === null) out.push({ name: 'controller peak RSS', target: '≤ 200 MB', value: 'not measured', pass: null });
   else if (n >= 200) atMost(`controller peak RSS at ${n} hosts (all vipush runs)`, '≤ 200 MB', rss / 1024, 200, ' MB');
-  else out.push({ name: 'controller peak RSS at 200 hosts', target: '≤ 200 MB', value: `needs --hosts 200 (at ${n}: ${(rss / 1024).toFixed(0)} MB)`, pass: null });
+  else
+    out.push({ name: 'controller peak RSS at 200 hosts', target: '≤ 200 MB', value: `needs --hosts 200 (at ${n}: ${(rss / 1024).toFixed(0)} MB)`, pass: null });
   return out;
 }
 
@@ -345,11 +352,18 @@ function profileText(entries: ProfileEntry[], hosts: number): string {
   const lines = [`host-side cost on h1 (strace of its sshd), per host:`];
   lines.push('  run                   conns  exec channels  processes  programs  top programs');
   for (const e of entries) {
-    const top = Object.entries(e.host.byProgram).slice(0, 6).map(([p, c]) => `${p}×${c}`).join(' ');
-    lines.push(`  ${e.what.padEnd(20)}  ${String(e.host.connections).padStart(5)}  ${String(e.host.execChannels).padStart(13)}  ${String(e.host.processes).padStart(9)}  ${String(e.host.programs).padStart(8)}  ${top}`);
+    const top = Object.entries(e.host.byProgram)
+      .slice(0, 6)
+      .map(([p, c]) => `${p}×${c}`)
+      .join(' ');
+    lines.push(
+      `  ${e.what.padEnd(20)}  ${String(e.host.connections).padStart(5)}  ${String(e.host.execChannels).padStart(13)}  ${String(e.host.processes).padStart(9)}  ${String(e.host.programs).padStart(8)}  ${top}`,
+    );
   }
   for (const e of entries.filter((x) => x.cpu)) {
-    lines.push(`controller, ${e.what} (${hosts} hosts; process user+sys ${fmt(e.cpuMs)} s): V8 samples over ${fmt(e.cpu!.totalMs)} s by place (a descheduled process's wait lands on the running frame: read as proportions)`);
+    lines.push(
+      `controller, ${e.what} (${hosts} hosts; process user+sys ${fmt(e.cpuMs)} s): V8 samples over ${fmt(e.cpu!.totalMs)} s by place (a descheduled process's wait lands on the running frame: read as proportions)`,
+    );
     lines.push(`  ${e.cpu!.buckets.map((b) => `${b.bucket} ${b.ms} ms`).join(', ')}`);
   }
   return lines.join('\n');
@@ -405,9 +419,13 @@ async function main(): Promise<number> {
   if (!rec) throw new Error('no measurements');
   const results = summarise(rec);
   const checks = targets(opts, results);
-  process.stdout.write(`\nvipush bench: ${opts.hosts} hosts, ${opts.repeat} repeats, medians of valid runs; peak RSS is the largest single process of the measured tree (max over runs)\n\n`);
+  process.stdout.write(
+    `\nvipush bench: ${opts.hosts} hosts, ${opts.repeat} repeats, medians of valid runs; peak RSS is the largest single process of the measured tree (max over runs)\n\n`,
+  );
   process.stdout.write(`${table(results)}\n\n`);
-  process.stdout.write(`one program (fork + exec of /bin/true from sh) costs ${execMs} ms on this machine: the ratios to the OpenSSH floor depend on it (see README)\n\n`);
+  process.stdout.write(
+    `one program (fork + exec of /bin/true from sh) costs ${execMs} ms on this machine: the ratios to the OpenSSH floor depend on it (see README)\n\n`,
+  );
   for (const t of checks) process.stdout.write(`${t.pass === null ? 'SKIP' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.target})\n`);
   if (prof.length) process.stdout.write(`\n${profileText(prof, opts.hosts)}\n`);
 

@@ -19,16 +19,29 @@ export interface FloorTarget {
  */
 export function openSshFloorScript(t: FloorTarget): string {
   const ssh = [
-    'ssh', '-n', '-F', '/dev/null',
-    '-i', t.privateKeyFile,
-    '-o', 'BatchMode=yes',
-    '-o', `UserKnownHostsFile=${t.knownHostsFile}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', 'ControlMaster=no',
-    '-o', 'ControlPath=none',
-    '-o', 'LogLevel=ERROR',
-  ].map(shQuote).join(' ');
+    'ssh',
+    '-n',
+    '-F',
+    '/dev/null',
+    '-i',
+    t.privateKeyFile,
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `UserKnownHostsFile=${t.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'ControlMaster=no',
+    '-o',
+    'ControlPath=none',
+    '-o',
+    'LogLevel=ERROR',
+  ]
+    .map(shQuote)
+    .join(' ');
   return [
     'pids=',
     `for ip in ${t.ips.map(shQuote).join(' ')}; do`,

@@ -53,7 +53,7 @@ function ppidOf(pid: number): number {
  */
 export function sshdListeners(hosts: readonly LabHost[]): number[] {
   const hostByInode = new Map<number, number>();
-  hosts.forEach((h, i) => hostByInode.set(statSync(`/run/netns/${h.ns}`).ino, i));
+  for (const [i, h] of hosts.entries()) hostByInode.set(statSync(`/run/netns/${h.ns}`).ino, i);
   const found: Array<number | undefined> = hosts.map(() => undefined);
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;

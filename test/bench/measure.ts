@@ -68,7 +68,11 @@ export function measure(argv: readonly string[], opts: MeasureOptions = {}): Pro
       rmSync(dir, { recursive: true, force: true });
       const line = text.split('\n').find((l) => l.startsWith(MARK));
       if (!line) {
-        reject(new Error(`${GNU_TIME} wrote no measurement for: ${argv.join(' ').slice(0, 200)} (exit ${code}); stderr: ${Buffer.concat(err).toString().slice(-500)}`));
+        reject(
+          new Error(
+            `${GNU_TIME} wrote no measurement for: ${argv.join(' ').slice(0, 200)} (exit ${code}); stderr: ${Buffer.concat(err).toString().slice(-500)}`,
+          ),
+        );
         return;
       }
       const [, , user, sys, rss] = line.split(' ');

@@ -44,14 +44,18 @@ export async function openSshFloor(lab: Lab): Promise<Run> {
   const s = await measure(['sh', '-c', script], { env: cleanEnv(), timeoutMs: 600_000 });
   const answers = s.stdout.split('\n').filter((l) => /^\d+$/.test(l.trim())).length;
   const valid = s.code === 0 && answers === lab.hosts.length;
-  return { ...s, valid, problem: valid ? undefined : `exit ${s.code}, ${answers}/${lab.hosts.length} answers; ${s.stderr.trim().split('\n').slice(0, 3).join(' | ')}` };
+  return {
+    ...s,
+    valid,
+    problem: valid ? undefined : `exit ${s.code}, ${answers}/${lab.hosts.length} answers; ${s.stderr.trim().split('\n').slice(0, 3).join(' | ')}`,
+  };
 }
 
 export async function ssh2Floor(lab: Lab): Promise<Run> {
-  const s = await measure(
-    [process.execPath, SSH2_FLOOR, '--known-hosts', lab.knownHostsFile, '--key', lab.privateKeyFile, ...lab.hosts.map((h) => h.ip)],
-    { env: cleanEnv(), timeoutMs: 600_000 },
-  );
+  const s = await measure([process.execPath, SSH2_FLOOR, '--known-hosts', lab.knownHostsFile, '--key', lab.privateKeyFile, ...lab.hosts.map((h) => h.ip)], {
+    env: cleanEnv(),
+    timeoutMs: 600_000,
+  });
   let ok = -1;
   try {
     ok = (JSON.parse(s.stdout.trim().split('\n').pop() ?? '{}') as { ok?: number }).ok ?? -1;
@@ -126,7 +130,7 @@ export function ansibleVersion(): string | null {
 }
 
 export function installAnsible(log: (m: string) => void): void {
-  log('installing Debian\'s ansible package (--install-ansible)');
+  log("installing Debian's ansible package (--install-ansible)");
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   for (const args of [['update'], ['install', '-y', '--no-install-recommends', 'ansible']]) {
     const r = spawnSync('apt-get', args, { stdio: 'inherit', env });
@@ -162,7 +166,18 @@ export async function ansible(lab: Lab, mode: 'apply' | 'noop'): Promise<Run> {
   try {
     const sshCommon = `-o UserKnownHostsFile=${lab.knownHostsFile} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes`;
     const s = await measure(
-      ['ansible-playbook', '-i', lab.inventoryFile, join(ANSIBLE_DIR, 'hidden-arp.yml'), '-f', String(n), '-e', `vip=${lab.vip}`, '--ssh-common-args', sshCommon],
+      [
+        'ansible-playbook',
+        '-i',
+        lab.inventoryFile,
+        join(ANSIBLE_DIR, 'hidden-arp.yml'),
+        '-f',
+        String(n),
+        '-e',
+        `vip=${lab.vip}`,
+        '--ssh-common-args',
+        sshCommon,
+      ],
       {
         cwd: REPO,
         env: cleanEnv({
@@ -178,7 +193,11 @@ export async function ansible(lab: Lab, mode: 'apply' | 'noop'): Promise<Run> {
     const hosts = lab.hosts.map((h) => recap.get(h.name));
     const bad = hosts.filter((r) => !r || r.failed > 0 || r.unreachable > 0 || (mode === 'apply' ? r.changed === 0 : r.changed > 0)).length;
     const valid = s.code === 0 && bad === 0;
-    const tail = s.stdout.split('\n').filter((l) => /fatal|FAILED|UNREACHABLE|ERROR/.test(l)).slice(0, 3).join(' | ');
+    const tail = s.stdout
+      .split('\n')
+      .filter((l) => /fatal|FAILED|UNREACHABLE|ERROR/.test(l))
+      .slice(0, 3)
+      .join(' | ');
     return { ...s, valid, problem: valid ? undefined : `exit ${s.code}; ${bad}/${n} hosts not as expected; ${tail || s.stderr.trim().slice(0, 300)}` };
   } finally {
     stopControlMasters(controlDir);

@@ -82,9 +82,7 @@ async function main(): Promise<number> {
   }
   const known = parseKnownHosts(readFileSync(values['known-hosts'], 'utf8'));
   const key = readFileSync(values.key);
-  const results = await Promise.allSettled(
-    positionals.map((h) => runOne(h, values.user!, key, known.get(h) ?? [], values.command!)),
-  );
+  const results = await Promise.allSettled(positionals.map((h) => runOne(h, values.user!, key, known.get(h) ?? [], values.command!)));
   const outputs = results.filter((r): r is PromiseFulfilledResult<string> => r.status === 'fulfilled').map((r) => r.value);
   const errors = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
   process.stdout.write(`${JSON.stringify({ ok: outputs.length, failed: errors.length, errors: errors.slice(0, 5), outputs })}\n`);

@@ -59,7 +59,9 @@ describe('the CLI bundle (npm run build)', () => {
     expect(execFileSync(process.execPath, [join(dir, 'bin/vipush.js'), '--version'], { encoding: 'utf8' })).toMatch(/^vipush \d+\.\d+\.\d+/);
     let code = 0;
     try {
-      execFileSync(process.execPath, [join(dir, 'bin/vipush.js'), 'validate', join(REPO, 'playbooks/nope.yml'), '-i', join(REPO, 'inventory/example.yml')], { stdio: 'pipe' });
+      execFileSync(process.execPath, [join(dir, 'bin/vipush.js'), 'validate', join(REPO, 'playbooks/nope.yml'), '-i', join(REPO, 'inventory/example.yml')], {
+        stdio: 'pipe',
+      });
     } catch (e) {
       code = (e as { status: number }).status;
     }

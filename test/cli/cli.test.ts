@@ -108,9 +108,11 @@ describe('sharding', () => {
     expect(Object.keys(m.hosts)).toEqual(['h1', 'h2', 'h3']);
     expect(m.summary).toMatchObject({ ok: 2, failed: 1 });
     expect(m.gates.map((g) => g.name)).toEqual(['arp_owner a', 'arp_owner b']);
-    expect(() => mergeReports([
-      { file: 'a.json', report: base('a', ['h1'], 'ok') },
-      { file: 'b.json', report: base('b', ['h1'], 'ok') },
-    ])).toThrow(/h1 is also in a.json/);
+    expect(() =>
+      mergeReports([
+        { file: 'a.json', report: base('a', ['h1'], 'ok') },
+        { file: 'b.json', report: base('b', ['h1'], 'ok') },
+      ]),
+    ).toThrow(/h1 is also in a.json/);
   });
 });

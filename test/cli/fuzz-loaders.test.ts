@@ -29,20 +29,140 @@ const validPlaybook = parsePlaybook(text('playbooks/hidden-arp.yml'), 'hidden-ar
 
 /** Values that have broken YAML loaders, or that a shell, sysctl or ip would read as more than a value. */
 const HOSTILE_VALUES = [
-  '; rm -rf /', '$(reboot)', '`reboot`', '| sh', '&& reboot', '> /etc/passwd', "'", '"', '*', '?', '[', ']', '{', '}', '{{', '}}', '{{ x }}',
-  '{{ x | y }}', '{% if %}', '{#', '&a', '*a', '<<: *a', '!!python/object:os.system', '!!binary aGVsbG8=', '!!set', '!!omap', '!!timestamp 2001-12-14',
-  '~', 'null', 'yes', 'no', 'on', 'off', 'y', 'n', '.inf', '-.inf', '.nan', '1e999', '-1', '0x1F', '0o17', '017', '1_000', '9007199254740993',
-  '"a\\nb"', '"\\0"', '"\\e[31m"', '"\\x7f"', '"\\u202e"', '|', '>', '|-', '- a', '? a', ': a', '#', '%YAML 1.2', '---', '...', '@', '%', '!',
-  'x'.repeat(300), '../../etc/shadow', '/etc/sysctl.d/../shadow', 'lo:1;reboot', '192.0.2.1/33', '2001:db8::1%eth0', '::', '0.0.0.0/0',
-  '-oProxyCommand=reboot', 'web[1:99999999]', 'web[a:z][a:z][a:z]', '[ab', 'web[1:3', '\t', ' ', '',
+  '; rm -rf /',
+  '$(reboot)',
+  '`reboot`',
+  '| sh',
+  '&& reboot',
+  '> /etc/passwd',
+  "'",
+  '"',
+  '*',
+  '?',
+  '[',
+  ']',
+  '{',
+  '}',
+  '{{',
+  '}}',
+  '{{ x }}',
+  '{{ x | y }}',
+  '{% if %}',
+  '{#',
+  '&a',
+  '*a',
+  '<<: *a',
+  '!!python/object:os.system',
+  '!!binary aGVsbG8=',
+  '!!set',
+  '!!omap',
+  '!!timestamp 2001-12-14',
+  '~',
+  'null',
+  'yes',
+  'no',
+  'on',
+  'off',
+  'y',
+  'n',
+  '.inf',
+  '-.inf',
+  '.nan',
+  '1e999',
+  '-1',
+  '0x1F',
+  '0o17',
+  '017',
+  '1_000',
+  '9007199254740993',
+  '"a\\nb"',
+  '"\\0"',
+  '"\\e[31m"',
+  '"\\x7f"',
+  '"\\u202e"',
+  '|',
+  '>',
+  '|-',
+  '- a',
+  '? a',
+  ': a',
+  '#',
+  '%YAML 1.2',
+  '---',
+  '...',
+  '@',
+  '%',
+  '!',
+  'x'.repeat(300),
+  '../../etc/shadow',
+  '/etc/sysctl.d/../shadow',
+  'lo:1;reboot',
+  '192.0.2.1/33',
+  '2001:db8::1%eth0',
+  '::',
+  '0.0.0.0/0',
+  '-oProxyCommand=reboot',
+  'web[1:99999999]',
+  'web[a:z][a:z][a:z]',
+  '[ab',
+  'web[1:3',
+  '\t',
+  ' ',
+  '',
 ];
 
 /** Keys to rename to: near misses of real keys, Ansible keys vipush does not know, and hostile ones. */
 const KEY_NAMES = [
-  'hosts', 'host', 'tasks', 'task', 'vars', 'var', 'name', 'sysctl', 'sysctrl', 'address', 'adress', 'command', 'shell', 'argv', 'creates',
-  'removes', 'set', 'file', 'dev', 'label', 'scope', 'state', 'persist', 'allow_arp', 'serial', 'max_fail_percentage', 'become', 'verify',
-  'children', 'ansible_host', 'ansible_port', 'ansible_user', 'ansible_become', 'ansible_become_pass', 'ansible_group_priority', 'plugin',
-  'when', 'loop', 'register', '<<', '? x', '"a\\nb"', '"k;reboot"', "'$(x)'", '1', 'true', 'null', '[a]', '{a: 1}', '-',
+  'hosts',
+  'host',
+  'tasks',
+  'task',
+  'vars',
+  'var',
+  'name',
+  'sysctl',
+  'sysctrl',
+  'address',
+  'adress',
+  'command',
+  'shell',
+  'argv',
+  'creates',
+  'removes',
+  'set',
+  'file',
+  'dev',
+  'label',
+  'scope',
+  'state',
+  'persist',
+  'allow_arp',
+  'serial',
+  'max_fail_percentage',
+  'become',
+  'verify',
+  'children',
+  'ansible_host',
+  'ansible_port',
+  'ansible_user',
+  'ansible_become',
+  'ansible_become_pass',
+  'ansible_group_priority',
+  'plugin',
+  'when',
+  'loop',
+  'register',
+  '<<',
+  '? x',
+  '"a\\nb"',
+  '"k;reboot"',
+  "'$(x)'",
+  '1',
+  'true',
+  'null',
+  '[a]',
+  '{a: 1}',
+  '-',
 ];
 
 /** Characters for flipping: structure, quotes, controls, and some outside ASCII. */
@@ -63,7 +183,11 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ op: fc.constant('duplicate-line' as const), at: fc.nat() }),
   fc.record({ op: fc.constant('indent' as const), at: fc.nat(), by: fc.integer({ min: -4, max: 4 }), tab: fc.boolean() }),
   fc.record({ op: fc.constant('rename-key' as const), at: fc.nat(), to: fc.oneof(fc.constantFrom(...KEY_NAMES), fc.string({ maxLength: 8 })) }),
-  fc.record({ op: fc.constant('swap-value' as const), at: fc.nat(), to: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE_VALUES) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }) }),
+  fc.record({
+    op: fc.constant('swap-value' as const),
+    at: fc.nat(),
+    to: fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...HOSTILE_VALUES) }, { weight: 1, arbitrary: fc.string({ maxLength: 20 }) }),
+  }),
   fc.record({ op: fc.constant('splice' as const), at: fc.nat(), from: fc.nat(), length: fc.integer({ min: 1, max: 80 }) }),
 );
 
@@ -183,14 +307,60 @@ function tally(outcome: Outcome): Outcome {
 
 /** Playbook-ish and inventory-ish lines, so that random text gets past the first YAML error. */
 const PIECES = [
-  '- name: p', '  hosts: all', '  hosts: realservers', '  vars:', '    vip: 192.0.2.10', '  tasks:', '    - name: t', '      sysctl:', '        set:',
-  '          net.ipv4.conf.all.arp_ignore: 1', '      address: { address: "{{ vip }}/32", dev: lo, label: "lo:1" }', '      command: ["true"]',
-  '  verify:', '    - http: { url: "http://{{ vip }}/", from: h1 }', 'all:', '  children:', '    realservers:', '      hosts:', '        web1:',
-  '          ansible_host: 192.0.2.11', '[web]', '[web:vars]', '[web:children]', 'web1 ansible_host=192.0.2.1', 'x: &a [1, 2]', 'y: *a', '<<: *a',
-  '---', '...', '%YAML 1.1', '- ', '  - ', '? ', ': ', '{', '}', '[', ']', '"', "'", '|', '>', '#', '',
+  '- name: p',
+  '  hosts: all',
+  '  hosts: realservers',
+  '  vars:',
+  '    vip: 192.0.2.10',
+  '  tasks:',
+  '    - name: t',
+  '      sysctl:',
+  '        set:',
+  '          net.ipv4.conf.all.arp_ignore: 1',
+  '      address: { address: "{{ vip }}/32", dev: lo, label: "lo:1" }',
+  '      command: ["true"]',
+  '  verify:',
+  '    - http: { url: "http://{{ vip }}/", from: h1 }',
+  'all:',
+  '  children:',
+  '    realservers:',
+  '      hosts:',
+  '        web1:',
+  '          ansible_host: 192.0.2.11',
+  '[web]',
+  '[web:vars]',
+  '[web:children]',
+  'web1 ansible_host=192.0.2.1',
+  'x: &a [1, 2]',
+  'y: *a',
+  '<<: *a',
+  '---',
+  '...',
+  '%YAML 1.1',
+  '- ',
+  '  - ',
+  '? ',
+  ': ',
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  "'",
+  '|',
+  '>',
+  '#',
+  '',
 ];
 const randomText = fc
-  .array(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...PIECES) }, { weight: 1, arbitrary: fc.string({ maxLength: 16 }) }, { weight: 1, arbitrary: fc.constantFrom(...HOSTILE_VALUES) }), { maxLength: 25 })
+  .array(
+    fc.oneof(
+      { weight: 3, arbitrary: fc.constantFrom(...PIECES) },
+      { weight: 1, arbitrary: fc.string({ maxLength: 16 }) },
+      { weight: 1, arbitrary: fc.constantFrom(...HOSTILE_VALUES) },
+    ),
+    { maxLength: 25 },
+  )
   .map((lines) => lines.join('\n'));
 
 describe('the loaders never crash, and every error is located', () => {
@@ -263,7 +433,10 @@ describe('a sample of mutants through the CLI (vipush validate)', () => {
 
   it('exits 0 or 3, with one located line per error on stderr and no stack trace', async () => {
     // A fixed seed: the same 20 mutants every run, most of them invalid.
-    const candidates = fc.sample(fc.tuple(fc.constantFrom(...PLAYBOOKS, ...INVENTORIES), fc.array(mutation, { minLength: 1, maxLength: 3 })), { numRuns: 400, seed: 20240601 });
+    const candidates = fc.sample(fc.tuple(fc.constantFrom(...PLAYBOOKS, ...INVENTORIES), fc.array(mutation, { minLength: 1, maxLength: 3 })), {
+      numRuns: 400,
+      seed: 20240601,
+    });
     const chosen: { path: string; role: 'playbook' | 'inventory'; source: string; ok: boolean }[] = [];
     for (const [path, mutations] of candidates) {
       const role = PLAYBOOKS.includes(path) ? 'playbook' : 'inventory';
@@ -288,11 +461,12 @@ describe('a sample of mutants through the CLI (vipush validate)', () => {
       expect(r.code, `${file}: ${r.stderr}`).toBe(3);
       expect(r.stdout).toBe('');
       const lines = r.stderr.trimEnd().split('\n');
-      for (const line of lines) expect(line, file).toMatch(new RegExp(`^vipush: (${escape(file)}|${escape(playbook)}|${escape(inventory)}):\\d+:\\d+: \\S`));
+      for (const line of lines)
+        expect(line, file).toMatch(new RegExp(`^vipush: (${escapeRegExp(file)}|${escapeRegExp(playbook)}|${escapeRegExp(inventory)}):\\d+:\\d+: \\S`));
     }
   });
 });
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -30,7 +30,12 @@ const CLEAN_PLAYBOOK = join(repoRoot, 'test/fixtures/hostile/uses-inventory-vars
 /** Nine levels of nine aliases each: 9^9 (387 million) strings if expanded. */
 function billionLaughs(indent: string): string {
   const lines = [`${indent}lol0: &lol0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]`];
-  for (let i = 1; i <= 9; i++) lines.push(`${indent}lol${i}: &lol${i} [${Array(9).fill(`*lol${i - 1}`).join(', ')}]`);
+  for (let i = 1; i <= 9; i++)
+    lines.push(
+      `${indent}lol${i}: &lol${i} [${Array(9)
+        .fill(`*lol${i - 1}`)
+        .join(', ')}]`,
+    );
   return lines.join('\n') + '\n';
 }
 
@@ -73,11 +78,41 @@ interface HugeCase {
 }
 
 const cases: HugeCase[] = [
-  { name: 'billion laughs in play vars', role: 'playbook', file: 'laughs.yml', content: () => `${playHead}  vars:\n${billionLaughs('    ')}  tasks: []\n`, message: /anchors and aliases|alias count/ },
-  { name: 'billion laughs in inventory vars', role: 'inventory', file: 'laughs-inventory.yml', content: () => `all:\n  vars:\n${billionLaughs('    ')}  hosts:\n    h1:\n`, message: /anchors and aliases|alias count/ },
-  { name: '10,000-deep flow list', role: 'playbook', file: 'deep-list.yml', content: () => `${playHead}  vars:\n    x: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`, message: /nested more than 100 levels/ },
-  { name: '10,000-deep flow map', role: 'playbook', file: 'deep-map.yml', content: () => `${playHead}  vars:\n    x: ${'{a: '.repeat(10_000)}1${'}'.repeat(10_000)}\n`, message: /nested more than 100 levels/ },
-  { name: '10,000-deep block list', role: 'playbook', file: 'deep-block-list.yml', content: () => `${'- '.repeat(10_000)}x\n`, message: /nested more than 100 levels/ },
+  {
+    name: 'billion laughs in play vars',
+    role: 'playbook',
+    file: 'laughs.yml',
+    content: () => `${playHead}  vars:\n${billionLaughs('    ')}  tasks: []\n`,
+    message: /anchors and aliases|alias count/,
+  },
+  {
+    name: 'billion laughs in inventory vars',
+    role: 'inventory',
+    file: 'laughs-inventory.yml',
+    content: () => `all:\n  vars:\n${billionLaughs('    ')}  hosts:\n    h1:\n`,
+    message: /anchors and aliases|alias count/,
+  },
+  {
+    name: '10,000-deep flow list',
+    role: 'playbook',
+    file: 'deep-list.yml',
+    content: () => `${playHead}  vars:\n    x: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`,
+    message: /nested more than 100 levels/,
+  },
+  {
+    name: '10,000-deep flow map',
+    role: 'playbook',
+    file: 'deep-map.yml',
+    content: () => `${playHead}  vars:\n    x: ${'{a: '.repeat(10_000)}1${'}'.repeat(10_000)}\n`,
+    message: /nested more than 100 levels/,
+  },
+  {
+    name: '10,000-deep block list',
+    role: 'playbook',
+    file: 'deep-block-list.yml',
+    content: () => `${'- '.repeat(10_000)}x\n`,
+    message: /nested more than 100 levels/,
+  },
   {
     name: '1,000-deep block map',
     role: 'playbook',
@@ -85,25 +120,69 @@ const cases: HugeCase[] = [
     content: () => Array.from({ length: 1000 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' x\n',
     message: /nested more than 100 levels/,
   },
-  { name: '10,000-deep list in an inventory', role: 'inventory', file: 'deep-list-inventory.yml', content: () => `all:\n  vars:\n    x: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`, message: /nested more than 100 levels/ },
-  { name: '20 MB playbook', role: 'playbook', file: 'huge.yml', content: () => playHead + linesUpTo(20 * MB, (i) => `# ${i} ${'x'.repeat(60)}\n`), message: /file is \d+ bytes; vipush reads YAML files of at most/ },
-  { name: '20 MB INI inventory', role: 'inventory', file: 'huge.ini', content: () => linesUpTo(20 * MB, (i) => `web${i} ansible_host=192.0.2.1\n`), message: /file is \d+ bytes; vipush reads inventories of at most/ },
-  { name: '5 MB of play vars', role: 'playbook', file: 'many-vars.yml', content: () => `${playHead}  vars:\n${linesUpTo(5 * MB, (i) => `    v${i}: x${i}\n`)}  tasks: []\n`, message: /more than 200000 values/ },
-  { name: '5 MB of YAML hosts', role: 'inventory', file: 'many-hosts.yml', content: () => `all:\n  hosts:\n${linesUpTo(5 * MB, (i) => `    web${i}:\n`)}`, message: /more than 200000 values/ },
-  { name: '5 MB of INI hosts', role: 'inventory', file: 'many-hosts.ini', content: () => `[web]\n${linesUpTo(5 * MB, (i) => `web${i} ansible_host=192.0.2.1\n`)}`, message: /more than 200000 values/ },
-  { name: '5 MB of random bytes', role: 'playbook', file: 'garbage.yml', content: () => garbage(5 * MB), message: /YAML syntax error|nested more than|more than 200000 values/ },
+  {
+    name: '10,000-deep list in an inventory',
+    role: 'inventory',
+    file: 'deep-list-inventory.yml',
+    content: () => `all:\n  vars:\n    x: ${'['.repeat(10_000)}${']'.repeat(10_000)}\n`,
+    message: /nested more than 100 levels/,
+  },
+  {
+    name: '20 MB playbook',
+    role: 'playbook',
+    file: 'huge.yml',
+    content: () => playHead + linesUpTo(20 * MB, (i) => `# ${i} ${'x'.repeat(60)}\n`),
+    message: /file is \d+ bytes; vipush reads YAML files of at most/,
+  },
+  {
+    name: '20 MB INI inventory',
+    role: 'inventory',
+    file: 'huge.ini',
+    content: () => linesUpTo(20 * MB, (i) => `web${i} ansible_host=192.0.2.1\n`),
+    message: /file is \d+ bytes; vipush reads inventories of at most/,
+  },
+  {
+    name: '5 MB of play vars',
+    role: 'playbook',
+    file: 'many-vars.yml',
+    content: () => `${playHead}  vars:\n${linesUpTo(5 * MB, (i) => `    v${i}: x${i}\n`)}  tasks: []\n`,
+    message: /more than 200000 values/,
+  },
+  {
+    name: '5 MB of YAML hosts',
+    role: 'inventory',
+    file: 'many-hosts.yml',
+    content: () => `all:\n  hosts:\n${linesUpTo(5 * MB, (i) => `    web${i}:\n`)}`,
+    message: /more than 200000 values/,
+  },
+  {
+    name: '5 MB of INI hosts',
+    role: 'inventory',
+    file: 'many-hosts.ini',
+    content: () => `[web]\n${linesUpTo(5 * MB, (i) => `web${i} ansible_host=192.0.2.1\n`)}`,
+    message: /more than 200000 values/,
+  },
+  {
+    name: '5 MB of random bytes',
+    role: 'playbook',
+    file: 'garbage.yml',
+    content: () => garbage(5 * MB),
+    message: /YAML syntax error|nested more than|more than 200000 values/,
+  },
   {
     name: 'a large anchor copied into 2,000 groups',
     role: 'inventory',
     file: 'alias-groups.yml',
-    content: () => `all:\n  vars:\n    big: &big ${bigList}\n  children:\n${Array.from({ length: 2000 }, (_, i) => `    g${i}: { vars: { v: *big } }\n`).join('')}`,
+    content: () =>
+      `all:\n  vars:\n    big: &big ${bigList}\n  children:\n${Array.from({ length: 2000 }, (_, i) => `    g${i}: { vars: { v: *big } }\n`).join('')}`,
     message: /expand this file to more than 1000000 values/,
   },
   {
     name: 'an alias chain 5,000 long',
     role: 'playbook',
     file: 'alias-chain.yml',
-    content: () => `${playHead}  vars:\n    a0: &a0 [x]\n${Array.from({ length: 4_999 }, (_, i) => `    a${i + 1}: &a${i + 1} [*a${i}]\n`).join('')}  tasks: []\n`,
+    content: () =>
+      `${playHead}  vars:\n    a0: &a0 [x]\n${Array.from({ length: 4_999 }, (_, i) => `    a${i + 1}: &a${i + 1} [*a${i}]\n`).join('')}  tasks: []\n`,
     message: /expand this file to more than 1000000 values|aliases refer to aliases too deeply/,
   },
   {
@@ -144,7 +223,10 @@ interface Measured {
 function measuredCli(args: string[]): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--import', usagePreload, join(repoRoot, 'bin', 'vipush.js'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', usagePreload, join(repoRoot, 'bin', 'vipush.js'), ...args], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -163,23 +245,27 @@ function measuredCli(args: string[]): Promise<Measured> {
 }
 
 describe('huge, deep and self-multiplying files', () => {
-  it.each(cases.map((c) => [c.name, c] as const))('%s: the loader refuses it at its limit, with located one-line messages', { timeout: HANG_GUARD_MS }, async (_name, c) => {
-    const path = join(scratch, c.file);
-    const error = await (c.role === 'playbook' ? loadPlaybook(path) : loadInventory(path)).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(UserInputError);
-    const diagnostics = (error as UserInputError).diagnostics;
-    expect(diagnostics.length).toBeGreaterThan(0);
-    for (const d of diagnostics) {
-      expect(d.loc?.file).toBe(path);
-      expect(d.loc!.line).toBeGreaterThanOrEqual(1);
-      expect(d.loc!.col).toBeGreaterThanOrEqual(1);
-      expect(d.message).not.toMatch(/[\n\r]/);
-    }
-    expect(diagnostics.map((d) => d.message).join('\n')).toMatch(c.message);
-  });
+  it.each(cases.map((c) => [c.name, c] as const))(
+    '%s: the loader refuses it at its limit, with located one-line messages',
+    { timeout: HANG_GUARD_MS },
+    async (_name, c) => {
+      const path = join(scratch, c.file);
+      const error = await (c.role === 'playbook' ? loadPlaybook(path) : loadInventory(path)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(UserInputError);
+      const diagnostics = (error as UserInputError).diagnostics;
+      expect(diagnostics.length).toBeGreaterThan(0);
+      for (const d of diagnostics) {
+        expect(d.loc?.file).toBe(path);
+        expect(d.loc!.line).toBeGreaterThanOrEqual(1);
+        expect(d.loc!.col).toBeGreaterThanOrEqual(1);
+        expect(d.message).not.toMatch(/[\n\r]/);
+      }
+      expect(diagnostics.map((d) => d.message).join('\n')).toMatch(c.message);
+    },
+  );
 
   it.each(cases.map((c) => [c.name, c] as const))('%s: the CLI exits 3 with one located line per error, in bounded memory', async (_name, c) => {
     const path = join(scratch, c.file);
@@ -218,7 +304,10 @@ describe('input files that are not files', () => {
     ['a missing file', () => join(scratch, 'missing.yml'), /file not found/],
   ];
   it.each(notFiles)('%s is refused with exit 3, not read', async (_name, path, message) => {
-    for (const args of [['validate', path(), '-i', CLEAN_INVENTORY], ['validate', CLEAN_PLAYBOOK, '-i', path()]]) {
+    for (const args of [
+      ['validate', path(), '-i', CLEAN_INVENTORY],
+      ['validate', CLEAN_PLAYBOOK, '-i', path()],
+    ]) {
       const r = await measuredCli(args);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(message);

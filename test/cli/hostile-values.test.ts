@@ -67,12 +67,16 @@ const extraVarCases: HostileCase[] = [
   {
     name: '-e vip_dev with ";"',
     extraVars: ['vip_dev=lo;reboot'],
-    expected: [`${CLEAN_PLAYBOOK}:15:14: device name "lo;reboot" contains ";"; a device name may contain only letters, digits and "_.-" (from var "vip_dev", <command line>:1:1)`],
+    expected: [
+      `${CLEAN_PLAYBOOK}:15:14: device name "lo;reboot" contains ";"; a device name may contain only letters, digits and "_.-" (from var "vip_dev", <command line>:1:1)`,
+    ],
   },
   {
     name: '-e marker with $()',
     extraVars: ['marker=/run/$(reboot)'],
-    expected: [`${CLEAN_PLAYBOOK}:20:18: \`creates\` "/run/$(reboot)" contains "$"; a path may contain only letters, digits and "/_.,:@%+=~-" (from var "marker", <command line>:1:1)`],
+    expected: [
+      `${CLEAN_PLAYBOOK}:20:18: \`creates\` "/run/$(reboot)" contains "$"; a path may contain only letters, digits and "/_.,:@%+=~-" (from var "marker", <command line>:1:1)`,
+    ],
   },
   {
     name: '-e ansible_host with ";"',
@@ -177,9 +181,24 @@ describe('the hostile-value corpus', () => {
   it('covers every place a value reaches a host, and substitution into each', () => {
     const names = cases.map((c) => c.name).join('\n');
     for (const kind of [
-      'label-', 'dev-', 'sysctl-key-', 'sysctl-value-', 'sysctl-file-traversal-shadow', 'sysctl-file-traversal-relative', 'creates-', 'removes-',
-      'host-name-', 'ansible-host-', 'ansible-user-', 'group-name-', 'var-into-dev', 'var-into-label', 'var-into-sysctl-value',
-      'var-into-sysctl-file', 'var-into-creates', '-e ',
+      'label-',
+      'dev-',
+      'sysctl-key-',
+      'sysctl-value-',
+      'sysctl-file-traversal-shadow',
+      'sysctl-file-traversal-relative',
+      'creates-',
+      'removes-',
+      'host-name-',
+      'ansible-host-',
+      'ansible-user-',
+      'group-name-',
+      'var-into-dev',
+      'var-into-label',
+      'var-into-sysctl-value',
+      'var-into-sysctl-file',
+      'var-into-creates',
+      '-e ',
     ]) {
       expect(names, kind).toContain(kind);
     }
@@ -210,7 +229,12 @@ describe('the hostile-value corpus', () => {
       const o = outcomes.get(c.name)!;
       expect(o.diagnostics).toEqual(c.expected);
       const expected = c.expected.map((line) => `vipush: ${line}`).join('\n') + '\n';
-      const spawned = o.validate ? ([['validate', o.validate], ['run', o.run]] as const) : ([['run', o.run]] as const);
+      const spawned = o.validate
+        ? ([
+            ['validate', o.validate],
+            ['run', o.run],
+          ] as const)
+        : ([['run', o.run]] as const);
       for (const [command, r] of spawned) {
         expect(r.code, `${command}: ${r.stderr}`).toBe(3);
         expect(r.stdout, command).toBe('');
@@ -223,7 +247,7 @@ describe('the hostile-value corpus', () => {
   });
 });
 
-describe('a command task is the operator\'s own: dangerous-looking arguments arrive as single literal words', () => {
+describe("a command task is the operator's own: dangerous-looking arguments arrive as single literal words", () => {
   const playbook = join(HOSTILE, 'allowed-command.yml');
 
   it('validates', async () => {

@@ -65,7 +65,15 @@ describe('become: a deploy user and sudo (real sshd, real sudo)', () => {
   });
 
   it('the deploy user is not root on the host (the test would prove nothing otherwise)', async () => {
-    const r = await vipush(['run', 'playbooks/hidden-arp.yml', ...args(inventory('no-become.yml', [lab.hosts[0]])), '-e', 'ansible_become=false', '--report', join(lab.dir, 'nb.json')]);
+    const r = await vipush([
+      'run',
+      'playbooks/hidden-arp.yml',
+      ...args(inventory('no-become.yml', [lab.hosts[0]])),
+      '-e',
+      'ansible_become=false',
+      '--report',
+      join(lab.dir, 'nb.json'),
+    ]);
     expect(r.code).toBe(1);
     const rep = await readReport(join(lab.dir, 'nb.json'));
     expect(rep.hosts.h1.status).toBe('failed');

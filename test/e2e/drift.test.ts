@@ -84,7 +84,9 @@ describe('drift detection and drift --fix (3 real servers)', () => {
       const found = await vipush(['drift', PLAYBOOK, ...labArgs(lab), '--report', report]);
       expect(found.code, found.stdout + found.stderr).toBe(2);
       const rep = await readReport(report);
-      const drifted = Object.entries(rep.hosts).filter(([, h]) => h.drift.length > 0).map(([n]) => n);
+      const drifted = Object.entries(rep.hosts)
+        .filter(([, h]) => h.drift.length > 0)
+        .map(([n]) => n);
       expect(drifted).toEqual([b.host]);
       const items = rep.hosts[b.host].drift.map((d) => d.item.replace(lab.vip, 'VIP'));
       expect(items.length).toBe(b.items.length);
@@ -118,8 +120,16 @@ describe('drift detection and drift --fix (3 real servers)', () => {
     await lab.hostExec('h2', ['sysctl', '-q', '-w', `${IGNORE}=1`]);
     const r = await vipush(['drift', PLAYBOOK, ...labArgs(lab), '--log-format', 'json']);
     expect(r.code).toBe(2);
-    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { event: string; host?: string; drift?: unknown[] });
-    expect(events.filter((e) => e.event === 'host_done').map((e) => e.host).sort()).toEqual(['h1', 'h2', 'h3']);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string; host?: string; drift?: unknown[] });
+    expect(
+      events
+        .filter((e) => e.event === 'host_done')
+        .map((e) => e.host)
+        .sort(),
+    ).toEqual(['h1', 'h2', 'h3']);
     expect(events.find((e) => e.event === 'host_done' && e.host === 'h2')?.drift).toHaveLength(1);
     expect(events.at(-1)?.event).toBe('run_done');
     await vipush(['drift', PLAYBOOK, ...labArgs(lab), '--fix', '--quiet']);

@@ -34,7 +34,11 @@ describe('faults: unreachable hosts, dropped connections, full disks, signals, c
 
   async function reset(): Promise<void> {
     for (const h of lab.hosts) {
-      await lab.hostExec(h, ['sh', '-c', `ip addr del ${lab.vip}/32 dev lo 2>/dev/null; sysctl -q -w ${IGNORE}=0 net.ipv4.conf.all.arp_announce=0; rm -f /etc/network/interfaces.d/vipush-lo-1`]);
+      await lab.hostExec(h, [
+        'sh',
+        '-c',
+        `ip addr del ${lab.vip}/32 dev lo 2>/dev/null; sysctl -q -w ${IGNORE}=0 net.ipv4.conf.all.arp_announce=0; rm -f /etc/network/interfaces.d/vipush-lo-1`,
+      ]);
       await lab.hostExec(h, ['sh', '-c', 'cat > /etc/sysctl.conf'], { input: ORIGINAL_CONF });
     }
   }

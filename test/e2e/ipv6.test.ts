@@ -10,7 +10,10 @@ const ON_ETH0 = '2001:db8:5::99';
 
 function playbook(lab: Lab, name: string, state: 'present' | 'absent'): string {
   const file = join(lab.dir, name);
-  writeFileSync(file, `- name: IPv6 VIP\n  hosts: realservers\n  tasks:\n    - name: VIP ${VIP6} on loopback\n      address: { address: "${VIP6}/128", dev: lo, state: ${state} }\n`);
+  writeFileSync(
+    file,
+    `- name: IPv6 VIP\n  hosts: realservers\n  tasks:\n    - name: VIP ${VIP6} on loopback\n      address: { address: "${VIP6}/128", dev: lo, state: ${state} }\n`,
+  );
   return file;
 }
 
@@ -76,7 +79,9 @@ describe('an IPv6 VIP on lo (real sshd, real neighbour discovery)', () => {
     writeFileSync(file, `- hosts: realservers\n  tasks:\n    - name: v6\n      address: { address: "${VIP6}/128", dev: lo, scope: host }\n`);
     const r = await vipush(['run', file, ...labArgs(lab)]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toBe(`vipush: ${file}:4:65: IPv6 addresses take their scope from the address: the kernel gives ${VIP6}/128 scope global whatever \`ip\` asks; remove \`scope\`\n`);
+    expect(r.stderr).toBe(
+      `vipush: ${file}:4:65: IPv6 addresses take their scope from the address: the kernel gives ${VIP6}/128 scope global whatever \`ip\` asks; remove \`scope\`\n`,
+    );
   });
 
   it('state: absent takes it off again', async () => {

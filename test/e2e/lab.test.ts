@@ -51,13 +51,20 @@ function ssh(lab: Lab, host: LabHost, command: string, knownHosts = lab.knownHos
   const r = spawnSync(
     'ssh',
     [
-      '-F', '/dev/null',
-      '-o', 'BatchMode=yes',
-      '-o', `UserKnownHostsFile=${knownHosts}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', 'ConnectTimeout=3',
-      '-i', lab.privateKeyFile,
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      `UserKnownHostsFile=${knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      'ConnectTimeout=3',
+      '-i',
+      lab.privateKeyFile,
       `root@${host.ip}`,
       command,
     ],
@@ -70,9 +77,13 @@ function tcpOpen(ip: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host: ip, port });
     s.setTimeout(1500);
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => (s.destroy(), resolve(false)));
-    s.once('timeout', () => (s.destroy(), resolve(false)));
+    const answer = (up: boolean) => () => {
+      s.destroy();
+      resolve(up);
+    };
+    s.once('connect', answer(true));
+    s.once('error', answer(false));
+    s.once('timeout', answer(false));
   });
 }
 
@@ -288,12 +299,21 @@ describe('fleet lab lifecycle', () => {
   });
 
   it('seeds a host /etc, including hiding a file the machine has', async () => {
-    await withLab({ hosts: 2, director: false, client: false, httpServers: false, hostOptions: { h1: { seedEtc: { 'network/interfaces': null, 'os-release': 'ID=rhel\n' } } } }, async (lab) => {
-      const [h1, h2] = lab.hosts;
-      expect((await lab.hostExec(h1, ['cat', '/etc/os-release'])).stdout).toBe('ID=rhel\n');
-      expect((await lab.hostExec(h1, ['test', '-e', '/etc/network/interfaces'])).code).toBe(1);
-      expect((await lab.hostExec(h2, ['test', '-e', '/etc/network/interfaces'])).code).toBe(0);
-    });
+    await withLab(
+      {
+        hosts: 2,
+        director: false,
+        client: false,
+        httpServers: false,
+        hostOptions: { h1: { seedEtc: { 'network/interfaces': null, 'os-release': 'ID=rhel\n' } } },
+      },
+      async (lab) => {
+        const [h1, h2] = lab.hosts;
+        expect((await lab.hostExec(h1, ['cat', '/etc/os-release'])).stdout).toBe('ID=rhel\n');
+        expect((await lab.hostExec(h1, ['test', '-e', '/etc/network/interfaces'])).code).toBe(1);
+        expect((await lab.hostExec(h2, ['test', '-e', '/etc/network/interfaces'])).code).toBe(0);
+      },
+    );
   });
 
   describe('cli.js', () => {
@@ -306,9 +326,20 @@ describe('fleet lab lifecycle', () => {
         process.execPath,
         [
           join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'),
-          '--outDir', outDir, '--rootDir', REPO,
-          '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
-          '--strict', '--skipLibCheck', '--types', 'node',
+          '--outDir',
+          outDir,
+          '--rootDir',
+          REPO,
+          '--module',
+          'NodeNext',
+          '--moduleResolution',
+          'NodeNext',
+          '--target',
+          'ES2022',
+          '--strict',
+          '--skipLibCheck',
+          '--types',
+          'node',
           join(REPO, 'test', 'lab', 'cli.ts'),
         ],
         { encoding: 'utf8', timeout: 120_000 },

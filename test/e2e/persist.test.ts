@@ -16,7 +16,12 @@ describe('persistence across a reboot, and stack detection (real hosts)', () => 
       hosts: 4,
       hostOptions: {
         // h3 poses as an Ubuntu netplan host, h4 as a Debian whose interfaces file does not source interfaces.d
-        h3: { seedEtc: { 'netplan/01-netcfg.yaml': 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    eth0:\n      dhcp4: true\n', 'network/interfaces': null } },
+        h3: {
+          seedEtc: {
+            'netplan/01-netcfg.yaml': 'network:\n  version: 2\n  renderer: networkd\n  ethernets:\n    eth0:\n      dhcp4: true\n',
+            'network/interfaces': null,
+          },
+        },
         h4: { seedEtc: { 'network/interfaces': 'auto lo\niface lo inet loopback\n' } },
       },
     });
@@ -65,10 +70,7 @@ describe('persistence across a reboot, and stack detection (real hosts)', () => 
 
   it('netplan with arp_ignore 1: vipush writes its own netplan file', async () => {
     const pb = join(lab.dir, 'arp1.yml');
-    writeFileSync(
-      pb,
-      readFileSync('playbooks/hidden-arp.yml', 'utf8').replace('arp_ignore: 3', 'arp_ignore: 1'),
-    );
+    writeFileSync(pb, readFileSync('playbooks/hidden-arp.yml', 'utf8').replace('arp_ignore: 3', 'arp_ignore: 1'));
     const r = await vipush(['run', pb, ...labArgs(lab), '--limit', 'h3']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const files = readdirSync(join(lab.etcUpper('h3'), 'netplan'));

@@ -32,7 +32,11 @@ async function expectPristine(lab: Lab, host: string): Promise<void> {
 
 async function resetHosts(lab: Lab): Promise<void> {
   for (const h of lab.hosts) {
-    await lab.hostExec(h, ['sh', '-c', `ip addr del ${lab.vip}/32 dev lo 2>/dev/null; sysctl -q -w ${IGNORE}=0 ${ANNOUNCE}=0; rm -f /etc/network/interfaces.d/vipush-lo-1`]);
+    await lab.hostExec(h, [
+      'sh',
+      '-c',
+      `ip addr del ${lab.vip}/32 dev lo 2>/dev/null; sysctl -q -w ${IGNORE}=0 ${ANNOUNCE}=0; rm -f /etc/network/interfaces.d/vipush-lo-1`,
+    ]);
     if (existsSync(join(lab.etcUpper(h), 'sysctl.conf'))) await lab.hostExec(h, ['sh', '-c', 'cat > /etc/sysctl.conf'], { input: ORIGINAL_CONF });
   }
 }
@@ -76,7 +80,11 @@ describe('rollback, batches, health gates and the dead-man switch (real hosts)',
   });
 
   it('serial [1, "100%"]: a failure in the first batch stops the rollout; later hosts are untouched', async () => {
-    const pb = playbook('serial', '  serial: [1, "100%"]\n', `    - name: fail on h1 only\n      command: { shell: 'test "{{ inventory_hostname }}" != h1' }\n`);
+    const pb = playbook(
+      'serial',
+      '  serial: [1, "100%"]\n',
+      `    - name: fail on h1 only\n      command: { shell: 'test "{{ inventory_hostname }}" != h1' }\n`,
+    );
     const report = join(lab.dir, 'serial.json');
     const mtime = (h: string) => (existsSync(join(lab.etcUpper(h), 'sysctl.conf')) ? statSync(join(lab.etcUpper(h), 'sysctl.conf')).mtimeMs : 0);
     const before = ['h2', 'h3'].map(mtime);
@@ -134,7 +142,10 @@ describe('rollback, batches, health gates and the dead-man switch (real hosts)',
     const bin = mkdtempSync(join(tmpdir(), 'vipush-bin-'));
     symlinkSync(fileURLToPath(new URL('../../bin/vipush.js', import.meta.url)), join(bin, 'vipush'));
     const { VIPUSH_STATE_DIR: _unset, ...parentEnv } = process.env;
-    const back = spawnSync('sh', ['-c', `${printed} --known-hosts ${lab.knownHostsFile}`], { env: { ...parentEnv, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8' });
+    const back = spawnSync('sh', ['-c', `${printed} --known-hosts ${lab.knownHostsFile}`], {
+      env: { ...parentEnv, PATH: `${bin}:${process.env.PATH}` },
+      encoding: 'utf8',
+    });
     expect(back.status, back.stdout + back.stderr).toBe(0);
     expect(back.stdout).toContain('3 host(s) restored, 0 failed');
     for (const h of ['h1', 'h2', 'h3']) await expectPristine(lab, h);

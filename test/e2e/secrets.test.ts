@@ -87,7 +87,21 @@ describe('secrets stay secret (3 real hosts, real sshd)', () => {
     return text;
   }
 
-  const runArgs = (inv: string, report: string, ...more: string[]) => ['run', 'playbooks/hidden-arp.yml', '-i', inv, '--known-hosts', lab.knownHostsFile, '-e', `vip=${lab.vip}`, '--report', report, '--connect-timeout', '5', ...more];
+  const runArgs = (inv: string, report: string, ...more: string[]) => [
+    'run',
+    'playbooks/hidden-arp.yml',
+    '-i',
+    inv,
+    '--known-hosts',
+    lab.knownHostsFile,
+    '-e',
+    `vip=${lab.vip}`,
+    '--report',
+    report,
+    '--connect-timeout',
+    '5',
+    ...more,
+  ];
 
   it('a WRONG passphrase fails every host, and says so without either passphrase', async () => {
     const report = join(dir, 'wrong.json');
@@ -128,20 +142,42 @@ describe('secrets stay secret (3 real hosts, real sshd)', () => {
     const report = join(dir, 'json.json');
     const r = await run(runArgs(inventory('right', acceptedKey), report, '--log-format', 'json'), { VIPUSH_KEY_PASSPHRASE: SECRET });
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    const events = r.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { event: string });
+    const events = r.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { event: string });
     expect(events.map((e) => e.event)).toContain('host_done');
     expect(events.map((e) => e.event)).toContain('run_done');
     expectNoSecret('the json events', r.stdout + r.stderr + readPrivate(report));
   });
 
   it('drift in json, and --check, hold no secret either', async () => {
-    const drift = await run(['drift', 'playbooks/hidden-arp.yml', '-i', join(dir, 'right.yml'), '--known-hosts', lab.knownHostsFile, '-e', `vip=${lab.vip}`, '--log-format', 'json', '--report', join(dir, 'drift.json')], {
-      VIPUSH_KEY_PASSPHRASE: SECRET,
-    });
+    const drift = await run(
+      [
+        'drift',
+        'playbooks/hidden-arp.yml',
+        '-i',
+        join(dir, 'right.yml'),
+        '--known-hosts',
+        lab.knownHostsFile,
+        '-e',
+        `vip=${lab.vip}`,
+        '--log-format',
+        'json',
+        '--report',
+        join(dir, 'drift.json'),
+      ],
+      {
+        VIPUSH_KEY_PASSPHRASE: SECRET,
+      },
+    );
     expect(drift.code, drift.stdout + drift.stderr).toBe(0);
     const check = await run(runArgs(join(dir, 'right.yml'), join(dir, 'check.json'), '--check', '--diff'), { VIPUSH_KEY_PASSPHRASE: SECRET });
     expect(check.code, check.stdout + check.stderr).toBe(0);
-    expectNoSecret('drift and --check', drift.stdout + drift.stderr + check.stdout + check.stderr + readPrivate(join(dir, 'drift.json')) + readPrivate(join(dir, 'check.json')));
+    expectNoSecret(
+      'drift and --check',
+      drift.stdout + drift.stderr + check.stdout + check.stderr + readPrivate(join(dir, 'drift.json')) + readPrivate(join(dir, 'check.json')),
+    );
   });
 
   it('saved run snapshots are private (0600 in a 0700 directory) and hold no secret', () => {
@@ -155,7 +191,10 @@ describe('secrets stay secret (3 real hosts, real sshd)', () => {
     const pb = join(dir, 'typo-playbook.yml');
     writeFileSync(pb, '- hosts: realservers\n  tasks:\n    - name: typo\n      address: { address: "{{ vipp }}/32", dev: lo }\n');
     const inv = inventory('typo', acceptedKey);
-    for (const args of [['validate', pb, '-i', inv], ['run', pb, '-i', inv, '--known-hosts', lab.knownHostsFile]]) {
+    for (const args of [
+      ['validate', pb, '-i', inv],
+      ['run', pb, '-i', inv, '--known-hosts', lab.knownHostsFile],
+    ]) {
       const r = await run(args, { VIPUSH_KEY_PASSPHRASE: SECRET });
       expect(r.code).toBe(3);
       expect(r.stderr).toMatch(/vipp/);

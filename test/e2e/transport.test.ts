@@ -183,7 +183,7 @@ describe('shell sessions (facts and the apply script on one channel)', () => {
 });
 
 describe('a host that floods the controller', () => {
-  it('keeps the end of a command\'s stderr flood, and the connection', async () => {
+  it("keeps the end of a command's stderr flood, and the connection", async () => {
     const t = await connect(h1);
     const r = await t.exec({ script: 'head -c 50000000 /dev/zero >&2; echo the-end >&2; exit 3' });
     expect(r.code).toBe(3);
@@ -246,7 +246,9 @@ describe('host keys', () => {
 
     const t = await connect(h3, {}, { knownHostsFiles: [knownHosts], acceptNewHostKeys: true });
     expect((await t.exec({ argv: ['hostname'] })).stdout).toBe('h3\n');
-    const labLine = readFileSync(lab.knownHostsFile, 'utf8').split('\n').find((l) => l.startsWith(`${h3.ip} `));
+    const labLine = readFileSync(lab.knownHostsFile, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${h3.ip} `));
     expect(readFileSync(knownHosts, 'utf8')).toBe(`${labLine}\n`);
     expect(statSync(knownHosts).mode & 0o777).toBe(0o600);
 
@@ -411,8 +413,16 @@ describe('ProxyJump', () => {
 
   it('verifies the jump host key too', async () => {
     const knownHosts = join(scratch, 'known_hosts_without_h1');
-    writeFileSync(knownHosts, readFileSync(lab.knownHostsFile, 'utf8').split('\n').filter((l) => !l.startsWith(`${h1.ip} `)).join('\n'));
-    const e = await hostError(connectHost(target(h2, { proxyJump: `root@${h1.ip}` }), options({ knownHostsFiles: [knownHosts], privateKeyFile: lab.privateKeyFile })));
+    writeFileSync(
+      knownHosts,
+      readFileSync(lab.knownHostsFile, 'utf8')
+        .split('\n')
+        .filter((l) => !l.startsWith(`${h1.ip} `))
+        .join('\n'),
+    );
+    const e = await hostError(
+      connectHost(target(h2, { proxyJump: `root@${h1.ip}` }), options({ knownHostsFiles: [knownHosts], privateKeyFile: lab.privateKeyFile })),
+    );
     expect(e.kind).toBe('hostkey');
     expect(e.host).toBe('h2');
     expect(e.message).toContain(`unknown host key for root@${h1.ip}`);

@@ -151,16 +151,34 @@ describe('NetworkManager (nmcli --offline, no daemon)', () => {
   });
 
   it('reads our loopback keyfile and writes it back byte for byte; nmcli add makes the same file', () => {
-    const f = facts({ nmVersion: ok(run('nmcli', ['--version']), 'nmcli').replace(/.*version /, '').trim() });
+    const f = facts({
+      nmVersion: ok(run('nmcli', ['--version']), 'nmcli')
+        .replace(/.*version /, '')
+        .trim(),
+    });
     const plan = renderPersistAll('networkmanager', [vip('198.18.1.250/32'), vip('198.18.1.251/32'), vip('2001:db8::10/128')], f);
     const ours = plan.files[0].content;
     expect(ours).toContain('type=loopback');
     const body = withoutPreamble(ours);
     expect(nmcli(['modify', 'connection.id', 'vipush-lo'], ours)).toBe(body);
     const reference = nmcli([
-      'add', 'type', 'loopback', 'ifname', 'lo', 'con-name', 'vipush-lo', 'connection.uuid', uuidOf(ours),
-      'ipv4.method', 'manual', 'ipv4.addresses', '198.18.1.250/32,198.18.1.251/32',
-      'ipv6.method', 'manual', 'ipv6.addresses', '2001:db8::10/128',
+      'add',
+      'type',
+      'loopback',
+      'ifname',
+      'lo',
+      'con-name',
+      'vipush-lo',
+      'connection.uuid',
+      uuidOf(ours),
+      'ipv4.method',
+      'manual',
+      'ipv4.addresses',
+      '198.18.1.250/32,198.18.1.251/32',
+      'ipv6.method',
+      'manual',
+      'ipv6.addresses',
+      '2001:db8::10/128',
     ]);
     expect(reference).toBe(body);
   });
@@ -176,8 +194,21 @@ describe('NetworkManager (nmcli --offline, no daemon)', () => {
     expect(ours).toContain('type=dummy');
     const parsed = nmcli(['modify', 'connection.id', 'vipush-lo'], ours);
     const reference = nmcli([
-      'add', 'type', 'dummy', 'ifname', 'vipush0', 'con-name', 'vipush-lo', 'connection.uuid', uuidOf(ours),
-      'ipv4.method', 'manual', 'ipv4.addresses', '198.18.1.250/32,198.18.1.251/32', 'ipv6.method', 'ignore',
+      'add',
+      'type',
+      'dummy',
+      'ifname',
+      'vipush0',
+      'con-name',
+      'vipush-lo',
+      'connection.uuid',
+      uuidOf(ours),
+      'ipv4.method',
+      'manual',
+      'ipv4.addresses',
+      '198.18.1.250/32,198.18.1.251/32',
+      'ipv6.method',
+      'ignore',
     ]);
     // Our file leaves out addr-gen-mode (older versions do not know `default`);
     // NetworkManager reads the missing key as default-or-eui64, which it writes back as no key.
@@ -232,11 +263,7 @@ describe('ifupdown (ifquery, ifup)', () => {
 describe('systemd-networkd (run in a fresh network namespace)', () => {
   it('applies our file: scope host and labels kept, other addresses on lo left alone', () => {
     const dir = tempDir('vipush-networkd-');
-    const plan = renderPersistAll(
-      'networkd',
-      [vip('198.18.1.250/32', { label: 'lo:1' }), vip('198.18.1.251/32'), vip('2001:db8::10/128')],
-      facts(),
-    );
+    const plan = renderPersistAll('networkd', [vip('198.18.1.250/32', { label: 'lo:1' }), vip('198.18.1.251/32'), vip('2001:db8::10/128')], facts());
     const networkDir = join(dir, 'network');
     mkdirSync(networkDir);
     const file = plan.files[0];

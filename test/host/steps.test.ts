@@ -68,7 +68,13 @@ describe('vp_write, run for real by sh', () => {
     writeFileSync(target, 'old\n');
     symlinkSync(target, link);
     const before = { content: Buffer.from('old\n'), mode: 0o644, uid: statSync(target).uid, gid: statSync(target).gid };
-    const r = run([{ index: 0, taskIndex: 0, change: { kind: 'file', path: link, before, after: { content: Buffer.from('new\n'), mode: 0o644, uid: before.uid, gid: before.gid } } }]);
+    const r = run([
+      {
+        index: 0,
+        taskIndex: 0,
+        change: { kind: 'file', path: link, before, after: { content: Buffer.from('new\n'), mode: 0o644, uid: before.uid, gid: before.gid } },
+      },
+    ]);
     expect(r.outcomes.get(0)?.ok).toBe(true);
     expect(lstatSync(link).isSymbolicLink()).toBe(true);
     expect(readFileSync(target, 'utf8')).toBe('new\n');
@@ -79,7 +85,12 @@ describe('vp_write, run for real by sh', () => {
     const f = join(dir, 'owned.conf');
     writeFileSync(f, 'old\n', { mode: 0o640 });
     chownSync(f, 65534, 65534);
-    const change = { kind: 'file' as const, path: f, before: { content: Buffer.from('old\n'), mode: 0o640, uid: 65534, gid: 65534 }, after: { content: Buffer.from('new\n'), mode: 0o640 } };
+    const change = {
+      kind: 'file' as const,
+      path: f,
+      before: { content: Buffer.from('old\n'), mode: 0o640, uid: 65534, gid: 65534 },
+      after: { content: Buffer.from('new\n'), mode: 0o640 },
+    };
     const script = applyScript([{ index: 0, taskIndex: 0, change }]);
     expect(script).not.toContain('--reference');
     const r = parseOutcomes(execFileSync('sh', ['-s'], { input: script }).toString());
@@ -89,7 +100,12 @@ describe('vp_write, run for real by sh', () => {
     // and a root-owned one stays root's, with no chown at all
     const g = join(dir, 'root.conf');
     writeFileSync(g, 'old\n');
-    const rootChange = { kind: 'file' as const, path: g, before: { content: Buffer.from('old\n'), mode: 0o644, uid: 0, gid: 0 }, after: { content: Buffer.from('new\n'), mode: 0o644 } };
+    const rootChange = {
+      kind: 'file' as const,
+      path: g,
+      before: { content: Buffer.from('old\n'), mode: 0o644, uid: 0, gid: 0 },
+      after: { content: Buffer.from('new\n'), mode: 0o644 },
+    };
     expect(stepArgv(change).slice(-2)).toEqual(['65534', '65534']);
     expect(stepArgv(rootChange).at(-1)).toBe('-'); // no owner arguments
     expect(run([{ index: 0, taskIndex: 0, change: rootChange }]).outcomes.get(0)?.ok).toBe(true);
@@ -101,7 +117,18 @@ describe('vp_write, run for real by sh', () => {
     writeFileSync(f, 'edited by someone else\n');
     const ino = statSync(f).ino;
     const r = spawnSync('sh', ['-s'], {
-      input: applyScript([{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: { content: Buffer.from('what the plan saw\n'), mode: 0o644, uid: 0, gid: 0 }, after: { content: Buffer.from('new\n'), mode: 0o644 } } }]),
+      input: applyScript([
+        {
+          index: 0,
+          taskIndex: 0,
+          change: {
+            kind: 'file',
+            path: f,
+            before: { content: Buffer.from('what the plan saw\n'), mode: 0o644, uid: 0, gid: 0 },
+            after: { content: Buffer.from('new\n'), mode: 0o644 },
+          },
+        },
+      ]),
     });
     expect(r.status).toBe(70);
     expect(parseOutcomes(r.stdout.toString()).outcomes.get(0)).toMatchObject({ ok: false, output: `${f} changed since vipush read it; run again` });
@@ -115,7 +142,11 @@ describe('vp_write, run for real by sh', () => {
     writeFileSync(f, 'original\n');
     const ino = statSync(f).ino;
     const undo = (content: string): Step[] => [
-      { index: 0, taskIndex: 0, change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from(content), mode: 0o600, uid: 0, gid: 0 } } },
+      {
+        index: 0,
+        taskIndex: 0,
+        change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from(content), mode: 0o600, uid: 0, gid: 0 } },
+      },
     ];
     const same = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('original\n')) }).toString());
     expect(same.outcomes.get(0)?.ok).toBe(true);
@@ -130,7 +161,11 @@ describe('vp_write, run for real by sh', () => {
 });
 
 describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace of their own', () => {
-  const addr = (op: 'add' | 'del'): Step => ({ index: 0, taskIndex: 0, change: { kind: 'address', op, family: 4, cidr: '192.0.2.7/32', dev: 'lo', scope: 'host', label: 'lo:9' } });
+  const addr = (op: 'add' | 'del'): Step => ({
+    index: 0,
+    taskIndex: 0,
+    change: { kind: 'address', op, family: 4, cidr: '192.0.2.7/32', dev: 'lo', scope: 'host', label: 'lo:9' },
+  });
   it('adds and reads back, refuses an address that is there with another scope, removes, and tolerates one already gone', () => {
     const files = ['add', 'del'].map((op) => {
       const f = join(dir, `addr-${op}.sh`);
@@ -139,7 +174,12 @@ describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace
     });
     const [add, del] = files;
     // in a new namespace: add; remove; remove again; the address with scope global first, then add with scope host (ip stops at the refused add)
-    const r = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up; for f in ${add} ${del} ${del}; do sh -s < $f; echo "@@exit $?"; done; ip addr add 192.0.2.7/32 dev lo scope global; sh -s < ${add}; echo "@@exit $?"`]);
+    const r = spawnSync('unshare', [
+      '-n',
+      'sh',
+      '-c',
+      `ip link set lo up; for f in ${add} ${del} ${del}; do sh -s < $f; echo "@@exit $?"; done; ip addr add 192.0.2.7/32 dev lo scope global; sh -s < ${add}; echo "@@exit $?"`,
+    ]);
     expect(r.status).toBe(0);
     const runs = r.stdout.toString().split(/@@exit (\d+)\n/);
     const outcome = (i: number) => ({ exit: Number(runs[i * 2 + 1]), step: parseOutcomes(runs[i * 2]).outcomes.get(0) });
@@ -152,7 +192,6 @@ describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace
     expect(wrong.step?.output).toMatch(/192\.0\.2\.7\/32 is not on lo with scope host after adding it: .*[Aa]lready assigned/);
   });
 });
-
 
 describe('the apply script prelude, run for real by sh', () => {
   const sysctl = (to: string): Step => ({ index: 0, taskIndex: 0, change: { kind: 'sysctl-live', key: 'net.vipush.test', from: '0', to } as never });
@@ -176,23 +215,33 @@ describe('the apply script prelude, run for real by sh', () => {
     writeFileSync(join(bin, 'flock'), '#!/bin/sh\necho "flock: unrecognized option: w" >&2\nexit 1\n', { mode: 0o755 });
     const r = spawnSync('sh', ['-s'], { input: applyScript([sysctl('1')], 1), env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } });
     expect(r.status).toBe(1);
-    expect(r.stderr.toString()).toBe("flock: unrecognized option: w\nvipush needs util-linux's flock (2.26 or later) on this host for its run lock; flock exited 1\n");
+    expect(r.stderr.toString()).toBe(
+      "flock: unrecognized option: w\nvipush needs util-linux's flock (2.26 or later) on this host for its run lock; flock exited 1\n",
+    );
     expect(parseOutcomes(r.stdout.toString()).outcomes.size).toBe(0);
   });
 
   it('stops before the first step when it does not run as root', () => {
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'USER=nobody', 'sh', '-s'], { input: applyScript([sysctl('1')], 1) });
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'env', 'USER=nobody', 'sh', '-s'], {
+      input: applyScript([sysctl('1')], 1),
+    });
     expect(r.status).toBe(NOT_ROOT_EXIT);
-    expect(r.stderr.toString()).toBe('vipush needs root on this host, and /etc is not writable for nobody: set ansible_become: true (sudo) or connect as root\n');
+    expect(r.stderr.toString()).toBe(
+      'vipush needs root on this host, and /etc is not writable for nobody: set ansible_become: true (sudo) or connect as root\n',
+    );
     expect(parseOutcomes(r.stdout.toString()).outcomes.size).toBe(0);
   });
 });
 
 describe('apply and revert scripts, run for real by sh on this machine', () => {
   it('start from a known shell state, whatever the shell ran before them (the facts share their shell)', () => {
-    const steps: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'printf "%s|" "$@"', 'sh', 'a b', '*'], reportChanged: true } }];
+    const steps: Step[] = [
+      { index: 0, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'printf "%s|" "$@"', 'sh', 'a b', '*'], reportChanged: true } },
+    ];
     const before = 'set -e -f; IFS=:; umask 077; x="a:b"\n';
-    const r = spawnSync('sh', ['-s'], { input: `${before}${applyScript(steps)}printf 'after %s %s\\n' "$-" "$(umask)"\nfor w in $x; do printf '<%s>' "$w"; done\n` });
+    const r = spawnSync('sh', ['-s'], {
+      input: `${before}${applyScript(steps)}printf 'after %s %s\\n' "$-" "$(umask)"\nfor w in $x; do printf '<%s>' "$w"; done\n`,
+    });
     expect(r.status).toBe(0);
     const out = r.stdout.toString();
     expect(parseOutcomes(out).outcomes.get(0)).toMatchObject({ ok: true, output: 'a b|*|' });
@@ -206,7 +255,16 @@ describe('apply and revert scripts, run for real by sh on this machine', () => {
     const f = join(d, 'sysctl.conf');
     writeFileSync(f, 'old\n', { mode: 0o640 });
     const steps: Step[] = [
-      { index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 }, after: { content: Buffer.from("new 'quoted' $(x)\n"), mode: 0o640 } } },
+      {
+        index: 0,
+        taskIndex: 0,
+        change: {
+          kind: 'file',
+          path: f,
+          before: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 },
+          after: { content: Buffer.from("new 'quoted' $(x)\n"), mode: 0o640 },
+        },
+      },
       { index: 1, taskIndex: 0, change: { kind: 'command', argv: ['sh', '-c', 'echo nope >&2; exit 3'], reportChanged: true } },
       { index: 2, taskIndex: 0, change: { kind: 'file', path: join(d, 'never'), before: null, after: { content: Buffer.from('x'), mode: 0o644 } } },
     ];
@@ -220,7 +278,13 @@ describe('apply and revert scripts, run for real by sh on this machine', () => {
     expect(readFileSync(f, 'utf8')).toBe("new 'quoted' $(x)\n");
     expect(statSync(f).mode & 0o777).toBe(0o640);
 
-    const undo: Step[] = [{ index: 0, taskIndex: 0, change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } } }];
+    const undo: Step[] = [
+      {
+        index: 0,
+        taskIndex: 0,
+        change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } },
+      },
+    ];
     expect(parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo) })).ended).toBe(true);
     expect(readFileSync(f, 'utf8')).toBe('old\n');
     expect(readdirSync(d)).toEqual(['sysctl.conf']);

@@ -69,10 +69,23 @@ export async function startArpProber(lab: Lab, vip: string, from: HostRef = lab.
   }
   const host = lab.host(from);
   const args = [
-    'netns', 'exec', host.ns,
-    ARP_PROBER_PYTHON, '-I', '-S', proberScript(),
-    '--iface', 'eth0', '--src-ip', host.ip, '--target', vip,
-    '--interval-ms', String(opts.intervalMs ?? 2), '--max-seconds', String(opts.maxSeconds ?? 60),
+    'netns',
+    'exec',
+    host.ns,
+    ARP_PROBER_PYTHON,
+    '-I',
+    '-S',
+    proberScript(),
+    '--iface',
+    'eth0',
+    '--src-ip',
+    host.ip,
+    '--target',
+    vip,
+    '--interval-ms',
+    String(opts.intervalMs ?? 2),
+    '--max-seconds',
+    String(opts.maxSeconds ?? 60),
   ];
   const child = spawn('ip', args, { env: LAB_ENV, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';

@@ -20,7 +20,9 @@ function describeLab(lab: Lab): string {
   const first = lab.hosts[0];
   return [
     `lab ${lab.prefix} is up: ${lab.hosts.length} real servers on ${lab.subnet} (${lab.timings.total} ms)`,
-    `  timings:     ${Object.entries(lab.timings).map(([k, v]) => `${k} ${v} ms`).join(", ")}`,
+    `  timings:     ${Object.entries(lab.timings)
+      .map(([k, v]) => `${k} ${v} ms`)
+      .join(', ')}`,
     `  lab dir:     ${lab.dir}`,
     `  inventory:   ${lab.inventoryFile}`,
     `  known_hosts: ${lab.knownHostsFile}`,

@@ -6,12 +6,36 @@ import pLimit from 'p-limit';
 import type { ExecResult } from '../../src/transport/types.js';
 import { run, runOk, runSync, isAlive, killRef, killPid, waitGone, LabError, type ProcessRef } from './exec.js';
 import {
-  addNamespaces, addPort, buildSwitch, deletePort, destroyLabByPrefix, hostOctet, labDirsOf, labMac, namespacesOf,
-  claimSubnet, pidsInNamespaces, randomPrefix, setPort, CLIENT_OCTET, CONTROLLER_OCTET, DIRECTOR_OCTET,
-  LAB_PREFIX_RE, MAX_HOSTS, VIP_OCTET,
+  addNamespaces,
+  addPort,
+  buildSwitch,
+  deletePort,
+  destroyLabByPrefix,
+  hostOctet,
+  labDirsOf,
+  labMac,
+  namespacesOf,
+  claimSubnet,
+  pidsInNamespaces,
+  randomPrefix,
+  setPort,
+  CLIENT_OCTET,
+  CONTROLLER_OCTET,
+  DIRECTOR_OCTET,
+  LAB_PREFIX_RE,
+  MAX_HOSTS,
+  VIP_OCTET,
 } from './network.js';
 import {
-  generateKey, HOST_STATE_DIR, knownHostsLine, nsenterArgs, startHttpProcess, startInit, startSshdProcess, writeHostFiles, type Started,
+  generateKey,
+  HOST_STATE_DIR,
+  knownHostsLine,
+  nsenterArgs,
+  startHttpProcess,
+  startInit,
+  startSshdProcess,
+  writeHostFiles,
+  type Started,
 } from './host-processes.js';
 import { inventoryYaml } from './inventory.js';
 import { ensureLabPackages } from './packages.js';
@@ -391,7 +415,12 @@ class FleetLab implements Lab {
     if (this.tornDown) return;
     this.tornDown = true;
     activeLabs.delete(this);
-    const pids = [...pidsInNamespaces(namespacesOf(this.prefix)), ...this.trackedRefs().filter(isAlive).map((r) => r.pid)];
+    const pids = [
+      ...pidsInNamespaces(namespacesOf(this.prefix)),
+      ...this.trackedRefs()
+        .filter(isAlive)
+        .map((r) => r.pid),
+    ];
     for (const pid of pids) killPid(pid);
     await waitGone(pids);
     destroyLabByPrefix(this.prefix, { dirs: [this.dir] });

@@ -47,7 +47,7 @@ async function main(): Promise<number> {
     const before = await lab.arpOwners();
     process.stdout.write(`ARP for ${lab.vip} from the client is answered by: ${owners(lab, before)}\n`);
 
-    say('vipush pushes playbooks/hidden-arp.yml (the seed document\'s configuration)');
+    say("vipush pushes playbooks/hidden-arp.yml (the seed document's configuration)");
     const common = ['-i', lab.inventoryFile, '--known-hosts', lab.knownHostsFile, '-e', `vip=${lab.vip}`];
     const code = await vipush(lab, ['run', 'playbooks/hidden-arp.yml', ...common, '--diff', '--limit', 'h1']);
     if (code !== 0) return code;

@@ -114,10 +114,24 @@ export async function knownHostsLine(host: LabHost): Promise<string> {
 /** Starts the host's init; resolves with its pid once the host's mounts are in place. */
 export function startInit(host: LabHost, mode: 'fresh' | 'boot', timeoutMs: number): Promise<ProcessRef> {
   const args = [
-    'netns', 'exec', host.ns,
-    'unshare', '--mount', '--uts', '--propagation', 'private',
-    'sh', '-c', INIT_SCRIPT, 'sh',
-    join(host.dir, 'fstab'), host.name, `${host.ip}/24`, mode, host.bootLogFile, String(process.pid),
+    'netns',
+    'exec',
+    host.ns,
+    'unshare',
+    '--mount',
+    '--uts',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
+    INIT_SCRIPT,
+    'sh',
+    join(host.dir, 'fstab'),
+    host.name,
+    `${host.ip}/24`,
+    mode,
+    host.bootLogFile,
+    String(process.pid),
   ];
   const child = spawnDetached('ip', args, host.logFile, 'pipe');
   return new Promise((resolve, reject) => {

@@ -41,12 +41,15 @@ function overlaps(cidr: string, base: number, bits: number): boolean {
   if (len === 0) return false; // the default route covers everything; it is not a use of the subnet
   const common = Math.min(len, bits);
   const mask = common === 0 ? 0 : (0xffffffff << (32 - common)) >>> 0;
-  return ((ipToInt(addr) & mask) >>> 0) === ((base & mask) >>> 0);
+  return (ipToInt(addr) & mask) >>> 0 === (base & mask) >>> 0;
 }
 
 async function subnetUsers(): Promise<{ cidr: string; dev: string }[]> {
   const routes = JSON.parse((await runOk('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) || '[]') as { dst?: string; dev?: string }[];
-  const links = JSON.parse((await runOk('ip', ['-j', '-4', 'addr', 'show'])) || '[]') as { ifname: string; addr_info?: { local: string; prefixlen: number }[] }[];
+  const links = JSON.parse((await runOk('ip', ['-j', '-4', 'addr', 'show'])) || '[]') as {
+    ifname: string;
+    addr_info?: { local: string; prefixlen: number }[];
+  }[];
   return [
     ...routes.filter((r) => r.dst && r.dst !== 'default').map((r) => ({ cidr: r.dst!, dev: r.dev ?? '' })),
     ...links.flatMap((l) => (l.addr_info ?? []).map((a) => ({ cidr: `${a.local}/${a.prefixlen}`, dev: l.ifname }))),

@@ -51,7 +51,8 @@ async function install(packages: string[]): Promise<void> {
   const update = await run('apt-get', ['update'], { env, timeoutMs: 600_000 });
   if (update.code !== 0) throw new LabError(`apt-get update failed (exit ${update.code}): ${update.stderr.trim().split('\n').slice(-5).join('\n')}`);
   const inst = await run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env, timeoutMs: 1_200_000 });
-  if (inst.code !== 0) throw new LabError(`apt-get install ${packages.join(' ')} failed (exit ${inst.code}): ${inst.stderr.trim().split('\n').slice(-5).join('\n')}`);
+  if (inst.code !== 0)
+    throw new LabError(`apt-get install ${packages.join(' ')} failed (exit ${inst.code}): ${inst.stderr.trim().split('\n').slice(-5).join('\n')}`);
   const still = await missingPackages();
   if (still.length > 0) throw new LabError(`apt-get install reported success but these packages are still missing: ${still.join(' ')}`);
 }

@@ -141,7 +141,6 @@ function describeCycle(graph: FolderGraph, component: readonly string[], through
   return [`${component.join(', ')} import each other, e.g. ${path.join(' -> ')}`, ...steps].join('\n');
 }
 
-
 describe('folder imports', () => {
   const graph = folderGraph();
   const cycles = cyclicComponents(graph);
@@ -167,7 +166,10 @@ describe('folder imports', () => {
 
   it('has no folder cycles', () => {
     const hint = 'folders import each other: move what both need into a folder below them, as src/source is for config and inventory';
-    expect(cycles.map((c) => describeCycle(graph, c, [c[0]])), hint).toEqual([]);
+    expect(
+      cycles.map((c) => describeCycle(graph, c, [c[0]])),
+      hint,
+    ).toEqual([]);
   });
 
   it.each(SEPARATED)('keeps %s and %s out of one cycle', (a, b) => {

@@ -19,7 +19,9 @@ const parseFacts = (out: Buffer, req: Asked) => parseMarked(out, nonce, full(req
 function pathWithoutTar(): string {
   const dir = mkdtempSync(`${tmpdir()}/vipush-notar-`);
   for (const tool of ['sh', 'ip', 'stat', 'cat', 'systemctl', 'grep', 'head']) {
-    const found = execFileSync('sh', ['-c', `command -v ${tool} || true`]).toString().trim();
+    const found = execFileSync('sh', ['-c', `command -v ${tool} || true`])
+      .toString()
+      .trim();
     if (found) symlinkSync(found, `${dir}/${tool}`);
   }
   return dir;
@@ -49,7 +51,11 @@ describe.each([
 ])('the facts script, run for real by sh on this machine (read-only), files read by %s', (how, PATH) => {
   const tar = how !== STAT_CAT;
   const run = (script: string) => execFileSync('sh', ['-c', script], { env: { ...process.env, PATH } });
-  const req = { sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'], files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'], paths: ['/etc', '/nonexistent'] };
+  const req = {
+    sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'],
+    files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'],
+    paths: ['/etc', '/nonexistent'],
+  };
   const out = run(factsScript(req, true));
   const facts = parseFacts(out, req);
 
@@ -87,7 +93,11 @@ describe.each([
   it('carries any bytes exactly: NULs, no final newline, lines that look like its own markers', async () => {
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-`);
     try {
-      const odd = Buffer.concat([Buffer.from(`a\0b\n@@vipush:end\n@@vipush:filedata\n@@vipush:0a1b:end 0\n`), Buffer.from([0xff, 0xfe, 0x80]), Buffer.from('no newline')]);
+      const odd = Buffer.concat([
+        Buffer.from(`a\0b\n@@vipush:end\n@@vipush:filedata\n@@vipush:0a1b:end 0\n`),
+        Buffer.from([0xff, 0xfe, 0x80]),
+        Buffer.from('no newline'),
+      ]);
       writeFileSync(`${dir}/odd`, odd);
       writeFileSync(`${dir}/empty`, '');
       const r2: Asked = { sysctlKeys: [], files: [`${dir}/odd`, `${dir}/empty`, '/etc/hostname'], paths: [] };
@@ -112,7 +122,9 @@ describe.each([
     try {
       // the real tool, which then exits as if a file had been unreadable or had changed while read
       const tool = tar ? 'tar' : 'cat';
-      const real = execFileSync('sh', ['-c', `PATH=${PATH}; command -v ${tool}`]).toString().trim();
+      const real = execFileSync('sh', ['-c', `PATH=${PATH}; command -v ${tool}`])
+        .toString()
+        .trim();
       writeFileSync(`${dir}/${tool}`, `#!/bin/sh\n${real} "$@"\nexit 2\n`, { mode: 0o755 });
       const r4: Asked = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
       const raw = execFileSync('sh', ['-c', factsScript(r4)], { env: { ...process.env, PATH: `${dir}:${PATH}` } });
@@ -169,6 +181,8 @@ describe('a host whose ip has no JSON output (BusyBox, iproute2 before 4.13)', (
   it('fails the facts with what to install, instead of reading no addresses at all', () => {
     const req: Asked = { sysctlKeys: [], files: ['/etc/hostname'], paths: [] };
     const raw = execFileSync('sh', ['-c', factsScript(req)], { env: { ...process.env, PATH: BUSYBOX_IP } });
-    expect(() => parseFacts(raw, req)).toThrow("this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2");
+    expect(() => parseFacts(raw, req)).toThrow(
+      "this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2",
+    );
   });
 });

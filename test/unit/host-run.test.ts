@@ -30,7 +30,13 @@ const hostFacts = (nonce: string) =>
 function healthy(call: FakeCall) {
   if (call.via === 'exchange') return { stdout: hostFacts(call.nonce) };
   const n = stepCount(call.script);
-  return { stdout: stepsOutput(call.nonce, Array.from({ length: n }, (_, i) => [i, 'done'] as const), true) };
+  return {
+    stdout: stepsOutput(
+      call.nonce,
+      Array.from({ length: n }, (_, i) => [i, 'done'] as const),
+      true,
+    ),
+  };
 }
 
 const opts: HostRunOptions = { mode: 'run', check: false, diff: false, become: false, commandTimeoutMs: 1000 };
@@ -73,7 +79,20 @@ describe('HostRun', () => {
 
   it('rolls back what took effect, in reverse order, when a step fails', async () => {
     const t = new FakeTransport('h1', (call) => {
-      if (call.via === 'finish') return { stdout: stepsOutput(call.nonce, [[0, 'done'], [1, 'done'], [2, 'done'], [3, 'failed', 'RTNETLINK answers: boom']], false), code: 70 };
+      if (call.via === 'finish')
+        return {
+          stdout: stepsOutput(
+            call.nonce,
+            [
+              [0, 'done'],
+              [1, 'done'],
+              [2, 'done'],
+              [3, 'failed', 'RTNETLINK answers: boom'],
+            ],
+            false,
+          ),
+          code: 70,
+        };
       return healthy(call);
     });
     const run = new HostRun('h1', tasks, conn(t), opts);
@@ -106,7 +125,10 @@ describe('the host deadline (timeout) of an apply script', () => {
   });
   it("a command task's apply script runs under one, in a new shell that gets the step functions again", async () => {
     const t = new FakeTransport('h1', healthy);
-    const withCommand: ResolvedTask[] = [...tasks, { name: 'reload', module: 'command', source: { file: 'p.yml', line: 20, col: 1 }, args: { argv: ['true'], changedWhen: true } }];
+    const withCommand: ResolvedTask[] = [
+      ...tasks,
+      { name: 'reload', module: 'command', source: { file: 'p.yml', line: 20, col: 1 }, args: { argv: ['true'], changedWhen: true } },
+    ];
     const r = await new HostRun('h1', withCommand, conn(t), opts).run();
     expect(r.error).toBeNull();
     expect(t.calls[1]).toMatchObject({ via: 'finish', hostDeadline: true });

@@ -14,11 +14,23 @@ import { loadInventory, parseInventoryText } from '../../src/inventory/load.js';
  */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const badDir = join(repoRoot, 'test/fixtures/inventory/bad');
-const fixtures = readdirSync(badDir).filter((f) => !f.endsWith('.expected')).sort();
+const fixtures = readdirSync(badDir)
+  .filter((f) => !f.endsWith('.expected'))
+  .sort();
 
 describe('bad inventory corpus', () => {
   it('covers the required cases', () => {
-    for (const name of ['unknown-key.yml', 'cycle.yml', 'cycle.ini', 'duplicate-host.yml', 'bad-port.yml', 'hostile-host.yml', 'hostile-host.ini', 'yaml-syntax.yml', 'bad-line.ini']) {
+    for (const name of [
+      'unknown-key.yml',
+      'cycle.yml',
+      'cycle.ini',
+      'duplicate-host.yml',
+      'bad-port.yml',
+      'hostile-host.yml',
+      'hostile-host.ini',
+      'yaml-syntax.yml',
+      'bad-line.ini',
+    ]) {
       expect(fixtures).toContain(name);
     }
   });
@@ -28,7 +40,10 @@ describe('bad inventory corpus', () => {
     expect(existsSync(expectedFile), `${name} has no ${name}.expected`).toBe(true);
     const asFromRoot = `test/fixtures/inventory/bad/${name}`;
     const passed = relative(process.cwd(), join(badDir, name));
-    const expected = readFileSync(expectedFile, 'utf8').trimEnd().split('\n').map((l) => l.split(asFromRoot).join(passed));
+    const expected = readFileSync(expectedFile, 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((l) => l.split(asFromRoot).join(passed));
     expect(expected.length).toBeGreaterThan(0);
 
     const error = await loadInventory(passed).then(
@@ -46,8 +61,29 @@ describe('bad inventory corpus', () => {
 describe('any text', () => {
   // Lines built from inventory-ish pieces reach far more code paths than random characters.
   const piece = fc.constantFrom(
-    'all:', '  hosts:', '  children:', '  vars:', '    web1:', '    web[1:3]:', '      ansible_port: 22', '      ansible_host: 10.0.0.1',
-    '[web]', '[web:vars]', '[web:children]', '[x:y]', 'web1 a=1', 'web1;rm', 'a = "b', "q='", 'web', '- x', '  - y', '{', '# c', '; c', '',
+    'all:',
+    '  hosts:',
+    '  children:',
+    '  vars:',
+    '    web1:',
+    '    web[1:3]:',
+    '      ansible_port: 22',
+    '      ansible_host: 10.0.0.1',
+    '[web]',
+    '[web:vars]',
+    '[web:children]',
+    '[x:y]',
+    'web1 a=1',
+    'web1;rm',
+    'a = "b',
+    "q='",
+    'web',
+    '- x',
+    '  - y',
+    '{',
+    '# c',
+    '; c',
+    '',
   );
   const text = fc.array(fc.oneof(piece, fc.string({ maxLength: 12 })), { maxLength: 12 }).map((lines) => lines.join('\n'));
 

@@ -156,7 +156,10 @@ all:
 
   it('mergeVars: later layers win, inputs untouched', () => {
     const at = { file: 'x', line: 1, col: 1 };
-    const a: Vars = new Map([['x', { value: 1, source: at }], ['y', { value: 1, source: at }]]);
+    const a: Vars = new Map([
+      ['x', { value: 1, source: at }],
+      ['y', { value: 1, source: at }],
+    ]);
     const b: Vars = new Map([['y', { value: 2, source: at }]]);
     expect(plain(mergeVars(a, b))).toEqual({ x: 1, y: 2 });
     expect(plain(mergeVars(b, a))).toEqual({ x: 1, y: 1 });
@@ -176,7 +179,19 @@ describe('INI specifics', () => {
       'types.ini',
     );
     expect(plain(inv.hosts.get('h1')!.vars)).toEqual({
-      n: 42, neg: -3, f: 1.5, t: true, y: true, No: false, s: 'hello', q: '42', sq: 'yes', path: '/a/b', lst: [1, 2], empty: '', spaced: 'a b',
+      n: 42,
+      neg: -3,
+      f: 1.5,
+      t: true,
+      y: true,
+      No: false,
+      s: 'hello',
+      q: '42',
+      sq: 'yes',
+      path: '/a/b',
+      lst: [1, 2],
+      empty: '',
+      spaced: 'a b',
     });
   });
 
@@ -233,7 +248,11 @@ describe('connectionVars', () => {
   it('resolves how to reach a host from its merged vars', async () => {
     const inv = await loadInventory(sitePath('yml'));
     expect(connectionVars('api1', hostVars(inv, 'api1'))).toEqual({
-      host: 'api1', address: '192.0.2.21', port: 2222, user: 'deploy', become: true,
+      host: 'api1',
+      address: '192.0.2.21',
+      port: 2222,
+      user: 'deploy',
+      become: true,
     });
     expect(connectionVars('web02', hostVars(inv, 'web02'))).toEqual({ host: 'web02', address: 'web02', user: 'deploy', become: true });
     expect(connectionVars('bastion', hostVars(inv, 'bastion'))).toEqual({ host: 'bastion', address: '192.0.2.1', user: 'deploy', become: false });
@@ -243,7 +262,10 @@ describe('connectionVars', () => {
     const inv = await loadInventory(sitePath('yml'));
     const extra = parseExtraVars(['ansible_port=2200 ansible_become=no', 'ansible_become_user=postgres ansible_ssh_private_key_file=/k/id']);
     expect(connectionVars('api1', mergeVars(hostVars(inv, 'api1'), extra))).toMatchObject({
-      port: 2200, become: false, becomeUser: 'postgres', privateKeyFile: '/k/id',
+      port: 2200,
+      become: false,
+      becomeUser: 'postgres',
+      privateKeyFile: '/k/id',
     });
     const hostile = parseExtraVars(['ansible_host=$(reboot)', 'ansible_port=99999']);
     expect(() => connectionVars('api1', mergeVars(hostVars(inv, 'api1'), hostile))).toThrow(

@@ -220,7 +220,7 @@ describe('KnownHostsVerifier files', () => {
     expect(lines.sort()).toEqual(keys.map((k, i) => `198.18.1.${20 + i} ${k.type} ${k.base64}`).sort());
     expect(entries.map((e) => e.line).sort()).toEqual([1, 2, 3, 4]);
     const reloaded = await KnownHostsVerifier.load([file]);
-    keys.forEach((k, i) => expect(reloaded.check(`198.18.1.${20 + i}`, k.blob).status).toBe('known'));
+    for (const [i, k] of keys.entries()) expect(reloaded.check(`198.18.1.${20 + i}`, k.blob).status).toBe('known');
     expect(v.check('198.18.1.20', web1.blob).status).toBe('known');
   });
 

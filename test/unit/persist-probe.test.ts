@@ -54,11 +54,23 @@ function runProbe(script: string) {
  * the root, as on a host, regular files only, no name with a newline).
  */
 function probeTree(root: string): string[] {
-  const list = spawnSync('sh', ['-c', `R=$1; for f in ${[...OS_RELEASE_FILES, ...PROBE_READ_GLOBS].map((g) => `"$R"${g}`).join(' ')}; do [ -f "$f" ] || continue; case "$f" in *'\n'*) continue;; esac; printf '%s\\0' "\${f#"$R"}"; done`, 'sh', root], { encoding: 'utf8' });
-  const files = list.stdout.split('\0').filter(Boolean).map((path) => {
-    const st = statSync(join(root, path));
-    return { path, content: readFileSync(join(root, path)), id: `${st.dev}:${st.ino}` };
-  });
+  const list = spawnSync(
+    'sh',
+    [
+      '-c',
+      `R=$1; for f in ${[...OS_RELEASE_FILES, ...PROBE_READ_GLOBS].map((g) => `"$R"${g}`).join(' ')}; do [ -f "$f" ] || continue; case "$f" in *'\n'*) continue;; esac; printf '%s\\0' "\${f#"$R"}"; done`,
+      'sh',
+      root,
+    ],
+    { encoding: 'utf8' },
+  );
+  const files = list.stdout
+    .split('\0')
+    .filter(Boolean)
+    .map((path) => {
+      const st = statSync(join(root, path));
+      return { path, content: readFileSync(join(root, path)), id: `${st.dev}:${st.ino}` };
+    });
   return [...runProbe(persistProbeScript(root)), ...probeLinesFromFiles(files)];
 }
 
@@ -164,7 +176,10 @@ describe('the persistence probe (src/remote/sh/persist-probe.sh)', () => {
       ].join('\n'),
     });
     spawnSync('chmod', ['+x', join(root, 'bin/systemctl')]);
-    const r = spawnSync('sh', ['-eu', '-c', `${persistProbeScript(root)}echo probe-finished`], { encoding: 'utf8', env: { ...process.env, PATH: `${root}/bin:${process.env.PATH}` } });
+    const r = spawnSync('sh', ['-eu', '-c', `${persistProbeScript(root)}echo probe-finished`], {
+      encoding: 'utf8',
+      env: { ...process.env, PATH: `${root}/bin:${process.env.PATH}` },
+    });
     expect(r.status, r.stderr).toBe(0);
     const f = parsePersistProbe(r.stdout.split('\n'));
     expect(f.systemd).toBe(true);
@@ -174,7 +189,9 @@ describe('the persistence probe (src/remote/sh/persist-probe.sh)', () => {
       networking: { active: 'active', enabled: 'enabled' },
       network: { active: 'inactive', enabled: 'unknown' },
     });
-    expect(readFileSync(join(root, 'bin/calls'), 'utf8')).toBe('show -p Id,ActiveState,UnitFileState -- systemd-networkd.service NetworkManager.service networking.service network.service\n');
+    expect(readFileSync(join(root, 'bin/calls'), 'utf8')).toBe(
+      'show -p Id,ActiveState,UnitFileState -- systemd-networkd.service NetworkManager.service networking.service network.service\n',
+    );
   });
 
   it('changes no variable, function or directory of the script around it (it runs in that shell, no subshell)', () => {
@@ -182,7 +199,9 @@ describe('the persistence probe (src/remote/sh/persist-probe.sh)', () => {
     const names = ['R', 'nl', 'c', 'o', 'u', 'a', 'e', 'l', 'nmc', 'p', 'v', 'm', 'f', 'say', 'named'];
     const set = names.map((n) => `${n}=outer-${n}`).join('; ');
     const show = names.map((n) => `"$${n}"`).join(' ');
-    const r = spawnSync('sh', ['-eu', '-c', `say() { echo outer-say; }; ${set}; cd /tmp; ${PERSIST_PROBE_SCRIPT}echo ${show} "$(pwd)" "$(say)"`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-eu', '-c', `say() { echo outer-say; }; ${set}; cd /tmp; ${PERSIST_PROBE_SCRIPT}echo ${show} "$(pwd)" "$(say)"`], {
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines.at(-1)).toBe(`${names.map((n) => `outer-${n}`).join(' ')} /tmp outer-say`);

@@ -64,11 +64,7 @@ describe('golden files', () => {
   });
 
   it('networkd: every VIP on lo in one file, sorted, scope host for IPv4', () => {
-    const plan = renderPersistAll(
-      'networkd',
-      [vip('2001:db8::10/128'), vip('198.18.1.251/32'), vip('198.18.1.250/32', { label: 'lo:1' })],
-      facts(NETWORKD),
-    );
+    const plan = renderPersistAll('networkd', [vip('2001:db8::10/128'), vip('198.18.1.251/32'), vip('198.18.1.250/32', { label: 'lo:1' })], facts(NETWORKD));
     expectGolden('networkd/three-vips', onlyFile(plan, '/etc/systemd/network/05-vipush-lo.network', 0o644));
     expect(plan.applyNow).toEqual([['networkctl', 'reload']]);
   });
@@ -281,7 +277,12 @@ describe('refusals', () => {
   });
 
   it('ifupdown: refuses an alias stanza that another file already declares', () => {
-    const f = debianFacts({ ifupdownIfaces: [{ name: 'lo', family: 'inet' }, { name: 'lo:1', family: 'inet' }] });
+    const f = debianFacts({
+      ifupdownIfaces: [
+        { name: 'lo', family: 'inet' },
+        { name: 'lo:1', family: 'inet' },
+      ],
+    });
     expect(one('ifupdown', f, vip('198.18.1.250/32', { label: 'lo:1' })).problems).toEqual([
       '198.18.1.250/32: ifupdown already has an "iface lo:1 inet" stanza outside vipush\'s files; remove it or choose another label',
     ]);
@@ -352,9 +353,7 @@ describe('refusals', () => {
   });
 
   it('NetworkManager needs a known version', () => {
-    expect(one('networkmanager', facts({ ...NM_142, nmVersion: null }), vip('198.18.1.250/32')).problems[0]).toContain(
-      "NetworkManager's version is unknown",
-    );
+    expect(one('networkmanager', facts({ ...NM_142, nmVersion: null }), vip('198.18.1.250/32')).problems[0]).toContain("NetworkManager's version is unknown");
   });
 
   it('networkd refuses when another .network file names lo', () => {
@@ -485,7 +484,7 @@ describe('detectStack', () => {
     const withNm = probe([...base, 'svc.NetworkManager.active=active', 'svc.NetworkManager.enabled=enabled']);
     expect(withNm).toEqual({
       backend: 'ifcfg',
-      reason: 'NetworkManager 1.18.8-2.el7_9 is active but cannot manage lo (that needs 1.42), and network-scripts bring up lo\'s aliases at boot',
+      reason: "NetworkManager 1.18.8-2.el7_9 is active but cannot manage lo (that needs 1.42), and network-scripts bring up lo's aliases at boot",
     });
     const withoutNm = probe([...base, 'svc.NetworkManager.active=inactive', 'svc.NetworkManager.enabled=disabled']);
     expect(withoutNm).toEqual({ backend: 'ifcfg', reason: '/etc/sysconfig/network-scripts has ifup-aliases and NetworkManager is not active' });

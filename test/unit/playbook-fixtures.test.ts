@@ -14,7 +14,7 @@ const BAD = 'test/fixtures/playbooks/bad';
 
 /** What the user would see for `file`: load errors, or else each play resolved for one host. */
 async function linesFor(file: string): Promise<string[]> {
-  let playbook;
+  let playbook: Awaited<ReturnType<typeof loadPlaybook>>;
   try {
     playbook = await loadPlaybook(file);
   } catch (e) {
@@ -26,13 +26,24 @@ async function linesFor(file: string): Promise<string[]> {
   return playbook.plays.flatMap((play) => resolvePlayForHost(play, new Map([...inventoryVars, ...play.vars])).diagnostics.map(formatDiagnostic));
 }
 
-const fixtures = readdirSync(BAD).filter((f) => f.endsWith('.yml')).sort();
+const fixtures = readdirSync(BAD)
+  .filter((f) => f.endsWith('.yml'))
+  .sort();
 
 describe('bad playbooks', () => {
   test('the corpus holds the cases the brief asks for', () => {
     for (const name of [
-      'seed-typo-vip', 'unknown-module', 'unknown-play-key', 'two-modules', 'serial-out-of-range', 'undefined-var',
-      'label-too-long', 'label-semicolon', 'sysctl-key-space', 'yaml-tab', 'sysctl-file-dotdot',
+      'seed-typo-vip',
+      'unknown-module',
+      'unknown-play-key',
+      'two-modules',
+      'serial-out-of-range',
+      'undefined-var',
+      'label-too-long',
+      'label-semicolon',
+      'sysctl-key-space',
+      'yaml-tab',
+      'sysctl-file-dotdot',
     ]) {
       expect(fixtures).toContain(`${name}.yml`);
     }

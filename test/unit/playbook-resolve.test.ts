@@ -17,7 +17,7 @@ function vars(values: Record<string, unknown>): Vars {
 function task(module: TaskSpec['module'], args: unknown, changedWhen?: boolean): TaskSpec {
   const argSources = new Map<string, Location>([['', site(13, 7)]]);
   if (args && typeof args === 'object' && !Array.isArray(args)) {
-    Object.keys(args).forEach((k, i) => argSources.set(`/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, site(14 + i, 18)));
+    for (const [i, k] of Object.keys(args).entries()) argSources.set(`/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, site(14 + i, 18));
   }
   return { name: 't', module, args, source: site(12, 7), argSources, ...(changedWhen !== undefined ? { changedWhen } : {}) };
 }
@@ -43,7 +43,13 @@ describe('address', () => {
 
   test('defaults: scope host on lo, global elsewhere; present; no persistence; ARP not allowed', () => {
     expect(args(task('address', { address: '{{ vip }}/32', dev: 'lo' }), { vip: '192.168.0.181' })).toEqual({
-      address: '192.168.0.181/32', family: 4, dev: 'lo', scope: 'host', state: 'present', persist: 'none', allowArp: false,
+      address: '192.168.0.181/32',
+      family: 4,
+      dev: 'lo',
+      scope: 'host',
+      state: 'present',
+      persist: 'none',
+      allowArp: false,
     });
     expect(args(task('address', { address: '192.168.0.186/24', dev: 'eth2', label: 'eth2:1' }))).toMatchObject({ scope: 'global', label: 'eth2:1' });
   });
@@ -133,7 +139,9 @@ describe('address', () => {
 
 describe('sysctl', () => {
   test('numbers become strings, slash keys become dotted, apply defaults to true', () => {
-    expect(args(task('sysctl', { set: { 'net/ipv4/conf/all/arp_ignore': 3, 'net.ipv4.tcp_rmem': '4096 87380 6291456', 'kernel.x': '{{ n }}' } }), { n: -1 })).toEqual({
+    expect(
+      args(task('sysctl', { set: { 'net/ipv4/conf/all/arp_ignore': 3, 'net.ipv4.tcp_rmem': '4096 87380 6291456', 'kernel.x': '{{ n }}' } }), { n: -1 }),
+    ).toEqual({
       file: '/etc/sysctl.conf',
       set: { 'net.ipv4.conf.all.arp_ignore': '3', 'net.ipv4.tcp_rmem': '4096 87380 6291456', 'kernel.x': '-1' },
       apply: true,
@@ -142,12 +150,15 @@ describe('sysctl', () => {
 
   test('the same key written twice is refused', () => {
     const spec = task('sysctl', { set: { 'net.ipv4.conf.all.arp_ignore': 1, 'net/ipv4/conf/all/arp_ignore': 3 } });
-    expect(errors(spec)).toEqual(['playbooks/site.yml:14:18: sysctl key `net/ipv4/conf/all/arp_ignore` names the same setting as `net.ipv4.conf.all.arp_ignore`; keep one']);
+    expect(errors(spec)).toEqual([
+      'playbooks/site.yml:14:18: sysctl key `net/ipv4/conf/all/arp_ignore` names the same setting as `net.ipv4.conf.all.arp_ignore`; keep one',
+    ]);
   });
 
   test('key syntax: dot- or slash-separated, never mixed, no spaces', () => {
     const bad = (key: string) => errors(task('sysctl', { set: { [key]: 1 } }));
-    const message = 'is not a sysctl name: use names of letters, digits, `_` and `-` separated by dots (or all by slashes), such as net.ipv4.conf.all.arp_ignore';
+    const message =
+      'is not a sysctl name: use names of letters, digits, `_` and `-` separated by dots (or all by slashes), such as net.ipv4.conf.all.arp_ignore';
     expect(bad('net.ipv4.conf.eth0/1.arp_ignore')).toEqual([`playbooks/site.yml:14:18: key \`net.ipv4.conf.eth0/1.arp_ignore\` ${message}`]);
     expect(bad('net.ipv4.conf.all.arp ignore')).toHaveLength(1);
     expect(bad('arp_ignore')).toHaveLength(1);
@@ -155,7 +166,9 @@ describe('sysctl', () => {
   });
 
   test('values: scalars on one line; booleans get a YAML 1.1 hint', () => {
-    expect(errors(task('sysctl', { set: { 'kernel.x': 'a\nb' } }))).toEqual(['playbooks/site.yml:14:18: `kernel.x` must be one line without control characters, got "a\\nb"']);
+    expect(errors(task('sysctl', { set: { 'kernel.x': 'a\nb' } }))).toEqual([
+      'playbooks/site.yml:14:18: `kernel.x` must be one line without control characters, got "a\\nb"',
+    ]);
     expect(errors(task('sysctl', { set: { 'kernel.x': '{{ v }}' } }), { v: true })).toEqual([
       'playbooks/site.yml:14:18: `kernel.x` must be a number or a string (YAML reads yes/no/on/off/true/false as booleans: write 1 or 0, or quote the value), got true (from var "v", playbooks/site.yml:6:10)',
     ]);
@@ -169,7 +182,9 @@ describe('sysctl', () => {
     for (const v of [0, 1, 2]) expect(value('net/ipv4/conf/eth0/arp_announce', v)).toHaveProperty('task');
     // surrounding blanks are dropped, as sysctl -p drops them
     expect(value('net.ipv4.conf.all.arp_ignore', ' 3 ')).toMatchObject({ task: { args: { set: { 'net.ipv4.conf.all.arp_ignore': '3' } } } });
-    expect(errors(task('sysctl', { set: { 'net.ipv4.conf.eth0.arp_announce': 3 } }))).toEqual(['playbooks/site.yml:14:18: net.ipv4.conf.eth0.arp_announce must be 0, 1 or 2, got 3']);
+    expect(errors(task('sysctl', { set: { 'net.ipv4.conf.eth0.arp_announce': 3 } }))).toEqual([
+      'playbooks/site.yml:14:18: net.ipv4.conf.eth0.arp_announce must be 0, 1 or 2, got 3',
+    ]);
   });
 
   test.each([
@@ -179,9 +194,18 @@ describe('sysctl', () => {
     ['etc/sysctl.conf', 'sysctl file "etc/sysctl.conf" is not an absolute path; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
     ['/etc/sysctl.d/sub/x.conf', 'sysctl file "/etc/sysctl.d/sub/x.conf" is not read at boot; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
     ['/run/sysctl.d/x.conf', 'sysctl file "/run/sysctl.d/x.conf" is not read at boot; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
-    ['/etc/sysctl.d/vip', 'sysctl file "/etc/sysctl.d/vip" does not end in ".conf", so it is not read at boot; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
-    ['/etc/sysctl.d/$(id).conf', 'sysctl file "/etc/sysctl.d/$(id).conf": NAME may contain only letters, digits and "_.@+-"; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
-    ['/etc/sysctl.d/.conf', 'sysctl file "/etc/sysctl.d/.conf": NAME may contain only letters, digits and "_.@+-"; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf'],
+    [
+      '/etc/sysctl.d/vip',
+      'sysctl file "/etc/sysctl.d/vip" does not end in ".conf", so it is not read at boot; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf',
+    ],
+    [
+      '/etc/sysctl.d/$(id).conf',
+      'sysctl file "/etc/sysctl.d/$(id).conf": NAME may contain only letters, digits and "_.@+-"; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf',
+    ],
+    [
+      '/etc/sysctl.d/.conf',
+      'sysctl file "/etc/sysctl.d/.conf": NAME may contain only letters, digits and "_.@+-"; use /etc/sysctl.conf or /etc/sysctl.d/NAME.conf',
+    ],
   ])('sysctl file %j', (file, problem) => {
     expect(sysctlFileProblem(file)).toBe(problem);
   });
@@ -218,7 +242,12 @@ describe('resolveGate', () => {
     const r = resolveGate(gate, vars({ vip: '2001:DB8::0:1' }));
     expect(r).toMatchObject({ gate: { kind: 'arp_owner', vip: '2001:db8::1', from: 'client', expect: 'director' } });
     expect(resolveGate(gate, vars({ vip: '10.0.0.300' }))).toEqual({
-      diagnostics: [{ loc: { file: 'v.yml', line: 3, col: 25 }, message: '`vip` must be an IPv4 or IPv6 address, got "10.0.0.300" (from var "vip", playbooks/site.yml:6:10)' }],
+      diagnostics: [
+        {
+          loc: { file: 'v.yml', line: 3, col: 25 },
+          message: '`vip` must be an IPv4 or IPv6 address, got "10.0.0.300" (from var "vip", playbooks/site.yml:6:10)',
+        },
+      ],
     });
   });
 

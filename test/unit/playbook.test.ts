@@ -100,7 +100,9 @@ describe('loadPlaybook', () => {
     const value = (v: string) => parsePlaybook(`- hosts: web\n  vars: { v: ${v} }\n  tasks: []\n`, 'f.yml').plays[0].vars.get('v')?.value;
     // the same in both
     expect([value('yes'), value('No'), value('on'), value('OFF'), value('true')]).toEqual([true, false, true, false, true]);
-    expect([value('017'), value('0x1F'), value('1_000'), value('12:30'), value('1.5'), value('1.0e+3'), value('.5')]).toEqual([15, 31, 1000, 750, 1.5, 1000, 0.5]);
+    expect([value('017'), value('0x1F'), value('1_000'), value('12:30'), value('1.5'), value('1.0e+3'), value('.5')]).toEqual([
+      15, 31, 1000, 750, 1.5, 1000, 0.5,
+    ]);
     // PyYAML's booleans have no y/n, its floats need a dot, and an exponent needs a sign
     expect([value('y'), value('Y'), value('n'), value('N')]).toEqual(['y', 'Y', 'n', 'N']);
     expect([value('1e3'), value('1.0e3'), value('-.5'), value('.')]).toEqual(['1e3', '1.0e3', '-.5', '.']);
@@ -116,7 +118,9 @@ describe('loadPlaybook', () => {
   test('serial and max_fail_percentage bounds', () => {
     expect(loadErrors('- hosts: web\n  serial: 0\n')).toEqual(['site.yml:2:11: `serial` must be at least 1, got 0']);
     expect(loadErrors('- hosts: web\n  serial: [2, "0%"]\n')).toEqual(['site.yml:2:15: serial "0%" is out of range: a percentage must be from 1% to 100%']);
-    expect(loadErrors('- hosts: web\n  serial: true\n')).toEqual(['site.yml:2:11: `serial` must be a number of hosts such as 2, a percentage such as "25%", or a list of them, got true']);
+    expect(loadErrors('- hosts: web\n  serial: true\n')).toEqual([
+      'site.yml:2:11: `serial` must be a number of hosts such as 2, a percentage such as "25%", or a list of them, got true',
+    ]);
     expect(loadErrors('- hosts: web\n  serial: []\n')).toEqual(['site.yml:2:11: `serial` must not be empty']);
     expect(loadErrors('- hosts: web\n  max_fail_percentage: -1\n')).toEqual(['site.yml:2:24: `max_fail_percentage` must be at least 0, got -1']);
   });
@@ -124,12 +128,16 @@ describe('loadPlaybook', () => {
   test('hosts must be a non-empty pattern without templates', () => {
     expect(loadErrors('- hosts: ""\n')).toEqual(['site.yml:1:10: `hosts` must not be empty, got ""']);
     expect(loadErrors('- hosts: [a, b]\n')).toEqual(['site.yml:1:10: `hosts` must be a string, got a list']);
-    expect(loadErrors('- hosts: "{{ group }}"\n')).toEqual(['site.yml:1:10: `hosts` cannot use templates: vipush substitutes variables only in vars, tasks and verify']);
+    expect(loadErrors('- hosts: "{{ group }}"\n')).toEqual([
+      'site.yml:1:10: `hosts` cannot use templates: vipush substitutes variables only in vars, tasks and verify',
+    ]);
   });
 
   test('every error of the file at once, sorted by position', () => {
     const errors = loadErrors(
-      ['- hosts: web', '  tasks:', '    - name: a', '      address: { address: 10.0.0.1/32, dev: lo, scop: host }', '- hots: web', '  become: maybe'].join('\n'),
+      ['- hosts: web', '  tasks:', '    - name: a', '      address: { address: 10.0.0.1/32, dev: lo, scop: host }', '- hots: web', '  become: maybe'].join(
+        '\n',
+      ),
     );
     expect(errors).toEqual([
       'site.yml:4:49: unknown `address` key `scop` (did you mean `scope`?)',
@@ -145,7 +153,10 @@ describe('loadPlaybook', () => {
   });
 
   test('a templated arg passes loading and is checked when substituted', () => {
-    const pb = parsePlaybook('- hosts: web\n  vars:\n    now: maybe\n  tasks:\n    - name: a\n      sysctl:\n        set: { kernel.x: 1 }\n        apply: "{{ now }}"\n', 'site.yml');
+    const pb = parsePlaybook(
+      '- hosts: web\n  vars:\n    now: maybe\n  tasks:\n    - name: a\n      sysctl:\n        set: { kernel.x: 1 }\n        apply: "{{ now }}"\n',
+      'site.yml',
+    );
     const [play] = pb.plays;
     expect(resolvePlayForHost(play, hostVars(play)).diagnostics.map((d) => `${d.loc?.line}:${d.loc?.col}: ${d.message}`)).toEqual([
       '8:16: `apply` must be true or false, got "maybe" (from var "now", site.yml:3:10)',

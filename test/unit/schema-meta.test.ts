@@ -1,10 +1,9 @@
-
-import { fileURLToPath, } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { ALL_SCHEMAS } from '../../src/config/schema/all.js';
 import { newAjv } from '../../src/config/schema/compile.js';
 
-const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const _REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 // A run compiles the schemas without checking them against the meta-schema (start-up time);
 // this is where they are checked.

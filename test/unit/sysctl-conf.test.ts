@@ -48,19 +48,27 @@ describe('setSysctlConf', () => {
 describe('bootOverrides', () => {
   const key = 'net.ipv4.conf.all.arp_ignore';
   it('reports a later sysctl.d file that sets our key to another value', () => {
-    const o = bootOverrides('/etc/sysctl.conf', [key], [
-      { path: '/etc/sysctl.d/99-sysctl.conf', target: '/etc/sysctl.conf', text: `${key} = 3\n` },
-      { path: '/etc/sysctl.d/99-zz-reset.conf', target: '/etc/sysctl.d/99-zz-reset.conf', text: `${key} = 0\n` },
-      { path: '/etc/sysctl.d/10-early.conf', target: '/etc/sysctl.d/10-early.conf', text: `${key} = 1\n` },
-    ]);
+    const o = bootOverrides(
+      '/etc/sysctl.conf',
+      [key],
+      [
+        { path: '/etc/sysctl.d/99-sysctl.conf', target: '/etc/sysctl.conf', text: `${key} = 3\n` },
+        { path: '/etc/sysctl.d/99-zz-reset.conf', target: '/etc/sysctl.d/99-zz-reset.conf', text: `${key} = 0\n` },
+        { path: '/etc/sysctl.d/10-early.conf', target: '/etc/sysctl.d/10-early.conf', text: `${key} = 1\n` },
+      ],
+    );
     expect(o).toEqual([{ key, value: '0', path: '/etc/sysctl.d/99-zz-reset.conf' }]);
   });
 
   it('lets a file in /etc mask the same name in /usr/lib', () => {
-    const o = bootOverrides('/etc/sysctl.d/50-vip.conf', [key], [
-      { path: '/etc/sysctl.d/90-x.conf', target: '/etc/sysctl.d/90-x.conf', text: '' },
-      { path: '/usr/lib/sysctl.d/90-x.conf', target: '/usr/lib/sysctl.d/90-x.conf', text: `${key} = 0\n` },
-    ]);
+    const o = bootOverrides(
+      '/etc/sysctl.d/50-vip.conf',
+      [key],
+      [
+        { path: '/etc/sysctl.d/90-x.conf', target: '/etc/sysctl.d/90-x.conf', text: '' },
+        { path: '/usr/lib/sysctl.d/90-x.conf', target: '/usr/lib/sysctl.d/90-x.conf', text: `${key} = 0\n` },
+      ],
+    );
     expect(o).toEqual([]);
   });
 });

@@ -35,10 +35,14 @@ describe('substitution', () => {
 
   test('only strings and numbers can be interpolated', () => {
     expect(render('echo {{ on }}', { on: true })).toEqual({
-      errors: ['site.yml:14:18: variable "on" is a boolean (true); only a string or a number can be part of a longer string (use "{{ on }}" alone to pass the value itself)'],
+      errors: [
+        'site.yml:14:18: variable "on" is a boolean (true); only a string or a number can be part of a longer string (use "{{ on }}" alone to pass the value itself)',
+      ],
     });
     expect(render('x{{ e }}', { e: null })).toEqual({
-      errors: ['site.yml:14:18: variable "e" is empty; only a string or a number can be part of a longer string (use "{{ e }}" alone to pass the value itself)'],
+      errors: [
+        'site.yml:14:18: variable "e" is empty; only a string or a number can be part of a longer string (use "{{ e }}" alone to pass the value itself)',
+      ],
     });
   });
 
@@ -95,8 +99,14 @@ describe('unsupported syntax is an error, never a guess', () => {
     ['{{ a + b }}', 'unsupported template "{{ a + b }}": vipush substitutes only {{ name }}, with no filters or expressions'],
     ['{{- vip }}', 'unsupported template "{{- vip }}": vipush substitutes only {{ name }}, with no filters or expressions'],
     ['{{ vip', 'unclosed "{{" in "{{ vip"'],
-    ['{% if x %}y{% endif %}', 'Jinja statements ("{% … %}") are not supported: vipush substitutes only {{ name }}; to write "{%" literally, wrap it in {% raw %}…{% endraw %}'],
-    ['echo ${#list}', 'Jinja comments ("{# … #}") are not supported: vipush substitutes only {{ name }}; to write "{#" literally, wrap it in {% raw %}…{% endraw %}'],
+    [
+      '{% if x %}y{% endif %}',
+      'Jinja statements ("{% … %}") are not supported: vipush substitutes only {{ name }}; to write "{%" literally, wrap it in {% raw %}…{% endraw %}',
+    ],
+    [
+      'echo ${#list}',
+      'Jinja comments ("{# … #}") are not supported: vipush substitutes only {{ name }}; to write "{#" literally, wrap it in {% raw %}…{% endraw %}',
+    ],
     ['{% raw %}{{ x }}', '"{% raw %}" without "{% endraw %}" in "{% raw %}{{ x }}"'],
   ])('%s', (text, message) => {
     expect(render(text, { vip: '1', a: 1, b: 2 })).toEqual({ errors: [`site.yml:14:18: ${message}`] });
@@ -111,10 +121,13 @@ describe('unsupported syntax is an error, never a guess', () => {
 
   test('text without template markers renders to itself', () => {
     fc.assert(
-      fc.property(fc.string().filter((s) => !/\{[{%#]/.test(s)), (s) => {
-        expect(hasTemplate(s)).toBe(false);
-        expect(render(s, {})).toEqual({ value: s });
-      }),
+      fc.property(
+        fc.string().filter((s) => !/\{[{%#]/.test(s)),
+        (s) => {
+          expect(hasTemplate(s)).toBe(false);
+          expect(render(s, {})).toEqual({ value: s });
+        },
+      ),
     );
   });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chownSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -18,12 +18,12 @@ function runScript(script: string, stdin?: Buffer, umask = '022') {
 const dir = mkdtempSync(join(tmpdir(), 'vipush-remote-commands-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const isRoot = process.getuid?.() === 0;
-const everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+const _isRoot = process.getuid?.() === 0;
+const _everyByte = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 /** A name a careless script would split, glob or run: spaces, quotes, $(), a newline, a leading dash. */
-const hostileName = `-x 'q' "d" $(touch pwned) \`b\` *\nend`;
+const _hostileName = `-x 'q' "d" $(touch pwned) \`b\` *\nend`;
 
-function tempFilesIn(path: string): string[] {
+function _tempFilesIn(path: string): string[] {
   return readdirSync(path).filter((n) => n.startsWith('.vipush-tmp.'));
 }
 
@@ -46,10 +46,15 @@ describe('commandLine and withBecome', () => {
     const { line } = withBecome(commandLine({ argv }), { enabled: true, user: 'nobody', connectedUser: 'root' });
     expect(line.startsWith('sudo -n -u nobody -- sh -c ')).toBe(true);
     const asEnv = line.replace(/^sudo -n -u nobody -- /, 'env -- ');
-    expect(runScript(asEnv).stdout.toString()).toBe(argv.slice(2).map((a) => `${a}|`).join(''));
+    expect(runScript(asEnv).stdout.toString()).toBe(
+      argv
+        .slice(2)
+        .map((a) => `${a}|`)
+        .join(''),
+    );
   });
 
-  it('gives a command its own deadline on the host, one second after the transport\'s', () => {
+  it("gives a command its own deadline on the host, one second after the transport's", () => {
     expect(withRemoteTimeout('true', 0)).toBe('true');
     const line = withRemoteTimeout(`sh -c 'sleep 30; echo after'`, 400);
     expect(line).toContain('exec timeout -k 2 2 sh -c ');
@@ -67,4 +72,3 @@ describe('commandLine and withBecome', () => {
     expect(sudoNeedsPassword('sudo: unknown user nobody2')).toBe(false);
   });
 });
-

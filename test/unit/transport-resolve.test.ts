@@ -42,7 +42,10 @@ describe('resolveTarget precedence: CLI > inventory > ssh_config > defaults', ()
   });
 
   it('lets CLI options win over the inventory', () => {
-    const r = resolveTarget(target({ host: 'web1', user: 'inv-user', privateKeyFile: '/keys/inv' }), ctx({ cliUser: 'cli-user', cliPrivateKeyFile: '/keys/cli' }));
+    const r = resolveTarget(
+      target({ host: 'web1', user: 'inv-user', privateKeyFile: '/keys/inv' }),
+      ctx({ cliUser: 'cli-user', cliPrivateKeyFile: '/keys/cli' }),
+    );
     expect(r.user).toBe('cli-user');
     expect(r.keyFiles).toEqual([{ path: '/keys/cli', explicit: true }]);
   });

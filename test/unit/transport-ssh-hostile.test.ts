@@ -90,7 +90,14 @@ describe('SshShellSession bounds what a host sends', () => {
     const { session, ch } = await sessionOn();
     const p = session.exchange('facts', { timeoutMs: 0, what: 'reading facts' });
     const answer = Buffer.from(`facts\n${markerOf(ch)}\n`);
-    for (const cut of [[0, 3], [3, 9], [9, 10], [10, answer.length - 1], [answer.length - 1, answer.length]]) ch.emit('data', answer.subarray(...cut));
+    for (const cut of [
+      [0, 3],
+      [3, 9],
+      [9, 10],
+      [10, answer.length - 1],
+      [answer.length - 1, answer.length],
+    ])
+      ch.emit('data', answer.subarray(...cut));
     expect((await p).toString()).toBe('facts\n');
   });
 
@@ -139,4 +146,3 @@ describe('SshShellSession bounds what a host sends', () => {
     await expect(p).rejects.toMatchObject({ message: 'reading facts ended early (exit 127): sh: 1: facts: not found' });
   });
 });
-

@@ -129,4 +129,3 @@ describe('SshTransport when the connection drops', () => {
     expect(released).toBe(1);
   });
 });
-

@@ -55,9 +55,18 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
   const run = interruptibleRun();
 
   const started = new Date();
-  const runId = `${started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  const runId = `${started
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
   const quiet = !!values.quiet || logFormat === 'json';
-  const progress = logFormat === 'text' ? new TerminalProgress(plays.map((p) => p.play.name), quiet) : undefined;
+  const progress =
+    logFormat === 'text'
+      ? new TerminalProgress(
+          plays.map((p) => p.play.name),
+          quiet,
+        )
+      : undefined;
   const sinks: RunEvents[] = [];
   if (progress) sinks.push(progress);
   if (logFormat === 'json') sinks.push(new JsonLines());

@@ -20,10 +20,7 @@ const serialStepSchema = {
 } as const;
 
 const serialSchema = {
-  anyOf: [
-    ...serialStepSchema.anyOf,
-    { type: 'array', minItems: 1, items: serialStepSchema },
-  ],
+  anyOf: [...serialStepSchema.anyOf, { type: 'array', minItems: 1, items: serialStepSchema }],
   'x-message': 'must be a number of hosts such as 2, a percentage such as "25%", or a list of them',
 } as const;
 

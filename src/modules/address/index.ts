@@ -43,7 +43,15 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
     const warnings: string[] = [];
     const existing = state.addresses.filter((a) => matches(a, args, ip));
     const isSession = state.sessionAddress !== undefined && sameIp(state.sessionAddress, ip);
-    const del = (a: LiveAddress): Change => ({ kind: 'address', op: 'del', family: a.family, cidr: `${a.local}/${a.prefixlen}`, dev: a.dev, scope: a.scope, label: a.label });
+    const del = (a: LiveAddress): Change => ({
+      kind: 'address',
+      op: 'del',
+      family: a.family,
+      cidr: `${a.local}/${a.prefixlen}`,
+      dev: a.dev,
+      scope: a.scope,
+      label: a.label,
+    });
 
     if (args.state === 'absent') {
       if (existing.length > 0 && isSession) {
@@ -85,4 +93,3 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
     return { changes, warnings, unfixable: [] };
   },
 };
-

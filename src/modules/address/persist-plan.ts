@@ -49,7 +49,10 @@ function stackFacts(state: HostFacts, backend?: keyof typeof PERSIST_FORMATS): S
 export function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): Change[] {
   if (args.persist === 'none') return [];
   const chosen = chooseBackend(args.persist, parsePersistProbe(probeLines(state)));
-  if (!chosen.backend) throw new PlanRefusal(`cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`);
+  if (!chosen.backend)
+    throw new PlanRefusal(
+      `cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`,
+    );
   const backend = chosen.backend;
   if (args.state === 'present' && args.family === 4 && args.dev === 'lo' && !keepsScopeHost(backend)) {
     if (hidesOnlyScopeHost(state)) throw new PlanRefusal(scopeHostRefusal(backend, args.address));

@@ -32,10 +32,11 @@ export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | 
       const network = parsed.family === 4 ? ipaddr.IPv4.networkAddressFromCIDR(parsed.cidr) : ipaddr.IPv6.networkAddressFromCIDR(parsed.cidr);
       const subnet = `${network.toString()}/${parsed.prefix}`;
       const effect =
-        parsed.family === 4
-          ? `the kernel would treat every address in ${subnet} as local to this host`
-          : `the kernel would route all of ${subnet} into lo`;
-      ctx.error('/address', `address ${JSON.stringify(args.address)} on lo must be a /${full}: with a shorter prefix ${effect}, and the host could no longer reach its neighbours there`);
+        parsed.family === 4 ? `the kernel would treat every address in ${subnet} as local to this host` : `the kernel would route all of ${subnet} into lo`;
+      ctx.error(
+        '/address',
+        `address ${JSON.stringify(args.address)} on lo must be a /${full}: with a shorter prefix ${effect}, and the host could no longer reach its neighbours there`,
+      );
     }
   }
 
@@ -43,7 +44,8 @@ export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | 
   if (label !== undefined) {
     const labelProblem = interfaceNameProblem(label, 'label');
     if (labelProblem) ctx.error('/label', labelProblem);
-    else if (!devProblem && !label.startsWith(dev)) ctx.error('/label', `label ${JSON.stringify(label)} must start with the device name "${dev}" (the kernel refuses other labels)`);
+    else if (!devProblem && !label.startsWith(dev))
+      ctx.error('/label', `label ${JSON.stringify(label)} must start with the device name "${dev}" (the kernel refuses other labels)`);
     else if (!('error' in parsed) && parsed.family === 6) ctx.error('/label', 'labels exist only for IPv4 addresses; remove `label`');
   }
   if ('error' in parsed) return undefined;
@@ -57,7 +59,10 @@ export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | 
       return undefined;
     }
     if (args.scope !== undefined && args.scope !== own.scope) {
-      ctx.error('/scope', `IPv6 addresses take their scope from the address: the kernel gives ${parsed.cidr} scope ${own.scope} whatever \`ip\` asks; remove \`scope\``);
+      ctx.error(
+        '/scope',
+        `IPv6 addresses take their scope from the address: the kernel gives ${parsed.cidr} scope ${own.scope} whatever \`ip\` asks; remove \`scope\``,
+      );
     }
     scope = own.scope;
   }

@@ -22,7 +22,8 @@ export function resolveCommand(args: unknown, problems: ArgProblems, keywords: T
   if (Array.isArray(args)) return { argv: argvOf(args), changedWhen: changed };
   if (typeof args === 'string') return { shell: args, changedWhen: changed };
   const map = args as { argv?: unknown[]; shell?: string; creates?: string; removes?: string; undo?: unknown[] | string; confirm?: boolean };
-  if (map.confirm && map.undo === undefined) problems.error('/confirm', '`confirm: true` needs `undo`: the command that reverts this one if vipush cannot reconnect');
+  if (map.confirm && map.undo === undefined)
+    problems.error('/confirm', '`confirm: true` needs `undo`: the command that reverts this one if vipush cannot reconnect');
   if (map.argv === undefined && map.shell === undefined) problems.error('', '`command` needs `argv` (a list) or `shell` (a string)');
   if (map.argv !== undefined && map.shell !== undefined) problems.error('/shell', '`command` takes `argv` or `shell`, not both');
   for (const key of ['creates', 'removes'] as const) {

@@ -19,7 +19,6 @@ import { normaliseSysctlKey } from '../../net/values.js';
 
 const LINE = /^(\s*)(-?)([^=#;\s][^=]*?)\s*=\s*(.*?)\s*$/;
 
-
 export function normaliseValue(value: string): string {
   return value.trim().split(/\s+/).join(' ');
 }

@@ -49,7 +49,8 @@ export const sysctlModule: ModuleDefinition<SysctlArgs> = {
       const text = state.files.get(args.file)?.content.toString('utf8');
       for (const [key, value] of Object.entries(set)) {
         const inFile = text === undefined ? undefined : effectiveValue(text, key);
-        if (inFile !== value) drift.push({ item: `${key} in ${args.file}`, expected: value, actual: text === undefined ? `(${args.file} missing)` : (inFile ?? '(missing)') });
+        if (inFile !== value)
+          drift.push({ item: `${key} in ${args.file}`, expected: value, actual: text === undefined ? `(${args.file} missing)` : (inFile ?? '(missing)') });
       }
     }
 
@@ -71,8 +72,10 @@ export const sysctlModule: ModuleDefinition<SysctlArgs> = {
     const overridden = bootOverrides(args.file, Object.keys(set), state.sysctlDropIns).filter((o) => o.value !== set[o.key]);
     if (overridden.length > 0 && args.file !== OVERRIDE_FILE) {
       const keys = Object.fromEntries(overridden.map((o) => [o.key, set[o.key]]));
-      for (const o of overridden) drift.push({ item: `boot value of ${o.key}`, expected: set[o.key], actual: `${o.value} (${o.path} is read after ${args.file})` });
-      for (const o of overridden) warnings.push(`${o.path} sets ${o.key} = ${o.value} and is read after ${args.file} at boot; ${OVERRIDE_FILE} now sets it back to ${set[o.key]}`);
+      for (const o of overridden)
+        drift.push({ item: `boot value of ${o.key}`, expected: set[o.key], actual: `${o.value} (${o.path} is read after ${args.file})` });
+      for (const o of overridden)
+        warnings.push(`${o.path} sets ${o.key} = ${o.value} and is read after ${args.file} at boot; ${OVERRIDE_FILE} now sets it back to ${set[o.key]}`);
       const fix = fileChange(OVERRIDE_FILE, state, keys, OVERRIDE_HEADER);
       if (fix) {
         changes.push(fix);

@@ -42,7 +42,10 @@ export function resolveSysctl(value: unknown, problems: ArgProblems): SysctlArgs
     const text = String(raw).trim();
     const badCharacter = firstBadCharacter(text, SYSCTL_VALUE_CHARACTER);
     if (badCharacter) {
-      problems.error(pointer, `value of ${name} contains ${badCharacter}; a sysctl value may contain only letters, digits, spaces and "_.,:/@%+=-", got ${showValue(raw)}`);
+      problems.error(
+        pointer,
+        `value of ${name} contains ${badCharacter}; a sysctl value may contain only letters, digits, spaces and "_.,:/@%+=-", got ${showValue(raw)}`,
+      );
       continue;
     }
     const arp = /^net\.ipv4\.conf\.[^.]+\.(arp_ignore|arp_announce)$/.exec(name);

@@ -18,7 +18,7 @@ const WONT_TOUCH = ' vipush will not touch this host.';
 export function hostKeyRefusal(host: string, endpoint: Endpoint, policy: HostKeyPolicy, blob: Buffer, knownName: string): HostError | 'accept' | 'accept-new' {
   const where = describeEndpoint(endpoint);
   const got = fingerprintSha256(blob);
-  let verdict;
+  let verdict: ReturnType<typeof policy.verifier.check>;
   let keyType: string;
   try {
     keyType = keyTypeOfBlob(blob);

@@ -50,7 +50,10 @@ export class SshShellSession implements ShellSession {
         this.wake?.();
       }),
     );
-    ch.stderr.on('data', guard((chunk: Buffer) => this.err.push(chunk)));
+    ch.stderr.on(
+      'data',
+      guard((chunk: Buffer) => this.err.push(chunk)),
+    );
     ch.on(
       'exit',
       guard((exitCode: number | null, signalName?: string) => {
@@ -58,7 +61,10 @@ export class SshShellSession implements ShellSession {
         this.signal = signalName ? `SIG${signalName}` : null;
       }),
     );
-    ch.on('error', guard((e: Error) => link.onError(e)));
+    ch.on(
+      'error',
+      guard((e: Error) => link.onError(e)),
+    );
     const done = guard(() => {
       this.closed = true;
       this.wake?.();
@@ -114,7 +120,9 @@ export class SshShellSession implements ShellSession {
         if (refused) return settle(refused);
         const last = stderr.trim().split('\n').slice(-1)[0] ?? '';
         const ended = { code: this.code, lastStderrLine: last };
-        settle(new HostError(this.host, 'command', `${opts.what} ended early (exit ${this.code ?? this.signal ?? 'unknown'})${last ? `: ${last}` : ''}`, ended));
+        settle(
+          new HostError(this.host, 'command', `${opts.what} ended early (exit ${this.code ?? this.signal ?? 'unknown'})${last ? `: ${last}` : ''}`, ended),
+        );
       };
       unwatch = this.link.watch((e) => settle(e));
       if (opts.timeoutMs > 0) {

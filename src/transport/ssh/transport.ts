@@ -2,7 +2,6 @@ import { performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
 import type { Client, ClientChannel } from 'ssh2';
 import { HostError } from '../../errors.js';
-import { shQuote } from '../../remote/quote.js';
 import { commandLine, withBecome, withRemoteTimeout } from '../remote-commands.js';
 import type { ConnectTarget, Endpoint } from '../resolve.js';
 import type { Command, ExecOptions, ExecResult, ShellSession, Transport } from '../types.js';
@@ -153,7 +152,10 @@ export class SshTransport implements Transport {
                   if (!stdout.push(chunk)) fail(tooMuchStdout(this.host, what, this.maxStdoutBytes));
                 }),
               );
-              ch.stderr.on('data', guard((chunk: Buffer) => stderr.push(chunk)));
+              ch.stderr.on(
+                'data',
+                guard((chunk: Buffer) => stderr.push(chunk)),
+              );
               ch.on(
                 'exit',
                 guard((exitCode: number | null, signalName?: string) => {

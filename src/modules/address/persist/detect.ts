@@ -24,8 +24,7 @@ export function detectStack(f: StackFacts): StackDetection {
   const networkdActive = serviceActive(f, 'systemd-networkd');
   const networkingOn = serviceActive(f, 'networking') || serviceEnabled(f, 'networking');
   const nm = f.nmVersion ? `NetworkManager ${f.nmVersion}` : 'NetworkManager';
-  const scriptsUsable =
-    f.ifcfgDir && f.ifcfgAliases && (!f.systemd || serviceEnabled(f, 'network') || serviceActive(f, 'network'));
+  const scriptsUsable = f.ifcfgDir && f.ifcfgAliases && (!f.systemd || serviceEnabled(f, 'network') || serviceActive(f, 'network'));
 
   if (f.netplanFiles.length > 0) {
     if (f.netplanNmRenderer && nmActive && !networkdActive) {

@@ -26,9 +26,7 @@ export const ifcfgFormat: PersistFormat = {
     if (!ALIAS_SUFFIX.test(suffix)) {
       return `label "${vip.label}": network-scripts accepts only letters, digits and "_" after "${vip.dev}:"`;
     }
-    const clash = Object.entries(f.existing).find(
-      ([path, content]) => isAliasFile(path) && !isManaged(content) && aliasAddress(content) === ipOf(vip),
-    );
+    const clash = Object.entries(f.existing).find(([path, content]) => isAliasFile(path) && !isManaged(content) && aliasAddress(content) === ipOf(vip));
     return clash ? `${clash[0]} already configures ${ipOf(vip)}; remove it or manage the VIP there by hand` : null;
   },
   fileProblems() {

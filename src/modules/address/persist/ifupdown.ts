@@ -1,6 +1,6 @@
 import { addressSlug, nameSlug } from './managed.js';
 import { basename, dirname, type PersistFormat } from './format.js';
-import type { PersistedVip, StackFacts } from './types.js';
+import type { PersistedVip } from './types.js';
 
 const DIR = '/etc/network/interfaces.d';
 const SUGGESTED_SOURCE_LINE = 'source /etc/network/interfaces.d/*';
@@ -31,9 +31,7 @@ export const ifupdownFormat: PersistFormat = {
     if (iface === vip.dev) return null;
     const family = vip.family === 4 ? 'inet' : 'inet6';
     const clash = f.ifupdownIfaces.find((i) => i.name === iface && i.family === family);
-    return clash
-      ? `ifupdown already has an "iface ${iface} ${family}" stanza outside vipush's files; remove it or choose another label`
-      : null;
+    return clash ? `ifupdown already has an "iface ${iface} ${family}" stanza outside vipush's files; remove it or choose another label` : null;
   },
   fileProblems(path, _vips, f) {
     if (!f.interfacesFile) {
@@ -80,11 +78,7 @@ export function ifupdownReads(path: string, sourceLines: readonly string[]): boo
     if (!target) continue;
     const absolute = target.startsWith('/') ? target : `/etc/network/${target}`;
     if (keyword === 'source' && globMatches(absolute, path)) return true;
-    if (
-      keyword === 'source-directory' &&
-      globMatches(absolute.replace(/\/+$/, ''), dirname(path)) &&
-      SOURCE_DIRECTORY_NAME.test(basename(path))
-    ) {
+    if (keyword === 'source-directory' && globMatches(absolute.replace(/\/+$/, ''), dirname(path)) && SOURCE_DIRECTORY_NAME.test(basename(path))) {
       return true;
     }
   }

@@ -5,7 +5,15 @@
  */
 export type { PersistFile, PersistPlan, PersistedVip, ServiceState, StackBackend, StackDetection, StackFacts } from './types.js';
 export { emptyStackFacts, STACK_BACKENDS } from './types.js';
-export { PERSIST_FILE_GLOBS, PERSIST_PROBE, PERSIST_READ_GLOBS, parsePersistProbe, persistProbeScript, PROBE_READ_GLOBS, probeLinesFromFiles } from './probe.js';
+export {
+  PERSIST_FILE_GLOBS,
+  PERSIST_PROBE,
+  PERSIST_READ_GLOBS,
+  parsePersistProbe,
+  persistProbeScript,
+  PROBE_READ_GLOBS,
+  probeLinesFromFiles,
+} from './probe.js';
 export { chooseBackend, detectStack } from './detect.js';
 export { keepsScopeHost, scopeHostRefusal } from './scope.js';
 export { PERSIST_FORMATS, persistPathsToRead, renderPersist, renderPersistAll, withPlanApplied } from './render.js';

@@ -37,7 +37,10 @@ export function readMarkers(content: string): PersistedVip[] {
   for (const line of content.split('\n')) {
     if (!line.startsWith(MARKER + ' ')) continue;
     const fields = new Map<string, string>();
-    for (const token of line.slice(MARKER.length + 1).trim().split(/\s+/)) {
+    for (const token of line
+      .slice(MARKER.length + 1)
+      .trim()
+      .split(/\s+/)) {
       const eq = token.indexOf('=');
       if (eq > 0) fields.set(token.slice(0, eq), token.slice(eq + 1));
     }
@@ -67,7 +70,12 @@ function parseCidr(text: string): [ipaddr.IPv4 | ipaddr.IPv6, number] {
  * independent check so that nothing unexpected is ever written into a file.
  */
 export function vipProblem(v: PersistedVip): string | null {
-  for (const [name, value] of [['address', v.address], ['dev', v.dev], ['scope', v.scope], ['label', v.label ?? 'x']] as const) {
+  for (const [name, value] of [
+    ['address', v.address],
+    ['dev', v.dev],
+    ['scope', v.scope],
+    ['label', v.label ?? 'x'],
+  ] as const) {
     if (!SAFE.test(value)) return `${name} ${JSON.stringify(value)} holds characters vipush will not write into a network file`;
   }
   if (!IFNAME.test(v.dev)) return `device name "${v.dev}" is not a valid interface name`;

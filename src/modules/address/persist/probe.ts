@@ -102,7 +102,8 @@ export function parsePersistProbe(lines: readonly string[]): StackFacts {
     if (svc) {
       const unit = svc[1] as ProbedService;
       if (!PROBED_SERVICES.includes(unit)) continue;
-      const state = (f.services[unit] ??= { active: 'unknown', enabled: 'unknown' });
+      f.services[unit] ??= { active: 'unknown', enabled: 'unknown' };
+      const state = f.services[unit];
       state[svc[2] as 'active' | 'enabled'] = value.trim() || 'unknown';
       continue;
     }
