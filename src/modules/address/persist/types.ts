@@ -11,7 +11,7 @@ export interface ServiceState {
 export type ProbedService = 'systemd-networkd' | 'NetworkManager' | 'networking' | 'network';
 export const PROBED_SERVICES: readonly ProbedService[] = ['systemd-networkd', 'NetworkManager', 'networking', 'network'];
 
-/** What PERSIST_PROBE_SCRIPT found on a host. Paths are the host's own (never prefixed by a test root). */
+/** What the persistence probe (src/remote/sh/persist-probe.sh) found on a host. Paths are the host's own (never prefixed by a test root). */
 export interface StackFacts {
   /** systemctl exists and PID 1 is systemd; service states are only known when true */
   systemd: boolean;
