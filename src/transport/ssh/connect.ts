@@ -88,12 +88,28 @@ interface RunContext extends KeySources, HostKeyPolicy {
 }
 
 const RETRYABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE']);
-const RETRY_REASONS: Record<string, string> = { ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset', ETIMEDOUT: 'no answer' };
+const RETRY_REASONS: Record<string, string> = { ECONNREFUSED: 'connection refused', ECONNRESET: 'connection reset', ETIMEDOUT: 'no TCP answer' };
+/** Failures of the network path: retrying within the connect timeout does not help. */
+const NO_ROUTE: Record<string, string> = { EHOSTUNREACH: 'no route to the host', ENETUNREACH: 'no route to its network' };
 
 interface AttemptState {
   refusal?: HostError;
   knownTypes: string[];
   tried: string[];
+  /** how far the attempt got: the TCP connection, then the server's SSH identification line */
+  progress: 'none' | 'tcp' | 'ident';
+}
+
+/** Why a connection set-up ran out of time, by how far it got: the operator's next step differs for each. */
+function timeoutReason(state: AttemptState, ms: number): string {
+  switch (state.progress) {
+    case 'none':
+      return `no TCP answer within ${seconds(ms)} (a firewall dropping the packets, or the host down)`;
+    case 'tcp':
+      return `TCP connected, but no SSH banner within ${seconds(ms)} (sshd overloaded or hung, or not sshd on that port)`;
+    case 'ident':
+      return `the server sent its SSH banner, but the handshake did not finish within ${seconds(ms)}`;
+  }
 }
 
 function classifyConnectError(
@@ -121,8 +137,9 @@ function classifyConnectError(
     );
   }
   if (e.level === 'client-timeout') {
-    return new TransientFailure(new HostError(host, 'unreachable', `${where} is unreachable: no SSH handshake within ${seconds(readyTimeoutMs)}`));
+    return new TransientFailure(new HostError(host, 'unreachable', `${where} is unreachable: ${timeoutReason(state, readyTimeoutMs)}`));
   }
+  if (typeof e.code === 'string' && NO_ROUTE[e.code]) return new HostError(host, 'unreachable', `${where} is unreachable: ${NO_ROUTE[e.code]}`);
   if (typeof e.code === 'string' && RETRYABLE_CODES.has(e.code)) {
     const what = RETRY_REASONS[e.code] ?? e.message;
     return new TransientFailure(new HostError(host, 'unreachable', `${where} is unreachable: ${what}`));
@@ -150,8 +167,10 @@ async function connectOnce(
   remainingMs: number,
 ): Promise<OpenedConnection> {
   const knownName = knownHostsName(endpoint.address, endpoint.port);
-  const state: AttemptState = { knownTypes: run.verifier.knownKeyTypes(knownName), tried: [] };
+  const state: AttemptState = { knownTypes: run.verifier.knownKeyTypes(knownName), tried: [], progress: 'none' };
   const sock = via ? await via.forward(endpoint, host, remainingMs) : undefined;
+  // through a jump host, the forwarded channel is the connection: ssh2 sees no TCP connect of its own
+  if (sock) state.progress = 'tcp';
   const ssh = new NodeSSH();
   let nextMethod = 0;
   const config: NodeSshConfig = {
@@ -203,6 +222,9 @@ async function connectOnce(
   // then drops its own 'error' listener once ready: ours stays from here to close, or a later ssh2 'error'
   // (a reset, a keepalive timeout) would kill the process. SshTransport and the jump pool only add listeners.
   const client = ssh.connection;
+  client?.once('connect', () => {
+    state.progress = 'tcp';
+  });
   client?.on(
     'error',
     guarded(
@@ -214,6 +236,8 @@ async function connectOnce(
   try {
     await connecting;
   } catch (e) {
+    // ssh2 keeps the server's identification line once it has read it (its only sign of that stage)
+    if (state.progress === 'tcp' && (client as unknown as { _remoteVer?: string } | undefined)?._remoteVer !== undefined) state.progress = 'ident';
     client?.end();
     sock?.destroy();
     throw classifyConnectError(e, endpoint, host, state, plan, remainingMs);
