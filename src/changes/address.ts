@@ -1,5 +1,10 @@
 import type { AddressChange, ChangeKind } from './types.js';
 
+/** An IPv4 address outside 127/8 going on lo, which ARP must not answer for. */
+function needsArpCheck(c: AddressChange): boolean {
+  return c.op === 'add' && c.dev === 'lo' && c.family === 4 && !c.cidr.startsWith('127.') && !c.allowArp;
+}
+
 function describe(c: AddressChange): string {
   return `${c.cidr} dev ${c.dev} scope ${c.scope}${c.label ? ` label ${c.label}` : ''}`;
 }
@@ -11,12 +16,14 @@ export const addressKind: ChangeKind<AddressChange> = {
     else state.addresses = state.addresses.filter((a) => !(a.dev === c.dev && a.local === ip && a.prefixlen === Number(prefix)));
   },
   inverse(c) {
+    // putting back an address vipush removed is checked like any other: never while ARP would answer for it
     return { ...c, op: c.op === 'add' ? 'del' : 'add' };
   },
   stepArgv(c) {
-    return c.op === 'add'
-      ? ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])]
-      : ['vp_addr_del', String(c.family), c.cidr, c.dev];
+    if (c.op === 'del') return ['vp_addr_del', String(c.family), c.cidr, c.dev];
+    const add = ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])];
+    // the host checks the ARP invariant itself before a VIP goes on lo (src/remote/sh/arp-guard.sh)
+    return needsArpCheck(c) ? ['vp_hidden_then', c.scope, c.cidr, ...add] : add;
   },
   mayHang: false,
   diff(c) {

@@ -29,6 +29,8 @@ export interface AddressChange {
   dev: string;
   scope: string;
   label?: string;
+  /** the playbook allows ARP for it (allow_arp): no ARP check on the host before adding it */
+  allowArp?: boolean;
 }
 
 export interface CommandChange {

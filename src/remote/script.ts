@@ -30,7 +30,7 @@ export interface ScriptContext {
 /** The head of every host script: inputs, a known shell state, the marker writer and the step functions. */
 export function scriptHead(ctx: ScriptContext): string {
   if (!/^[0-9a-f]+$/.test(ctx.nonce)) throw new Error(`bad nonce ${ctx.nonce}`);
-  return `vp_nonce=${ctx.nonce} vp_run=${shQuote(ctx.runDir ?? HOST_RUN_DIR)}\n${SHELL_TEXT.prelude}${SHELL_TEXT.steps}`;
+  return `vp_nonce=${ctx.nonce} vp_run=${shQuote(ctx.runDir ?? HOST_RUN_DIR)}\n${SHELL_TEXT.prelude}${SHELL_TEXT.steps}${SHELL_TEXT['arp-guard']}`;
 }
 
 /** Root, then the host's run lock (held until the shell ends), waiting at most `waitSeconds`. */

@@ -178,7 +178,7 @@ describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace
       '-n',
       'sh',
       '-c',
-      `ip link set lo up; for f in ${add} ${del} ${del}; do sh -s < $f; echo "@@exit $?"; done; ip addr add 192.0.2.7/32 dev lo scope global; sh -s < ${add}; echo "@@exit $?"`,
+      `ip link set lo up; echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore; for f in ${add} ${del} ${del}; do sh -s < $f; echo "@@exit $?"; done; ip addr add 192.0.2.7/32 dev lo scope global; sh -s < ${add}; echo "@@exit $?"`,
     ]);
     expect(r.status).toBe(0);
     const runs = r.stdout.toString().split(/@@exit (\d+)\n/);
@@ -299,5 +299,52 @@ describe('apply and revert scripts, run for real by sh on this machine', () => {
       expect(r.ended).toBe(true);
       expect(r.outcomes.get(0)?.output).toBe(text.trimEnd());
     }
+  });
+});
+
+describe('the ARP check on the host before a VIP goes on lo, run for real in a network namespace of its own', () => {
+  const add = (scope: string, allowArp = false): Step => ({
+    index: 0,
+    taskIndex: 0,
+    change: { kind: 'address', op: 'add', family: 4, cidr: '192.0.2.9/32', dev: 'lo', scope, label: 'lo:9', ...(allowArp ? { allowArp } : {}) },
+  });
+  /** In a new namespace with a veth as its "LAN" interface: the sysctls given, then the script; its exit and the address list. */
+  function inNamespace(sysctls: string, steps: Step[]) {
+    const f = join(dir, `arp-${Math.random().toString(16).slice(2)}.sh`);
+    writeFileSync(f, applyScript(steps));
+    const r = spawnSync('unshare', [
+      '-n',
+      'sh',
+      '-c',
+      `ip link set lo up; ip link add eth9 type veth peer name eth9p; ip link set eth9 up; ip addr add 198.18.9.2/24 dev eth9; ${sysctls}; sh -s < ${f}; echo "@@exit $?"; ip -o -4 addr show dev lo`,
+    ]);
+    const out = r.stdout.toString();
+    const [script, rest] = out.split(/@@exit (\d+)\n/).reduce<[string, string]>((acc, part, i) => (i === 0 ? [part, ''] : [acc[0], acc[1] + part]), ['', '']);
+    return { exit: Number(/@@exit (\d+)/.exec(out)?.[1]), step: parseOutcomes(script).outcomes.get(0), lo: rest };
+  }
+  const set = (k: string, v: number) => `echo ${v} > /proc/sys/net/ipv4/conf/${k}/arp_ignore`;
+
+  it('refuses while the host would answer ARP for it, and adds nothing', () => {
+    const r = inNamespace(`${set('all', 0)}; ${set('eth9', 0)}`, [add('host')]);
+    expect(r.exit).toBe(70);
+    expect(r.step?.output).toMatch(/refusing to add 192\.0\.2\.9\/32 to lo: arp_ignore is 0 on eth9/);
+    expect(r.lo).not.toContain('192.0.2.9');
+  });
+
+  it('refuses scope global under arp_ignore 3, which hides only scope host', () => {
+    const r = inNamespace(`${set('all', 3)}`, [add('global')]);
+    expect(r.step?.ok).toBe(false);
+    expect(r.lo).not.toContain('192.0.2.9');
+  });
+
+  it('adds it when conf/all hides it, or the LAN interface does (the kernel takes the max)', () => {
+    const viaAll = inNamespace(`${set('all', 3)}`, [add('host')]);
+    expect(viaAll.lo, viaAll.step?.output).toContain('192.0.2.9/32');
+    const viaLan = inNamespace(`${set('all', 0)}; ${set('eth9', 1)}`, [add('global')]);
+    expect(viaLan.lo, viaLan.step?.output).toContain('192.0.2.9/32');
+  });
+
+  it('adds it anyway with allow_arp', () => {
+    expect(inNamespace(`${set('all', 0)}; ${set('eth9', 0)}`, [add('host', true)]).lo).toContain('192.0.2.9/32');
   });
 });

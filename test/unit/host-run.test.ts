@@ -55,8 +55,9 @@ describe('HostRun', () => {
     const first = t.calls[0].script;
     expect(first.indexOf('flock ')).toBeGreaterThan(0);
     expect(first.indexOf('flock ')).toBeLessThan(first.indexOf('vp_facts_ssh\n'));
-    // the VIP is allowed because the sysctl task runs first
-    expect(programs(run.planned)).toEqual(['vp_write', 'vp_sysctl', 'vp_sysctl', 'vp_addr_add']);
+    // the VIP is allowed because the sysctl task runs first; the host checks ARP again before adding it
+    expect(programs(run.planned)).toEqual(['vp_write', 'vp_sysctl', 'vp_sysctl', 'vp_hidden_then']);
+    expect(stepArgv(run.planned[3].change).slice(0, 4)).toEqual(['vp_hidden_then', 'host', '198.18.0.250/32', 'vp_addr_add']);
     expect(r.tasks[0].diff).toContain('+net.ipv4.conf.all.arp_ignore = 3');
     // vipush's own steps end by themselves: no `timeout` (two more programs per host) around them
     expect(t.calls[1]).toMatchObject({ via: 'finish', hostDeadline: false });

@@ -88,7 +88,17 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
       throw new PlanRefusal(`refusing to re-add ${ip}: this SSH session uses it`);
     }
     for (const a of existing) if (a !== exact) changes.push(del(a));
-    if (!exact) changes.push({ kind: 'address', op: 'add', family: args.family, cidr: args.address, dev: args.dev, scope: args.scope, label });
+    if (!exact)
+      changes.push({
+        kind: 'address',
+        op: 'add',
+        family: args.family,
+        cidr: args.address,
+        dev: args.dev,
+        scope: args.scope,
+        label,
+        ...(args.allowArp ? { allowArp: true } : {}),
+      });
     changes.push(...persisted);
     return { changes, warnings, unfixable: [] };
   },
