@@ -9,7 +9,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // the time limits are hang guards: a loaded 2-core machine runs property tests several times slower
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'host', include: ['test/host/**/*.test.ts'], testTimeout: 60_000 } },
       { test: { name: 'cli', include: ['test/cli/**/*.test.ts'], globalSetup: ['test/build-once.ts'], testTimeout: 120_000 } },
       {
