@@ -17,7 +17,7 @@ export interface CliResult {
 
 /** Runs the built CLI (dist/, built by `npm test` before vitest) as a user would. */
 /** Saved run snapshots of the tests go to a private dir, not the machine's /var/lib/vipush. */
-const testStateDir = mkdtempSync(join(tmpdir(), 'vipush-test-state-'));
+export const testStateDir = mkdtempSync(join(tmpdir(), 'vipush-test-state-'));
 
 /** Starts the CLI without waiting, for tests that signal it or race it. */
 export function spawnVipush(args: string[], stdio: 'ignore' | 'pipe' = 'ignore') {
