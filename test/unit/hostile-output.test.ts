@@ -148,10 +148,9 @@ describe('what a hostile host sends reaches the operator escaped', () => {
         progress.playStart({ name: 'play', hosts: ['h1', 'h2'] });
         progress.batchStart({ play: 'play', index: 0, count: 2, hosts: ['h1'] });
         progress.gate({ play: 'play', batch: 0, name: 'vip', ok: false, detail: EVIL });
-        // let listr2 take each output before the next replaces it
-        await new Promise((r) => setTimeout(r, 20));
         progress.batchDone({ play: 'play', index: 0, failed: ['h1'], stopped: true, reason: EVIL });
-        await new Promise((r) => setTimeout(r, 20));
+        // the events wait for listr2 to run the play's task; finish() before that would drop them
+        await (progress as unknown as { ready: Map<string, { promise: Promise<void> }> }).ready.get('play')?.promise;
         await progress.finish();
       });
       expect(out).toContain('gate vip after batch 1: FAILED: boom\\x1b[2J');
