@@ -4,9 +4,10 @@ import { loadPlaybook } from '../config/playbook.js';
 import type { Connector } from '../engine/run.js';
 import { UserInputError } from '../errors.js';
 import { loadInventory } from '../inventory/load.js';
+import { escapeField } from '../report/escape.js';
 import type { Inventory } from '../inventory/types.js';
 import { KnownHostsVerifier } from '../transport/known-hosts.js';
-import { connectHost, RunConnections } from '../transport/ssh/index.js';
+import { connectHost, RunConnections, type TransportLogger } from '../transport/ssh/index.js';
 import type { Values } from './options.js';
 
 /** Loads both files; errors from both are reported together. */
@@ -27,6 +28,12 @@ export async function loadInputs(playbookPath: string, inventoryPath: string) {
   };
 }
 
+/** The transport's log: warnings on stderr, escaped, since one may quote a host (the text of an sshd's DISCONNECT). */
+export const transportLogger: TransportLogger = {
+  debug: () => undefined,
+  warn: (m) => void process.stderr.write(`vipush: warning: ${escapeField(m)}\n`),
+};
+
 /** One connector per run: known_hosts is parsed once, and jump host connections are shared, by every connection. */
 export async function makeConnector(values: Values, connectTimeoutMs: number, commandTimeoutMs: number): Promise<Connector> {
   const home = process.env.HOME || homedir();
@@ -43,6 +50,6 @@ export async function makeConnector(values: Values, connectTimeoutMs: number, co
       user: values.user as string | undefined,
       connectTimeoutMs,
       commandTimeoutMs,
-      logger: { debug: () => undefined, warn: (m) => process.stderr.write(`vipush: warning: ${m}\n`) },
+      logger: transportLogger,
     });
 }

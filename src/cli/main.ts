@@ -1,5 +1,6 @@
 import { suggest } from '../config/suggest.js';
 import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
+import { escapeBlock, escapeField } from '../report/escape.js';
 import { parseCommandArgs, type Command } from './command.js';
 import { inventoryCommand } from './commands/inventory.js';
 import { mergeReportsCommand } from './commands/merge-reports.js';
@@ -40,7 +41,26 @@ export async function main(argv: string[]): Promise<number> {
   return command.handler(args);
 }
 
-/** The one top-level catch: user errors become one line each and an exit code; bugs keep their stack. */
+/**
+ * A bug's stack, shown escaped: its message may quote a host. The message stays on one line, so that a
+ * newline in it cannot forge a line; the frames below it keep theirs.
+ */
+function internalError(e: unknown): string {
+  if (!(e instanceof Error)) return escapeField(String(e));
+  const head = `${e.name}: ${e.message}`;
+  const stack = e.stack ?? head;
+  return stack.startsWith(head) ? escapeField(head) + escapeBlock(stack.slice(head.length)) : escapeBlock(stack);
+}
+
+/** What stderr says about an error that ended the command: user errors one line each, bugs with their stack; all of it escaped. */
+export function errorText(e: unknown): string {
+  // escapeBlock: each line of a diagnostic escaped (schedule --install's has a cron line under it on purpose)
+  if (e instanceof UserInputError) return e.diagnostics.map((d) => `vipush: ${escapeBlock(formatDiagnostic(d))}`).join('\n') + '\n';
+  if (e instanceof RunLockedError) return `vipush: ${escapeField(e.message)}\n`;
+  return `vipush: internal error (a bug; please report it):\n${internalError(e)}\n`;
+}
+
+/** The one top-level catch: an error becomes its text on stderr and an exit code. */
 export async function cli(argv: string[]): Promise<void> {
   installSignalHandlers();
   let code: number;
@@ -48,9 +68,7 @@ export async function cli(argv: string[]): Promise<void> {
     code = await main(argv);
   } catch (e) {
     code = exitCodeFor(e);
-    if (e instanceof UserInputError) process.stderr.write(e.diagnostics.map((d) => `vipush: ${formatDiagnostic(d)}`).join('\n') + '\n');
-    else if (e instanceof RunLockedError) process.stderr.write(`vipush: ${e.message}\n`);
-    else process.stderr.write(`vipush: internal error (a bug; please report it):\n${(e as Error)?.stack ?? String(e)}\n`);
+    process.stderr.write(errorText(e));
   }
   process.exitCode = code;
 }

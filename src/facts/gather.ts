@@ -74,6 +74,18 @@ function parseAddresses(json: string): LiveAddress[] {
   return out;
 }
 
+/**
+ * The largest file vipush reads from a host (a managed file, a glob's match, os-release, a boot-time
+ * drop-in): its bytes are planned, hashed and diffed in memory, once per host.
+ */
+export const MAX_FILE_BYTES = 8 * 1024 * 1024;
+
+function tooLarge(f: FileRead): string {
+  // rounded up, so that a file just over the limit does not read as "8 MiB"
+  const mib = Math.ceil((f.content.length / (1024 * 1024)) * 10) / 10;
+  return `${f.path} is ${mib} MiB; vipush reads files of at most ${MAX_FILE_BYTES / (1024 * 1024)} MiB`;
+}
+
 function isDropIn(path: string): boolean {
   const slash = path.lastIndexOf('/');
   return path.endsWith('.conf') && SYSCTL_DIRS.includes(path.slice(0, slash));
@@ -180,6 +192,8 @@ export function parseFacts(out: Buffer, nonce: string, req: FactsRequest): HostF
         break;
     }
   }
+  const huge = read.find((f) => f.content.length > MAX_FILE_BYTES);
+  if (huge) throw new Error(tooLarge(huge));
   for (const [path, value] of procSys) {
     if (path.startsWith('/proc/sys/net/ipv4/conf/')) facts.sysctls.set(path.slice('/proc/sys/'.length).replace(/\//g, '.'), value);
   }

@@ -1,12 +1,5 @@
+import { escapeBlock, escapeField as f } from './escape.js';
 import type { JsonReport } from './json.js';
-
-/**
- * Text that came from a target (command output, errors) is shown with control
- * characters escaped: a compromised host must not drive the operator's terminal.
- */
-export function terminalSafe(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f\x9b]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-}
 
 export interface RecapOptions {
   diff: boolean;
@@ -15,7 +8,11 @@ export interface RecapOptions {
   verbose: boolean;
 }
 
-/** The closing text: what changed (or would), what failed, then Ansible-style PLAY RECAP. */
+/**
+ * The closing text: what changed (or would), what failed, then Ansible-style PLAY RECAP. Every field that
+ * came from a host or a file (f) is escaped where its line is built, so that a newline in it cannot start
+ * a line of its own; a diff keeps its lines (escapeBlock).
+ */
 export function renderRecap(report: JsonReport, o: RecapOptions): string {
   const out: string[] = [];
   const names = Object.keys(report.hosts);
@@ -24,33 +21,37 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
   for (const name of names)
     for (const t of report.hosts[name].tasks)
       for (const w of t.warnings) {
-        const key = `${t.name}: ${w}`;
+        const key = `${f(t.name)}: ${f(w)}`;
         warnings.set(key, [...(warnings.get(key) ?? []), name]);
       }
-  for (const [w, hosts] of warnings)
-    out.push(`[WARN] ${hosts.length > 5 ? `${hosts.slice(0, 5).join(', ')} and ${hosts.length - 5} more` : hosts.join(', ')}: ${w}`);
-  for (const name of names) {
-    const h = report.hosts[name];
+  for (const [w, hosts] of warnings) {
+    const shown = hosts.length > 5 ? `${hosts.slice(0, 5).map(f).join(', ')} and ${hosts.length - 5} more` : hosts.map(f).join(', ');
+    out.push(`[WARN] ${shown}: ${w}`);
+  }
+  for (const host of names) {
+    const h = report.hosts[host];
+    const name = f(host);
     for (const t of h.tasks) {
       if ((o.check || o.verbose) && t.status === 'changed' && o.mode === 'run') {
-        for (const c of t.changes) out.push(`${o.check ? 'would change' : 'changed'} ${name}: ${t.name}: ${c}`);
+        for (const c of t.changes) out.push(`${o.check ? 'would change' : 'changed'} ${name}: ${f(t.name)}: ${f(c)}`);
       }
-      if (o.diff && t.diff && t.status !== 'ok') out.push(`--- ${name}: ${t.name}`, t.diff.trimEnd());
+      if (o.diff && t.diff && t.status !== 'ok') out.push(`--- ${name}: ${f(t.name)}`, escapeBlock(t.diff.trimEnd()));
     }
     if (o.mode !== 'run') {
-      for (const d of h.drift) out.push(`drift ${name}: ${d.task}: ${d.item}: expected ${d.expected}, actual ${d.actual}`);
+      for (const d of h.drift) out.push(`drift ${name}: ${f(d.task)}: ${f(d.item)}: expected ${f(d.expected)}, actual ${f(d.actual)}`);
     }
-    if (h.error && h.status !== 'skipped') out.push(`[${h.status.toUpperCase()}] ${name}: ${h.error}`);
-    if (h.rolledBack) out.push(`[ROLLED BACK] ${name}: restored ${h.restored.length ? h.restored.join('; ') : 'nothing to restore'}`);
-    if (h.rollbackError) out.push(`[ROLLBACK FAILED] ${h.rollbackError}`);
+    if (h.error && h.status !== 'skipped') out.push(`[${h.status.toUpperCase()}] ${name}: ${f(h.error)}`);
+    if (h.rolledBack) out.push(`[ROLLED BACK] ${name}: restored ${h.restored.length ? h.restored.map(f).join('; ') : 'nothing to restore'}`);
+    if (h.rollbackError) out.push(`[ROLLBACK FAILED] ${f(h.rollbackError)}`);
   }
-  if (report.stoppedReason) out.push(`[STOPPED] ${report.stoppedReason}`);
-  if (report.untouched.length) out.push(`[NOT TOUCHED] ${report.untouched.join(', ')}`);
+  if (report.stoppedReason) out.push(`[STOPPED] ${f(report.stoppedReason)}`);
+  if (report.untouched.length) out.push(`[NOT TOUCHED] ${report.untouched.map(f).join(', ')}`);
 
   out.push('', `PLAY RECAP ${'*'.repeat(60)}`);
-  const width = Math.max(8, ...names.map((n) => n.length));
-  for (const name of names) {
-    const h = report.hosts[name];
+  const width = Math.max(8, ...names.map((n) => f(n).length));
+  for (const host of names) {
+    const h = report.hosts[host];
+    const name = f(host);
     const c = { ok: 0, changed: 0, failed: 0, skipped: 0 };
     for (const t of h.tasks) c[t.status]++;
     const unreachable = h.status === 'unreachable' ? 1 : 0;
@@ -63,5 +64,5 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
   out.push(
     `hosts: ${names.length}  ok=${s.ok} changed=${s.changed} failed=${s.failed} unreachable=${s.unreachable} skipped=${s.skipped}  in ${(report.durationMs / 1000).toFixed(2)} s`,
   );
-  return terminalSafe(out.join('\n')) + '\n';
+  return out.join('\n') + '\n';
 }

@@ -1,5 +1,6 @@
 import { Listr, type ListrTaskWrapper, type DefaultRenderer, type SimpleRenderer } from 'listr2';
 import type { GateOutcome, HostResult, HostStatus, RunEvents } from '../engine/types.js';
+import { escapeField as f, safeJson } from './escape.js';
 
 export type LogFormat = 'text' | 'json';
 
@@ -22,7 +23,8 @@ const fmt = (c: Counts) => `ok=${c.ok} changed=${c.changed} failed=${c.failed} u
  * live counts, and one output line per batch. Never a row per host: with a
  * few hundred hosts those rows would be the slowest part of the run.
  * The renderer is chosen in one place: listr2's default one on a TTY, the
- * simple line renderer otherwise, silent with --quiet.
+ * simple line renderer otherwise, silent with --quiet. A title or an output is one line: every field in
+ * it that a host or a file gave is escaped (f), which the simple renderer prints as it is.
  */
 export class TerminalProgress implements RunEvents {
   private readonly plays: string[];
@@ -49,7 +51,7 @@ export class TerminalProgress implements RunEvents {
     const tty = !!process.stdout.isTTY;
     const list = new Listr(
       this.plays.map((p) => ({
-        title: p,
+        title: f(p),
         task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>) => {
           this.tasks.set(p, task);
           this.ready.get(p)!.resolve();
@@ -78,7 +80,7 @@ export class TerminalProgress implements RunEvents {
   playStart(p: { name: string; hosts: string[] }): void {
     if (this.current && this.current !== p.name) this.done.get(this.current)?.resolve();
     this.current = p.name;
-    void this.withTask(p.name, (t) => (t.title = `${p.name} (${p.hosts.length} hosts)`));
+    void this.withTask(p.name, (t) => (t.title = `${f(p.name)} (${p.hosts.length} hosts)`));
   }
 
   batchStart(b: { play: string; index: number; count: number; hosts: string[] }): void {
@@ -90,15 +92,15 @@ export class TerminalProgress implements RunEvents {
     if (!play) return;
     const c = this.counts.get(play)!;
     c[r.status]++;
-    void this.withTask(play, (t) => (t.title = `${play}: ${fmt(c)}`));
+    void this.withTask(play, (t) => (t.title = `${f(play)}: ${fmt(c)}`));
   }
 
   batchDone(b: { play: string; index: number; failed: string[]; stopped: boolean; reason?: string }): void {
-    if (b.stopped) void this.withTask(b.play, (t) => (t.output = `stopped: ${b.reason}`));
+    if (b.stopped) void this.withTask(b.play, (t) => (t.output = `stopped: ${f(b.reason ?? '')}`));
   }
 
   gate(g: GateOutcome): void {
-    void this.withTask(g.play, (t) => (t.output = `gate ${g.name} after batch ${g.batch + 1}: ${g.ok ? 'passed' : 'FAILED'}: ${g.detail}`));
+    void this.withTask(g.play, (t) => (t.output = `gate ${f(g.name)} after batch ${g.batch + 1}: ${g.ok ? 'passed' : 'FAILED'}: ${f(g.detail)}`));
   }
 
   async finish(): Promise<void> {
@@ -108,10 +110,10 @@ export class TerminalProgress implements RunEvents {
   }
 }
 
-/** `--log-format json`: one event per line on stdout, for journald or log shipping. */
+/** `--log-format json`: one event per line on stdout, for journald or log shipping; safeJson, so that no line holds a raw control. */
 export class JsonLines implements RunEvents {
   private emit(event: string, data: object): void {
-    process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event, ...data }) + '\n');
+    process.stdout.write(safeJson({ time: new Date().toISOString(), event, ...data }) + '\n');
   }
   playStart(p: { name: string; hosts: string[] }) {
     this.emit('play_start', p);

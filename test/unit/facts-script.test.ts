@@ -2,11 +2,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { factsLines, parseFacts as parseMarked } from '../../src/facts/gather.js';
+import { factsLines, MAX_FILE_BYTES, parseFacts as parseMarked } from '../../src/facts/gather.js';
 import type { FactsRequest } from '../../src/facts/types.js';
 import { PERSIST_PROBE } from '../../src/modules/address/persist/index.js';
 import { newNonce } from '../../src/remote/markers.js';
 import { scriptHead } from '../../src/remote/script.js';
+import { factsOutput } from './fake-transport.js';
 
 type Asked = Pick<FactsRequest, 'sysctlKeys' | 'files' | 'paths'>;
 const nonce = newNonce();
@@ -134,6 +135,22 @@ describe.each([
     }
   });
 
+  it('fails when a file is over 8 MiB, naming the file and its size; a file of 8 MiB is read', () => {
+    const dir = mkdtempSync(`${tmpdir()}/vipush-facts-huge-`);
+    try {
+      writeFileSync(`${dir}/limit.conf`, Buffer.alloc(MAX_FILE_BYTES, 0x61));
+      writeFileSync(`${dir}/huge.conf`, Buffer.alloc(MAX_FILE_BYTES + 1, 0x61));
+      const big = (files: string[]) => {
+        const r: Asked = { sysctlKeys: [], files, paths: [] };
+        return parseFacts(execFileSync('sh', ['-c', factsScript(r)], { env: { ...process.env, PATH }, maxBuffer: 64 << 20 }), r);
+      };
+      expect(big([`${dir}/limit.conf`]).files.get(`${dir}/limit.conf`)?.content.length).toBe(MAX_FILE_BYTES);
+      expect(() => big([`${dir}/limit.conf`, `${dir}/huge.conf`])).toThrow(`${dir}/huge.conf is 8.1 MiB; vipush reads files of at most 8 MiB`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('reads a file once however many of the listed paths lead to it, and says which paths are the same file', () => {
     const dir = mkdtempSync(`${tmpdir()}/vipush-facts-same-`);
     try {
@@ -184,5 +201,20 @@ describe('a host whose ip has no JSON output (BusyBox, iproute2 before 4.13)', (
     expect(() => parseFacts(raw, req)).toThrow(
       "this host's ip printed no JSON for `ip -j addr show`: vipush needs iproute2's ip (4.13 or later; BusyBox's applet has neither -j nor -batch); install iproute2",
     );
+  });
+});
+
+describe('a file over 8 MiB among those read', () => {
+  const req: FactsRequest = { sysctlKeys: [], files: ['/etc/sysctl.conf'], paths: [], globs: [], probes: [] };
+  const huge = 'a'.repeat(MAX_FILE_BYTES + 512 * 1024);
+
+  it('fails the facts when it is a managed file', () => {
+    const out = Buffer.from(factsOutput(nonce, { files: { '/etc/sysctl.conf': { content: huge } } }));
+    expect(() => parseMarked(out, nonce, req)).toThrow('/etc/sysctl.conf is 8.5 MiB; vipush reads files of at most 8 MiB');
+  });
+
+  it('fails the facts when it is a boot-time drop-in nobody asked for by name', () => {
+    const out = Buffer.from(factsOutput(nonce, { files: { '/etc/sysctl.conf': { content: 'x = 1\n' }, '/etc/sysctl.d/99-huge.conf': { content: huge } } }));
+    expect(() => parseMarked(out, nonce, req)).toThrow('/etc/sysctl.d/99-huge.conf is 8.5 MiB; vipush reads files of at most 8 MiB');
   });
 });

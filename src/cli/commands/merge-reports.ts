@@ -3,6 +3,7 @@ import { ExitCode, UserInputError } from '../../errors.js';
 import type { JsonReport } from '../../report/json.js';
 import { writePrivateFile } from '../../state/private-file.js';
 import { mergeReports } from '../../report/merge.js';
+import { safeJson } from '../../report/escape.js';
 import type { Command } from '../command.js';
 import { MERGE_HELP } from '../help.js';
 import { connectionOptions } from '../options.js';
@@ -23,7 +24,7 @@ export const mergeReportsCommand: Command = {
       reports.push({ file, report });
     }
     const merged = mergeReports(reports);
-    const text = JSON.stringify(merged, null, 2) + '\n';
+    const text = safeJson(merged, 2) + '\n';
     if (typeof values.out === 'string') await writePrivateFile(values.out, text);
     else process.stdout.write(text);
     const s = merged.summary;

@@ -4,6 +4,7 @@ import { ExitCode, UserInputError } from '../../errors.js';
 import { loadInventory } from '../../inventory/load.js';
 import { limitHosts, selectHosts } from '../../inventory/pattern.js';
 import { connectionVars, hostVars } from '../../inventory/vars.js';
+import { escapeField } from '../../report/escape.js';
 import type { Command } from '../command.js';
 import { ROLLBACK_HELP } from '../help.js';
 import { makeConnector } from '../inputs.js';
@@ -44,8 +45,10 @@ export const rollbackCommand: Command = {
     let failed = 0;
     for (const r of results) {
       if (r.error) failed++;
-      const outcome = r.error ? `FAILED: ${r.error}` : `restored ${r.restored.length ? r.restored.join('; ') : 'nothing (already as before)'}`;
-      process.stdout.write(`${r.host}: ${outcome}\n`);
+      const outcome = r.error
+        ? `FAILED: ${escapeField(r.error)}`
+        : `restored ${r.restored.length ? r.restored.map(escapeField).join('; ') : 'nothing (already as before)'}`;
+      process.stdout.write(`${escapeField(r.host)}: ${outcome}\n`);
     }
     process.stdout.write(`rollback of ${runId}: ${results.length - failed} host(s) restored, ${failed} failed\n`);
     return failed ? ExitCode.hostsFailed : ExitCode.ok;

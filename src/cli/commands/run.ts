@@ -11,6 +11,7 @@ import { writeHistory } from '../../report/history.js';
 import { buildReport } from '../../report/json.js';
 import { writePrivateFile } from '../../state/private-file.js';
 import { renderRecap } from '../../report/recap.js';
+import { safeJson } from '../../report/escape.js';
 import { fanOut, JsonLines, TerminalProgress } from '../../report/terminal.js';
 import { shJoin, shQuote } from '../../remote/quote.js';
 import type { Command, CommandArgs } from '../command.js';
@@ -89,7 +90,7 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
       { playbook: playbookPath, inventory: inventoryPath, startedAt: started, durationMs: Date.now() - started.getTime(), check, mode, runId },
       result,
     );
-    if (typeof values.report === 'string') await writePrivateFile(values.report, JSON.stringify(report, null, 2) + '\n');
+    if (typeof values.report === 'string') await writePrivateFile(values.report, safeJson(report, 2) + '\n');
     if (typeof values.history === 'string') await writeHistory(values.history, report, intOption(values, 'history-keep', 50, 1, 100_000));
     if (result.applied.size > 0) {
       const hosts = Object.fromEntries([...result.applied].map(([h, a]) => [h, a]));
@@ -107,7 +108,7 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
     }
     const exit = exitCodeForRun(report, mode, run.signal.aborted);
     if (logFormat === 'json') {
-      process.stdout.write(JSON.stringify({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit }) + '\n');
+      process.stdout.write(safeJson({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit }) + '\n');
     } else {
       process.stdout.write(renderRecap(report, { diff: !!values.diff, check, mode, verbose: !!values.verbose }));
     }
