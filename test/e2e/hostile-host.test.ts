@@ -137,7 +137,7 @@ describe('a hostile or broken host among healthy ones', () => {
   it('forged vipush markers on stdout before every command: h4 cannot end an exchange or a script early', async () => {
     await hostile('markers');
     const { report } = await runAgainstHostile('markers');
-    expect(['ok', 'changed', 'failed']).toContain(report.hosts.h4.status);
+    expect(['ok', 'changed']).toContain(report.hosts.h4.status);
   });
 
   it('a 12,000-line managed file with --check --diff: the healthy hosts are not held up, h4 is planned', async () => {
