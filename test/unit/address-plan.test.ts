@@ -32,6 +32,11 @@ describe('address plan', () => {
     expect(arpExposure(state, 'global')).toBeUndefined();
   });
 
+  it('treats arp_ignore above 8 as answering, as the kernel does', () => {
+    expect(arpExposure(facts({ arp: { all: [9, 2], eth0: [0, 0], lo: [0, 0] } }), 'host')).toMatch(/arp_ignore is 9/);
+    expect(arpExposure(facts({ arp: { all: [8, 2], eth0: [0, 0], lo: [0, 0] } }), 'global')).toBeUndefined();
+  });
+
   it('allow_arp skips the guard', () => {
     const state = facts({});
     expect(addressModule.plan({ ...vip, allowArp: true }, state, { host: 'h1' }).changes).toHaveLength(1);

@@ -13,8 +13,19 @@ export function effectiveArp(state: HostFacts, iface: string): { arpIgnore: numb
 }
 
 /** Where ARP requests arrive: the interfaces with an IPv4 address other than lo, or conf/all when there are none. */
-function arpIfaces(state: HostFacts): string[] {
+export function arpIfaces(state: HostFacts): string[] {
   return state.lanIfaces.length > 0 ? state.lanIfaces : ['all'];
+}
+
+/**
+ * What the kernel's arp_ignore() does for an address on lo with this scope:
+ * 1, 2 and 8 hide it, 3 hides it only with scope host, and every other value
+ * (0, the reserved 4 to 7, anything above 8) answers.
+ */
+export function ignoreEffect(arpIgnore: number, scope: string): 'hidden' | 'answers' | 'scope' {
+  if (arpIgnore === 1 || arpIgnore === 2 || arpIgnore === 8) return 'hidden';
+  if (arpIgnore === 3) return scope === 'host' ? 'hidden' : 'scope';
+  return 'answers';
 }
 
 /**
@@ -26,12 +37,9 @@ export function arpExposure(state: HostFacts, scope: string): string | undefined
   for (const iface of arpIfaces(state)) {
     const { arpIgnore } = effectiveArp(state, iface);
     const where = iface === 'all' ? 'conf/all' : `max(conf/all, conf/${iface})`;
-    if (arpIgnore === 0 || (arpIgnore >= 4 && arpIgnore <= 7)) {
-      return `arp_ignore is ${arpIgnore} (${where}), so ${iface} would answer ARP for it`;
-    }
-    if (arpIgnore === 3 && scope !== 'host') {
-      return `arp_ignore is 3 (${where}), which hides only scope-host addresses, and this one has scope ${scope}`;
-    }
+    const effect = ignoreEffect(arpIgnore, scope);
+    if (effect === 'answers') return `arp_ignore is ${arpIgnore} (${where}), so ${iface} would answer ARP for it`;
+    if (effect === 'scope') return `arp_ignore is 3 (${where}), which hides only scope-host addresses, and this one has scope ${scope}`;
   }
   return undefined;
 }

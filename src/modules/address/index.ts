@@ -1,9 +1,11 @@
 import ipaddr from 'ipaddr.js';
-import type { Change } from '../../changes/index.js';
-import type { LiveAddress } from '../../facts/types.js';
+import type { Change, DriftItem } from '../../changes/index.js';
+import type { HostFacts, LiveAddress } from '../../facts/types.js';
 import { PlanRefusal, type ModuleDefinition, type TaskPlan } from '../types.js';
 import { arpExposure, weakAnnounce } from './arp.js';
-import { persistChanges, persistNeeds } from './persist-plan.js';
+import { bootArpExposure } from './boot-arp.js';
+import { scopeLostReason } from './persist/index.js';
+import { persistChanges, persistNeeds, type PersistOutcome } from './persist-plan.js';
 import { resolveAddress, type AddressArgs } from './resolve.js';
 import { addressArgsSchema } from './schema.js';
 
@@ -29,6 +31,35 @@ function matches(a: LiveAddress, args: AddressArgs, ip: string): boolean {
 
 function wantedLabel(args: AddressArgs): string | undefined {
   return args.family === 4 ? (args.label ?? args.dev) : undefined;
+}
+
+/**
+ * After a reboot the VIP comes back from its persistence files, and only the
+ * boot sysctl files decide whether it answers ARP: the live values may be
+ * gone. So vipush writes no persistence file unless the boot files (with what
+ * earlier tasks of the play write to them) hide the VIP. When the files hold
+ * the VIP already, it is drift that --fix cannot repair: only a sysctl task
+ * can, and with one in the play the simulated state already counts it.
+ */
+function bootGuard(args: AddressArgs, state: HostFacts, persisted: PersistOutcome, warnings: string[]): DriftItem[] {
+  if (args.family !== 4 || args.dev !== 'lo' || args.allowArp || !persisted.backend) return [];
+  const lost = scopeLostReason(persisted.backend);
+  const why = bootArpExposure(state, lost === null ? { scope: args.scope } : { scope: 'global', lostBecause: lost }, persisted.systemd);
+  if (!why) return [];
+  const values = lost === null ? 'arp_ignore 1, or 3 with scope host' : `arp_ignore 1: ${persisted.backend} can't keep scope host`;
+  if (persisted.changes.some((c) => c.kind === 'file' && c.after !== null)) {
+    throw new PlanRefusal(
+      `refusing to persist ${args.address} on lo: ${why}. Persist the ARP sysctls in a sysctl task before this one (${values}), or use persist: none`,
+    );
+  }
+  warnings.push(`${args.address} is persisted for boot, but ${why}; persist the ARP sysctls in a sysctl task before this one (${values})`);
+  return [
+    {
+      item: `boot ARP for ${args.address}`,
+      expected: 'hidden after a reboot',
+      actual: `${why}; drift --fix can't repair this without a sysctl task before this one that persists the ARP sysctls`,
+    },
+  ];
 }
 
 /** `address`: an IP address on an interface (a VIP on lo, hidden from ARP), live and persisted for boot. */
@@ -58,7 +89,7 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
         throw new PlanRefusal(`refusing to remove ${ip}: this SSH session uses it, and removing it would cut vipush off`);
       }
       for (const a of existing) changes.push(del(a));
-      changes.push(...persistChanges(args, state, warnings));
+      changes.push(...persistChanges(args, state, warnings).changes);
       return { changes, warnings, unfixable: [] };
     }
 
@@ -71,7 +102,8 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
     const label = wantedLabel(args);
     const exact = existing.find((a) => a.prefixlen === prefix && a.scope === args.scope && (label === undefined || (a.label ?? a.dev) === label));
     const persisted = persistChanges(args, state, warnings);
-    if (exact && existing.length === 1) return { changes: persisted, warnings, unfixable: [] };
+    const unfixable = bootGuard(args, state, persisted, warnings);
+    if (exact && existing.length === 1) return { changes: persisted.changes, warnings, unfixable };
 
     if (args.dev === 'lo' && args.family === 4 && !args.allowArp) {
       const why = arpExposure(state, args.scope);
@@ -99,7 +131,7 @@ export const addressModule: ModuleDefinition<AddressArgs> = {
         label,
         ...(args.allowArp ? { allowArp: true } : {}),
       });
-    changes.push(...persisted);
-    return { changes, warnings, unfixable: [] };
+    changes.push(...persisted.changes);
+    return { changes, warnings, unfixable };
   },
 };

@@ -1,5 +1,6 @@
 import type { Change } from '../../changes/index.js';
 import type { FactsRequest, HostFacts } from '../../facts/types.js';
+import { SYSCTL_CONF } from '../sysctl/boot.js';
 import { PlanRefusal } from '../types.js';
 import { hidesOnlyScopeHost } from './arp.js';
 import {
@@ -12,13 +13,17 @@ import {
   probeLinesFromFiles,
   renderPersistAll,
   scopeHostRefusal,
+  type StackBackend,
   type StackFacts,
 } from './persist/index.js';
 import type { AddressArgs } from './resolve.js';
 
-/** A persisted VIP needs the network stacks probed, and the files that may be ours or tell the stack read. */
+/**
+ * A persisted VIP needs the network stacks probed, the files that may be ours or tell the stack read,
+ * and /etc/sysctl.conf, which boot reads even where no link in sysctl.d makes it a drop-in the facts list.
+ */
 export function persistNeeds(args: AddressArgs): Partial<FactsRequest> {
-  return args.persist === 'none' ? {} : { globs: [...PERSIST_READ_GLOBS], probes: [PERSIST_PROBE] };
+  return args.persist === 'none' ? {} : { files: [SYSCTL_CONF], globs: [...PERSIST_READ_GLOBS], probes: [PERSIST_PROBE] };
 }
 
 /** The probe's lines: what it printed, and what the files it needs say. */
@@ -41,14 +46,22 @@ function stackFacts(state: HostFacts, backend?: keyof typeof PERSIST_FORMATS): S
   return f;
 }
 
+/** The persistence files' changes, the backend that reads them at boot, and whether PID 1 is systemd. */
+export interface PersistOutcome {
+  changes: Change[];
+  backend?: StackBackend;
+  systemd: boolean;
+}
+
 /**
  * The persistent configuration for this VIP, as file changes. Refuses when
  * the backend can't express it, and when it would bring the VIP back at boot
  * without scope host while arp_ignore is 3 (the VIP would then answer ARP).
  */
-export function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): Change[] {
-  if (args.persist === 'none') return [];
-  const chosen = chooseBackend(args.persist, parsePersistProbe(probeLines(state)));
+export function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): PersistOutcome {
+  if (args.persist === 'none') return { changes: [], systemd: false };
+  const probed = parsePersistProbe(probeLines(state));
+  const chosen = chooseBackend(args.persist, probed);
   if (!chosen.backend)
     throw new PlanRefusal(
       `cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`,
@@ -71,5 +84,5 @@ export function persistChanges(args: AddressArgs, state: HostFacts, warnings: st
   }
   if (out.length > 0) for (const argv of plan.applyNow ?? []) out.push({ kind: 'exec', argv, why: `make ${backend} read its files now` });
   if (args.persist === 'auto' && out.length > 0) warnings.push(`persisting with ${backend}: ${chosen.reason}`);
-  return out;
+  return { changes: out, backend, systemd: probed.systemd };
 }

@@ -15,7 +15,7 @@ export {
   probeLinesFromFiles,
 } from './probe.js';
 export { chooseBackend, detectStack } from './detect.js';
-export { keepsScopeHost, scopeHostRefusal } from './scope.js';
+export { keepsScopeHost, scopeHostRefusal, scopeLostReason } from './scope.js';
 export { PERSIST_FORMATS, persistPathsToRead, renderPersist, renderPersistAll, withPlanApplied } from './render.js';
 export { HEADER as PERSIST_HEADER } from './managed.js';
 export { NM_DUMMY_DEVICE } from './networkmanager.js';

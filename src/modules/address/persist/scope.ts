@@ -13,6 +13,11 @@ const SCOPE_LOST: Readonly<Record<StackBackend, string | null>> = {
   ifcfg: 'network-scripts (ifup-aliases) adds aliases without a scope',
 };
 
+/** Why the backend brings a persisted VIP back with scope global, or null when it keeps scope host. */
+export function scopeLostReason(backend: StackBackend): string | null {
+  return SCOPE_LOST[backend];
+}
+
 /** Whether the persisted VIP comes back with `scope host` after a reboot (IPv4). */
 export function keepsScopeHost(backend: StackBackend): boolean {
   return SCOPE_LOST[backend] === null;
