@@ -10,13 +10,13 @@ export const addressKind: ChangeKind<AddressChange> = {
     if (c.op === 'add') state.addresses.push({ dev: c.dev, family: c.family, local: ip, prefixlen: Number(prefix), scope: c.scope, label: c.label });
     else state.addresses = state.addresses.filter((a) => !(a.dev === c.dev && a.local === ip && a.prefixlen === Number(prefix)));
   },
-  inverse(c) {
-    return { ...c, op: c.op === 'add' ? 'del' : 'add' };
+  inverse(c, opts) {
+    return { ...c, op: c.op === 'add' ? 'del' : 'add', restore: true, ...(opts.force ? { force: true } : {}) };
   },
   stepArgv(c) {
-    return c.op === 'add'
-      ? ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])]
-      : ['vp_addr_del', String(c.family), c.cidr, c.dev];
+    if (c.op === 'add') return ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])];
+    // the undo of an add removes the address only while it has the scope the run gave it
+    return ['vp_addr_del', String(c.family), c.cidr, c.dev, ...(c.restore && !c.force ? [c.scope] : [])];
   },
   mayHang: false,
   diff(c) {
