@@ -204,4 +204,17 @@ describe('the undo of an address the run added, in a network namespace of its ow
       { exit: 0, state: 'inet 127.0.0.1/8 scope host,inet 192.0.2.9/24 scope host,', ok: true, output: '' },
     ]);
   });
+
+  it('the undo of a removal puts the address back; one already back with its scope is fine', () => {
+    const removed: Change = { kind: 'address', op: 'del', family: 4, cidr: '192.0.2.8/32', dev: 'lo', scope: 'host', label: 'lo:8' };
+    const runs = inNetns(
+      { undo: undoScript(removed) },
+      ['undo undo', 'undo undo'],
+      'ip -o -4 addr show dev lo to 192.0.2.8/32 | grep -o "inet [0-9./]* scope [a-z]* lo:8"',
+    );
+    expect(runs).toEqual([
+      { exit: 0, state: 'inet 192.0.2.8/32 scope host lo:8', ok: true, output: '' },
+      { exit: 0, state: 'inet 192.0.2.8/32 scope host lo:8', ok: true, output: '' },
+    ]);
+  });
 });

@@ -144,9 +144,11 @@ vp_ipout() {
 }
 
 # vp_addr_add family cidr dev scope [label]: one `ip` changes the address and reads it back (a batch;
-# the values are validated: no blanks)
+# the values are validated: no blanks). -force: the read-back runs even when the add fails, so an
+# address already there with the scope (an undo that finds it back) is fine, and one with another
+# scope is refused.
 vp_addr_add() {
-  ip -o -"$1" -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+  ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
 addr add $2 dev $3 scope $4${5:+ label $5}
 addr show dev $3 to $2
 VIPUSH_IP
