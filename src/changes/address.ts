@@ -15,12 +15,13 @@ export const addressKind: ChangeKind<AddressChange> = {
     if (c.op === 'add') state.addresses.push({ dev: c.dev, family: c.family, local: ip, prefixlen: Number(prefix), scope: c.scope, label: c.label });
     else state.addresses = state.addresses.filter((a) => !(a.dev === c.dev && a.local === ip && a.prefixlen === Number(prefix)));
   },
-  inverse(c) {
+  inverse(c, opts) {
     // putting back an address vipush removed is checked like any other: never while ARP would answer for it
-    return { ...c, op: c.op === 'add' ? 'del' : 'add' };
+    return { ...c, op: c.op === 'add' ? 'del' : 'add', restore: true, ...(opts.force ? { force: true } : {}) };
   },
   stepArgv(c) {
-    if (c.op === 'del') return ['vp_addr_del', String(c.family), c.cidr, c.dev];
+    // the undo of an add removes the address only while it has the scope the run gave it
+    if (c.op === 'del') return ['vp_addr_del', String(c.family), c.cidr, c.dev, ...(c.restore && !c.force ? [c.scope] : [])];
     const add = ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])];
     // the host checks the ARP invariant itself before a VIP goes on lo (src/remote/sh/arp-guard.sh)
     return needsArpCheck(c) ? ['vp_hidden_then', c.scope, c.cidr, ...add] : add;

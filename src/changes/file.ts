@@ -94,17 +94,20 @@ export const fileKind: ChangeKind<FileChange> = {
   simulate(state, c) {
     state.files.set(c.path, c.after ? { content: c.after.content, mode: c.after.mode, uid: c.before?.uid ?? 0, gid: c.before?.gid ?? 0 } : null);
   },
-  inverse(c) {
+  inverse(c, opts) {
     return {
       kind: 'file',
       path: c.path,
       restore: true,
+      ...(opts.force ? { force: true } : {}),
       before: c.after ? { content: c.after.content, mode: c.after.mode, uid: c.before?.uid ?? 0, gid: c.before?.gid ?? 0 } : null,
       after: c.before ? { content: c.before.content, mode: c.before.mode, uid: c.before.uid, gid: c.before.gid } : null,
     };
   },
   stepArgv(c) {
-    if (!c.after) return ['vp_rm', c.path];
+    // what the file must hold for the step to go ahead: what the plan read, or for an undo what the run wrote
+    const expect = c.restore && c.force ? '-' : c.before ? sha256(c.before.content) : 'absent';
+    if (!c.after) return c.restore && c.before && !c.force ? ['vp_rm', c.path, expect] : ['vp_rm', c.path];
     const mode = c.after.mode & 0o7777;
     return [
       'vp_write',
@@ -112,7 +115,7 @@ export const fileKind: ChangeKind<FileChange> = {
       printfFormat(c.after.content),
       mode.toString(8),
       umaskFor(mode),
-      c.restore ? '-' : c.before ? sha256(c.before.content) : 'absent',
+      expect,
       c.restore ? sha256(c.after.content) : '-',
       ...fileOwner(c).map(String),
     ];

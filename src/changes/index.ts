@@ -3,9 +3,9 @@ import { addressKind } from './address.js';
 import { commandKind, execKind } from './command.js';
 import { fileKind } from './file.js';
 import { sysctlLiveKind } from './sysctl-live.js';
-import type { Change, ChangeKind, DriftItem } from './types.js';
+import type { Change, ChangeKind, DriftItem, UndoOptions } from './types.js';
 
-export type { AddressChange, Change, CommandChange, DriftItem, ExecChange, FileChange, SysctlLiveChange } from './types.js';
+export type { AddressChange, Change, CommandChange, DriftItem, ExecChange, FileChange, SysctlLiveChange, UndoOptions } from './types.js';
 export { printfFormat } from './file.js';
 
 type KindTable = { [K in Change['kind']]: ChangeKind<Extract<Change, { kind: K }>> };
@@ -28,8 +28,8 @@ export function simulate(state: HostFacts, c: Change): void {
   kindOf(c).simulate(state, c);
 }
 
-export function inverse(c: Change): Change | undefined {
-  return kindOf(c).inverse(c);
+export function inverse(c: Change, opts: UndoOptions = {}): Change | undefined {
+  return kindOf(c).inverse(c, opts);
 }
 
 export function stepArgv(c: Change): string[] {

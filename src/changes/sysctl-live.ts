@@ -5,11 +5,13 @@ export const sysctlLiveKind: ChangeKind<SysctlLiveChange> = {
   simulate(state, c) {
     state.sysctls.set(c.key, c.to);
   },
-  inverse(c) {
-    return c.from === null ? undefined : { kind: 'sysctl-live', key: c.key, from: c.to, to: c.from };
+  inverse(c, opts) {
+    return c.from === null ? undefined : { kind: 'sysctl-live', key: c.key, from: c.to, to: c.from, restore: true, ...(opts.force ? { force: true } : {}) };
   },
   stepArgv(c) {
-    return ['vp_sysctl', c.key, c.to, sysctlPath(c.key)];
+    // an undo names what the run wrote: the kernel must still have it
+    const expect = c.restore && !c.force && c.from !== null ? [c.from] : [];
+    return ['vp_sysctl', c.key, c.to, sysctlPath(c.key), ...expect];
   },
   mayHang: false,
   diff(c) {

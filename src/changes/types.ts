@@ -10,8 +10,10 @@ export interface FileChange {
   path: string;
   before: FileFact | null;
   after: { content: Buffer; mode: number; uid?: number; gid?: number } | null;
-  /** an undo: written whatever the file holds now */
+  /** an undo: `before` is what the run wrote, and only a file that still holds it is restored */
   restore?: boolean;
+  /** an undo that restores whatever the file holds now (`vipush rollback --force`) */
+  force?: boolean;
 }
 
 export interface SysctlLiveChange {
@@ -19,6 +21,10 @@ export interface SysctlLiveChange {
   key: string;
   from: string | null;
   to: string;
+  /** an undo: `from` is what the run wrote, and only a kernel that still has it is restored */
+  restore?: boolean;
+  /** an undo that restores whatever the kernel has now */
+  force?: boolean;
 }
 
 export interface AddressChange {
@@ -31,6 +37,10 @@ export interface AddressChange {
   label?: string;
   /** the playbook allows ARP for it (allow_arp): no ARP check on the host before adding it */
   allowArp?: boolean;
+  /** an undo: removes the address only while it has the scope the run gave it */
+  restore?: boolean;
+  /** an undo that removes the address whatever its scope now */
+  force?: boolean;
 }
 
 export interface CommandChange {
@@ -57,12 +67,20 @@ export interface DriftItem {
   actual: string;
 }
 
+/**
+ * How an undo treats what it finds: by default it restores only what the run wrote and still finds
+ * there (a compare-and-swap on the host); `force` restores whatever the host holds now.
+ */
+export interface UndoOptions {
+  force?: boolean;
+}
+
 /** What vipush knows how to do with one kind of change. */
 export interface ChangeKind<C extends Change> {
   /** applies the change to the simulated state, so later tasks plan against what earlier ones did */
   simulate(state: HostFacts, c: C): void;
   /** the undo, as a change; undefined when it can't be undone */
-  inverse(c: C): Change | undefined;
+  inverse(c: C, opts: UndoOptions): Change | undefined;
   /** the step on the host: a function of src/remote/sh/steps.sh (or a program) and its arguments */
   stepArgv(c: C): string[];
   /** may run for a long time or hang (a user's command): the script gets a deadline on the host */

@@ -90,16 +90,30 @@ Example:
 
 export const ROLLBACK_HELP = `vipush rollback - undo a past run on the hosts it changed
 
-Usage: vipush rollback --run RUN_ID -i INVENTORY [--limit PATTERN] [connection options]
+Usage: vipush rollback --run RUN_ID -i INVENTORY [--check] [--force] [options]
        vipush rollback --list
 
 Every run that changes something saves what it changed, with the state before
 each change, under /var/lib/vipush/runs (root) or ~/.local/state/vipush/runs
-(VIPUSH_STATE_DIR overrides); the last 20 runs are kept. rollback restores
-those hosts in reverse order: VIPs come down before sysctls and files go back.
+(VIPUSH_STATE_DIR overrides), each host's part as soon as that host changed,
+so a run cut short can be undone too; the last 20 runs are kept.
+
+rollback first reads each host and shows what it will do there: for a file,
+the diff from what the host holds now; for a sysctl, "key: now -> restored";
+for an address, its ip line. Then it restores in reverse order (VIPs come down
+before sysctls and files go back), each change only where the host still
+holds what the run wrote: one changed since is left as it is, shown as "not
+restored: changed since the run", and the exit code is 1.
+
+  -i, --inventory FILE   inventory (required)
+  -C, --check            only show what would be done; write nothing
+      --force            restore what changed since the run too (overwriting it)
+  -l, --limit PATTERN    only these hosts of the run
+  Connection options as for vipush run (-u, --private-key, --known-hosts, -f...).
 
 Example:
   vipush rollback --list
+  vipush rollback --run 20261125T101500Z-3fa1c2 -i inventory/example.yml --check
   vipush rollback --run 20261125T101500Z-3fa1c2 -i inventory/example.yml
 `;
 

@@ -1,7 +1,7 @@
 import { describeDiff, driftOf, safeOrder, simulate, summarise } from '../changes/index.js';
 import { HostError } from '../errors.js';
 import { factsLines, parseFacts } from '../facts/gather.js';
-import type { HostFacts } from '../facts/types.js';
+import type { FactsRequest, HostFacts } from '../facts/types.js';
 import { factsNeeded, planTask, type ResolvedTask } from '../modules/registry.js';
 import { PlanRefusal, type TaskPlan } from '../modules/types.js';
 import { newNonce } from '../remote/markers.js';
@@ -58,6 +58,37 @@ function cloneFacts(f: HostFacts): HostFacts {
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Takes the host's lock, then reads its facts, in one exchange of a shell session that holds the
+ * lock until it ends: a run's apply, or a rollback's restore, then runs in the same shell.
+ */
+export async function lockAndReadFacts(
+  host: string,
+  session: ShellSession,
+  ctx: ScriptContext,
+  req: FactsRequest,
+  commandTimeoutMs: number,
+): Promise<HostFacts> {
+  let out: Buffer;
+  try {
+    out = await session.exchange(`${scriptHead(ctx)}${lockLines(LOCK_WAIT_SECONDS)}${factsLines(req)}`, {
+      timeoutMs: commandTimeoutMs + LOCK_WAIT_SECONDS * 1000,
+      what: 'reading facts',
+    });
+  } catch (e) {
+    // the lock's and root's refusals are one line each on stderr, and say what to do
+    const code = e instanceof HostError ? e.ended?.code : undefined;
+    if (e instanceof HostError && e.ended && (code === HostExit.lockBusy || code === HostExit.notRoot))
+      throw new HostError(host, 'command', e.ended.lastStderrLine);
+    throw e;
+  }
+  try {
+    return parseFacts(out, ctx.nonce, req);
+  } catch (e) {
+    throw new HostError(host, 'command', `could not read facts: ${(e as Error).message}`);
+  }
 }
 
 /** One host's run: read facts, plan every task, then apply the whole plan as one transaction. */
@@ -121,27 +152,8 @@ export class HostRun {
     }
   }
 
-  /** Takes the host's lock, then reads its facts, in one exchange. */
-  private async lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
-    const req = factsNeeded(this.tasks);
-    let out: Buffer;
-    try {
-      out = await session.exchange(`${scriptHead(ctx)}${lockLines(LOCK_WAIT_SECONDS)}${factsLines(req)}`, {
-        timeoutMs: this.opts.commandTimeoutMs + LOCK_WAIT_SECONDS * 1000,
-        what: 'reading facts',
-      });
-    } catch (e) {
-      // the lock's and root's refusals are one line each on stderr, and say what to do
-      const code = e instanceof HostError ? e.ended?.code : undefined;
-      if (e instanceof HostError && e.ended && (code === HostExit.lockBusy || code === HostExit.notRoot))
-        throw new HostError(this.host, 'command', e.ended.lastStderrLine);
-      throw e;
-    }
-    try {
-      return parseFacts(out, ctx.nonce, req);
-    } catch (e) {
-      throw new HostError(this.host, 'command', `could not read facts: ${(e as Error).message}`);
-    }
+  private lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
+    return lockAndReadFacts(this.host, session, ctx, factsNeeded(this.tasks), this.opts.commandTimeoutMs);
   }
 
   private async planAndApply(session: ShellSession): Promise<void> {

@@ -12,7 +12,7 @@ import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
-import { HOST_SNAPSHOT_DIR, serializeHostSnapshot } from '../state/snapshots.js';
+import { HOST_SNAPSHOT_DIR, serializeHostSnapshot, type HostSnapshot } from '../state/snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
 import { runGates, type GateContext } from './gates.js';
@@ -116,12 +116,18 @@ export interface RunOptions {
   events?: RunEvents;
   signal?: AbortSignal;
   runId?: string;
+  /**
+   * Keeps a host's part of the undo record as soon as it changes: when the host has applied, when a
+   * failed gate rolled it back, when its rollback failed. undefined: nothing of the run is left on
+   * that host. Awaited before the host counts as done; it should not throw (a throw is reported).
+   */
+  keep?(host: string, part: HostSnapshot | undefined): Promise<void>;
 }
 
 export interface RunResult {
   hosts: Map<string, HostResult>;
   /** per host, the changes still in effect at the end (for `vipush rollback --run`) */
-  applied: Map<string, { conn: ConnectionVars; changes: Change[]; revertFailed?: string }>;
+  applied: Map<string, HostSnapshot>;
   /** hosts the run never touched because a batch failed or the run was interrupted */
   untouched: string[];
   stoppedReason?: string;
@@ -179,11 +185,21 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
   const pool = new ConnectionPool(opts.connect);
   const results = new Map<string, HostResult>();
   const applied: RunResult['applied'] = new Map();
-  const keepApplied = (h: PreparedHost, run: HostRun) => {
-    const prev = applied.get(h.name)?.changes ?? [];
-    const changes = [...prev, ...run.applied.map((s) => s.change)];
-    if (changes.length > 0) applied.set(h.name, { conn: h.conn, changes, revertFailed: run.result.rollbackError });
+  // per host, what earlier plays left applied: a play's run (or its rollback) adds to it
+  const earlier = new Map<string, Change[]>();
+  const keepApplied = async (h: PreparedHost, run: HostRun) => {
+    const changes = [...(earlier.get(h.name) ?? []), ...run.applied.map((s) => s.change)];
+    const revertFailed = run.result.rollbackError ?? applied.get(h.name)?.revertFailed;
+    if (changes.length > 0) applied.set(h.name, { conn: h.conn, changes, ...(revertFailed ? { revertFailed } : {}) });
     else applied.delete(h.name);
+    await keep(h.name);
+  };
+  const keep = async (host: string) => {
+    try {
+      await opts.keep?.(host, applied.get(host));
+    } catch (e) {
+      opts.events?.message?.(`the undo record of ${host} could not be saved: ${(e as Error).message}`);
+    }
   };
   const untouched: string[] = [];
   const gates: GateOutcome[] = [];
@@ -217,6 +233,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
                 return undefined;
               }
               opts.events?.hostStart?.(h.name);
+              earlier.set(h.name, applied.get(h.name)?.changes ?? []);
               const run = new HostRun(h.name, h.tasks, pool.forHost(h.conn), {
                 mode: opts.mode,
                 check: opts.check,
@@ -227,7 +244,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
                 confirmTimeoutSeconds: pp.play.confirmTimeout,
               });
               const r = await run.run();
-              keepApplied(h, run);
+              await keepApplied(h, run);
               mergeHostResult(results, r);
               opts.events?.hostDone?.(r);
               return run;
@@ -249,13 +266,15 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
           if (gateFailure) {
             reason = `health gate failed after batch ${b + 1}: ${gateFailure}`;
             // A failed gate fails the whole batch: undo every host in it.
-            await Promise.all(done.map((r) => limit(() => r.rollbackApplied(reason!))));
-            for (const r of done) {
-              mergeHostResult(results, r.result, true);
-              applied.delete(r.host);
-              const h = batch.find((x) => x.name === r.host);
-              if (h && r.applied.length) applied.set(h.name, { conn: h.conn, changes: r.applied.map((s) => s.change), revertFailed: r.result.rollbackError });
-            }
+            await Promise.all(
+              done.map((r) =>
+                limit(async () => {
+                  await r.rollbackApplied(reason!);
+                  mergeHostResult(results, r.result, true);
+                  await keepApplied(batch.find((x) => x.name === r.host)!, r);
+                }),
+              ),
+            );
             failed = done.map((r) => r.host);
           }
         }
@@ -287,7 +306,6 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
                 path,
                 before: null,
                 after: { content: Buffer.from(serializeHostSnapshot(opts.runId!, host, a)), mode: 0o600 },
-                restore: true,
               });
               a.revertFailed += ` The snapshot is kept on the host in ${path}.`;
             } catch (e) {
@@ -295,6 +313,7 @@ export async function runPlays(plays: PreparedPlay[], opts: RunOptions): Promise
             }
             const r = results.get(host);
             if (r) r.rollbackError = a.revertFailed;
+            await keep(host);
           }),
         ),
     );

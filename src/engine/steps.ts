@@ -1,4 +1,4 @@
-import { inverse, mayHang, stepArgv, type Change } from '../changes/index.js';
+import { inverse, mayHang, stepArgv, type Change, type UndoOptions } from '../changes/index.js';
 import type { StepLine } from '../remote/script.js';
 
 /** One change of a host's plan, numbered: what the host script runs as step `index`. */
@@ -15,12 +15,13 @@ export function stepLines(steps: readonly Step[]): StepLine[] {
 /**
  * The undo of steps that took effect: each one's inverse, last first (so the VIP comes down before
  * the sysctls are restored), numbered anew, each keeping its task. The one place an undo is planned:
- * for a failed run, a failed gate, the dead-man switch and `vipush rollback`.
+ * for a failed run, a failed gate, the dead-man switch and `vipush rollback`. Each undo restores only
+ * what the run wrote and still finds there, unless `force`.
  */
-export function undoSteps(steps: readonly Step[]): Step[] {
+export function undoSteps(steps: readonly Step[], opts: UndoOptions = {}): Step[] {
   const undo: Step[] = [];
   for (const s of [...steps].reverse()) {
-    const inv = inverse(s.change);
+    const inv = inverse(s.change, opts);
     if (inv) undo.push({ index: undo.length, taskIndex: s.taskIndex, change: inv });
   }
   return undo;

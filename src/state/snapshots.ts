@@ -18,12 +18,15 @@ export interface HostSnapshot {
   revertFailed?: string;
 }
 
-export interface RunSnapshot {
+export interface RunHeader {
   version: 1;
   runId: string;
   playbook: string;
   inventory: string;
   createdAt: string;
+}
+
+export interface RunSnapshot extends RunHeader {
   hosts: Record<string, HostSnapshot>;
 }
 
@@ -48,7 +51,7 @@ function decode(_key: string, value: unknown): unknown {
   return value;
 }
 
-/** One host's part of a snapshot, as the JSON kept on that host when its rollback failed. */
+/** One host's part of a snapshot: its file on the controller, and the JSON kept on that host when its rollback failed. */
 export function serializeHostSnapshot(runId: string, host: string, h: HostSnapshot): string {
   return JSON.stringify({ version: 1, runId, host, createdAt: new Date().toISOString(), ...h }, encode, 2) + '\n';
 }
@@ -56,26 +59,67 @@ export function serializeHostSnapshot(runId: string, host: string, h: HostSnapsh
 /** Where a host keeps the snapshot of a run whose rollback failed there. */
 export const HOST_SNAPSHOT_DIR = '/var/lib/vipush/snapshots';
 
-export function snapshotPath(runId: string, dir = stateDir()): string {
+function runDir(runId: string, dir: string): string {
   if (!/^[A-Za-z0-9-]+$/.test(runId)) throw new Error(`not a run id: ${runId}`);
-  return join(dir, 'runs', runId, 'snapshot.json');
+  return join(dir, 'runs', runId);
 }
 
-export async function saveSnapshot(s: RunSnapshot, dir = stateDir()): Promise<string> {
-  const path = snapshotPath(s.runId, dir);
+/** A host's file name: its inventory name, with anything a file name should not hold as %XX (so no two names share one). */
+function hostFile(runId: string, host: string, dir: string): string {
+  const name = host.replace(/[^A-Za-z0-9_.:-]/gu, (c) => [...Buffer.from(c)].map((b) => `%${b.toString(16).padStart(2, '0')}`).join(''));
+  return join(runDir(runId, dir), 'hosts', `${name}.json`);
+}
+
+/**
+ * A run's record is a header, written when the run starts, and one file per host, written as soon
+ * as that host has applied (and again when it is rolled back), so a controller that dies mid-run
+ * still leaves what each host changed. Returns the run's directory.
+ */
+export async function saveRunHeader(h: RunHeader, dir = stateDir()): Promise<string> {
   await mkdir(join(dir, 'runs'), { recursive: true, mode: 0o700 });
-  await writePrivateFile(path, JSON.stringify(s, encode) + '\n');
+  await writePrivateFile(join(runDir(h.runId, dir), 'run.json'), JSON.stringify(h) + '\n');
   await pruneSnapshots(dir);
-  return path;
+  return runDir(h.runId, dir);
 }
 
-export async function loadSnapshot(runId: string, dir = stateDir()): Promise<RunSnapshot | undefined> {
+/** One host's part, or, when nothing of the run is left on that host, no file for it. */
+export async function saveHostSnapshot(runId: string, host: string, part: HostSnapshot | undefined, dir = stateDir()): Promise<void> {
+  const path = hostFile(runId, host, dir);
+  if (part) await writePrivateFile(path, serializeHostSnapshot(runId, host, part));
+  else await rm(path, { force: true });
+}
+
+/** Drops the record of a run that left nothing to undo. */
+export async function removeRun(runId: string, dir = stateDir()): Promise<void> {
+  await rm(runDir(runId, dir), { recursive: true, force: true });
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
   try {
-    return JSON.parse(await readFile(snapshotPath(runId, dir), 'utf8'), decode) as RunSnapshot;
+    return JSON.parse(await readFile(path, 'utf8'), decode) as T;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
+}
+
+export async function loadSnapshot(runId: string, dir = stateDir()): Promise<RunSnapshot | undefined> {
+  const root = runDir(runId, dir);
+  const header = await readJson<RunHeader>(join(root, 'run.json'));
+  // runs saved before the record was split keep one file
+  if (!header) return readJson<RunSnapshot>(join(root, 'snapshot.json'));
+  const hosts: Record<string, HostSnapshot> = {};
+  let names: string[] = [];
+  try {
+    names = (await readdir(join(root, 'hosts'))).filter((n) => n.endsWith('.json')); // not the writer's temp files (.tmp)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  for (const n of names.sort()) {
+    const part = await readJson<HostSnapshot & { host: string }>(join(root, 'hosts', n));
+    if (part) hosts[part.host] = { conn: part.conn, changes: part.changes, ...(part.revertFailed !== undefined ? { revertFailed: part.revertFailed } : {}) };
+  }
+  return { ...header, hosts };
 }
 
 export async function listSnapshots(dir = stateDir()): Promise<string[]> {

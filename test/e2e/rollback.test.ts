@@ -151,6 +151,41 @@ describe('rollback, batches, health gates and the dead-man switch (real hosts)',
     for (const h of ['h1', 'h2', 'h3']) await expectPristine(lab, h);
   });
 
+  it('vipush rollback --run leaves a file changed by hand since the run, and says why; --force restores it', async () => {
+    const pb = playbook('plain', '');
+    const r = await vipush(['run', pb, ...labArgs(lab)], { env: env() });
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const runId = /run (\S+): what it changed is saved/.exec(r.stdout)?.[1] ?? '';
+    const conf = join(lab.etcUpper('h2'), 'sysctl.conf');
+    const edited = `${readFileSync(conf, 'utf8')}# tuned by hand\n`;
+    await lab.hostExec('h2', ['sh', '-c', 'cat > /etc/sysctl.conf'], { input: Buffer.from(edited) });
+
+    const check = await vipush(['rollback', '--run', runId, ...labArgs(lab), '--check'], { env: env() });
+    expect(check.code, check.stdout + check.stderr).toBe(1);
+    expect(check.stdout).toMatch(/^ {2}\/etc\/sysctl\.conf: not restored: changed since the run$/m);
+    expect(check.stdout).toMatch(/^ {2}sysctl net\.ipv4\.conf\.all\.arp_ignore: 3 -> 0$/m);
+    expect(check.stdout).toContain('1 cannot');
+    expect(await lab.sysctl('h1', IGNORE)).toBe('3');
+
+    const back = await vipush(['rollback', '--run', runId, ...labArgs(lab)], { env: env() });
+    expect(back.code, back.stdout + back.stderr).toBe(1);
+    expect(back.stdout).toMatch(
+      /^h2: FAILED: update \/etc\/sysctl\.conf: \/etc\/sysctl\.conf changed since vipush wrote it; not restored \(vipush rollback --force restores it anyway\)/m,
+    );
+    expect(back.stdout).toContain('2 host(s) restored, 1 failed');
+    for (const h of ['h1', 'h3']) await expectPristine(lab, h);
+    // on h2 the rest is undone; the file keeps the hand's edit
+    expect(readFileSync(conf, 'utf8')).toBe(edited);
+    expect(await lab.sysctl('h2', IGNORE)).toBe('0');
+    expect((await lab.addresses('h2')).filter((a) => a.local === lab.vip)).toEqual([]);
+
+    const forced = await vipush(['rollback', '--run', runId, ...labArgs(lab), '--force'], { env: env() });
+    expect(forced.code, forced.stdout + forced.stderr).toBe(0);
+    // the diff it showed starts from what h2 held: the edited file
+    expect(forced.stdout).toMatch(/^ {4}-# tuned by hand$/m);
+    for (const h of ['h1', 'h2', 'h3']) await expectPristine(lab, h);
+  });
+
   it('dead-man switch: a change that cuts SSH off is reverted by the host itself', async () => {
     const cut = `nft add table inet vpcut && nft add chain inet vpcut input '{ type filter hook input priority 0; }' && nft add rule inet vpcut input tcp dport 22 drop`;
     const pb = join(lab.dir, 'deadman.yml');

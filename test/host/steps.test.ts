@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printfFormat, stepArgv } from '../../src/changes/index.js';
-import { stepLines, type Step } from '../../src/engine/steps.js';
+import { stepLines, undoSteps, type Step } from '../../src/engine/steps.js';
 import { newNonce } from '../../src/remote/markers.js';
 import { applyLines, HostExit, lockedScript, parseOutcomes as parseMarked, revertLines } from '../../src/remote/script.js';
 
@@ -141,18 +141,25 @@ describe('vp_write, run for real by sh', () => {
     const f = join(dir, 'undo.conf');
     writeFileSync(f, 'original\n');
     const ino = statSync(f).ino;
-    const undo = (content: string): Step[] => [
-      {
-        index: 0,
-        taskIndex: 0,
-        change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from(content), mode: 0o600, uid: 0, gid: 0 } },
-      },
-    ];
-    const same = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('original\n')) }).toString());
+    // the undo of a run that wrote `written` over `before`
+    const undo = (before: string, written: string): Step[] =>
+      undoSteps([
+        {
+          index: 0,
+          taskIndex: 0,
+          change: {
+            kind: 'file',
+            path: f,
+            before: { content: Buffer.from(before), mode: 0o600, uid: 0, gid: 0 },
+            after: { content: Buffer.from(written), mode: 0o644 },
+          },
+        },
+      ]);
+    const same = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('original\n', 'written\n')) }).toString());
     expect(same.outcomes.get(0)?.ok).toBe(true);
     expect(statSync(f).ino).toBe(ino);
     expect(statSync(f).mode & 0o777).toBe(0o600);
-    const other = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('restored\n')) }).toString());
+    const other = parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo('restored\n', 'original\n')) }).toString());
     expect(other.outcomes.get(0)?.ok).toBe(true);
     expect(readFileSync(f, 'utf8')).toBe('restored\n');
     expect(statSync(f).ino).not.toBe(ino);
@@ -278,13 +285,7 @@ describe('apply and revert scripts, run for real by sh on this machine', () => {
     expect(readFileSync(f, 'utf8')).toBe("new 'quoted' $(x)\n");
     expect(statSync(f).mode & 0o777).toBe(0o640);
 
-    const undo: Step[] = [
-      {
-        index: 0,
-        taskIndex: 0,
-        change: { kind: 'file', path: f, restore: true, before: null, after: { content: Buffer.from('old\n'), mode: 0o640, uid: 0, gid: 0 } },
-      },
-    ];
+    const undo = undoSteps(steps.slice(0, 1));
     expect(parseOutcomes(execFileSync('sh', ['-s'], { input: revertScript(undo) })).ended).toBe(true);
     expect(readFileSync(f, 'utf8')).toBe('old\n');
     expect(readdirSync(d)).toEqual(['sysctl.conf']);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { preparePlays, runPlays } from '../../engine/run.js';
-import { saveSnapshot } from '../../state/snapshots.js';
+import { removeRun, saveHostSnapshot, saveRunHeader, type HostSnapshot } from '../../state/snapshots.js';
 import type { RunEvents } from '../../engine/types.js';
 import { UserInputError } from '../../errors.js';
 import { selectHosts } from '../../inventory/pattern.js';
@@ -71,10 +71,25 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
   const sinks: RunEvents[] = [];
   if (progress) sinks.push(progress);
   if (logFormat === 'json') sinks.push(new JsonLines());
-  progress?.start();
+  const changes = !check && mode !== 'drift';
+  const unsaved = new Map<string, string>();
+  const keep = async (host: string, part: HostSnapshot | undefined) => {
+    try {
+      await saveHostSnapshot(runId, host, part);
+      unsaved.delete(host);
+    } catch (e) {
+      unsaved.set(host, (e as Error).message);
+    }
+  };
   try {
+    // the undo record: a header now, each host's part as soon as it has changed (a crash keeps what is written)
+    const recordDir = changes
+      ? await saveRunHeader({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString() })
+      : undefined;
+    progress?.start();
     const result = await runPlays(plays, {
       runId,
+      ...(changes ? { keep } : {}),
       mode,
       check,
       diff: !!values.diff,
@@ -92,20 +107,13 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
     );
     if (typeof values.report === 'string') await writePrivateFile(values.report, safeJson(report, 2) + '\n');
     if (typeof values.history === 'string') await writeHistory(values.history, report, intOption(values, 'history-keep', 50, 1, 100_000));
+    for (const [host, why] of unsaved) process.stderr.write(`vipush: the undo record of ${host} could not be saved: ${why}\n`);
     if (result.applied.size > 0) {
-      const hosts = Object.fromEntries([...result.applied].map(([h, a]) => [h, a]));
-      const path = await saveSnapshot({
-        version: 1,
-        runId,
-        playbook: resolve(playbookPath),
-        inventory: resolve(inventoryPath),
-        createdAt: started.toISOString(),
-        hosts,
-      });
+      const path = recordDir;
       if (logFormat === 'text' && !values.quiet) {
         process.stdout.write(`run ${runId}: what it changed is saved in ${path}; \`${rollbackCommandLine(runId, inventoryPath)}\` undoes it\n`);
       }
-    }
+    } else if (recordDir) await removeRun(runId);
     const exit = exitCodeForRun(report, mode, run.signal.aborted);
     if (logFormat === 'json') {
       process.stdout.write(safeJson({ time: new Date().toISOString(), event: 'run_done', runId, summary: report.summary, exit }) + '\n');

@@ -31,11 +31,12 @@ vp_sha() {
 # vp_write path printf-format mode umask expect newsha [uid gid]
 # The bytes come as a printf format (printfFormat in TypeScript), written by the shell itself into a
 # new temp file in the target's directory (noclobber: O_EXCL, never through a planted link), created
-# with the wanted mode by the umask ('-': chmod). expect is '-', 'absent' or the sha256 the plan saw:
-# a file changed since vipush read it is not overwritten. newsha ('-' or a sha256): a file that
-# already holds the new bytes is left alone (an undo on a full disk must not fail for nothing).
-# Symlinks are followed. uid gid: chown to them (the plan gives an existing file's owner when it is
-# not root's).
+# with the wanted mode by the umask ('-': chmod). expect is '-', 'absent' or a sha256: a file that
+# does not hold it is not overwritten. newsha ('-' or a sha256) marks an undo: a file that already
+# holds the bytes it restores is left alone (an undo on a full disk must not fail for nothing), and
+# expect is what the run wrote (only what the run wrote and still finds there is restored; '-':
+# --force). Symlinks are followed. uid gid: chown to them (the plan gives an existing file's owner
+# when it is not root's).
 vp_write() {
   p=$1
   [ ! -L "$p" ] || p=$(readlink -f -- "$1") || return 1
@@ -47,8 +48,8 @@ vp_write() {
   fi
   case $5 in
     -) ;;
-    absent) [ ! -e "$p" ] || { echo "$1 appeared since vipush read it; run again" >&2; return 1; } ;;
-    *) [ "$h" = "$5" ] || { echo "$1 changed since vipush read it; run again" >&2; return 1; } ;;
+    absent) [ ! -e "$p" ] || { vp_changed "$1" "$6" appeared; return 1; } ;;
+    *) [ "$h" = "$5" ] || { vp_changed "$1" "$6" changed; return 1; } ;;
   esac
   # a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
   if [ "$5" = absent ]; then
@@ -74,21 +75,65 @@ vp_write() {
   return 1
 }
 
-vp_rm() { [ ! -e "$1" ] || rm -f -- "$1"; }
+# vp_changed path newsha appeared|changed: why vp_write refused, for a run's write or an undo
+vp_changed() {
+  if [ "$2" = - ]; then
+    echo "$1 $3 since vipush read it; run again" >&2
+  elif [ "$3" = appeared ]; then
+    echo "$1 appeared since vipush removed it; not restored (vipush rollback --force restores it anyway)" >&2
+  else
+    echo "$1 changed since vipush wrote it; not restored (vipush rollback --force restores it anyway)" >&2
+  fi
+}
 
-# vp_sysctl key value procpath: the kernel's file, written and read back by the shell (what
-# `sysctl -w` does, without the program)
-vp_sysctl() {
-  k=$1 w=$2 e=
-  printf '%s\n' "$2" 2>/dev/null >"$3" || e='the kernel refused the value'
-  # read back; whitespace folded as the kernel prints tabs (ip_local_port_range)
-  v=
-  read -r v <"$3" 2>/dev/null
+# vp_rm path [sha]: an undo's sha is of what the run wrote; a file that holds other bytes now stays
+vp_rm() {
+  [ -e "$1" ] || return 0
+  if [ $# -gt 1 ]; then
+    vp_sha "$1" || return 1
+    [ "$h" = "$2" ] || { echo "$1 changed since vipush wrote it; not removed (vipush rollback --force removes it anyway)" >&2; return 1; }
+  fi
+  rm -f -- "$1"
+}
+
+# v: $1 with its whitespace folded, as the kernel prints tabs (ip_local_port_range)
+vp_fold() {
   set -f
   # shellcheck disable=SC2086 # splitting is the point
-  set -- $v
+  set -- $1
   set +f
   v="$*"
+}
+
+# v: the value in the kernel's file $1, folded. dash's read takes one byte at a time, and the kernel
+# answers a read of /proc/sys past offset 0 with nothing: a read that saw no newline got the first
+# byte only, which is the whole value only when no value compared ($2: the longest) is longer.
+vp_sysread() {
+  v=
+  if ! read -r v <"$1" 2>/dev/null && [ "$2" -gt 1 ]; then v=$(cat -- "$1" 2>/dev/null); fi
+  vp_fold "$v"
+}
+
+# vp_sysctl key value procpath [expect]: the kernel's file, written and read back by the shell (what
+# `sysctl -w` does, without the program). expect (an undo's: the value the run wrote): a kernel that
+# holds another value keeps it, one that already holds the value to restore needs nothing.
+vp_sysctl() {
+  k=$1 e=
+  vp_fold "$2"
+  w=$v n=${#v}
+  if [ $# -gt 3 ]; then
+    vp_fold "$4"
+    x=$v
+    [ ${#x} -le "$n" ] || n=${#x}
+    vp_sysread "$3" "$n"
+    [ "$v" != "$w" ] || return 0
+    [ "$v" = "$x" ] || {
+      echo "sysctl $k changed since vipush wrote it (the kernel has ${v:-nothing}, vipush wrote $x); not restored (vipush rollback --force restores it anyway)" >&2
+      return 1
+    }
+  fi
+  printf '%s\n' "$2" 2>/dev/null >"$3" || e='the kernel refused the value'
+  vp_sysread "$3" "$n"
   [ "$v" = "$w" ] || { echo "sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}" >&2; return 1; }
 }
 
@@ -99,9 +144,11 @@ vp_ipout() {
 }
 
 # vp_addr_add family cidr dev scope [label]: one `ip` changes the address and reads it back (a batch;
-# the values are validated: no blanks)
+# the values are validated: no blanks). -force: the read-back runs even when the add fails, so an
+# address already there with the scope (an undo that finds it back) is fine, and one with another
+# scope is refused.
 vp_addr_add() {
-  ip -o -"$1" -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+  ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
 addr add $2 dev $3 scope $4${5:+ label $5}
 addr show dev $3 to $2
 VIPUSH_IP
@@ -112,12 +159,30 @@ VIPUSH_IP
   esac
 }
 
-# vp_addr_del family cidr dev: an address already gone is fine (-force: the read-back runs anyway);
-# one still there is not
+# vp_addr_del family cidr dev [scope]: an address already gone is fine (-force: the read-back runs
+# anyway); one still there is not. scope (an undo's: the scope the run gave it): an address that has
+# another scope now stays. Only this IP is looked at (a /32 or /128 of it), not its whole subnet.
 vp_addr_del() {
+  if [ "$1" = 4 ]; then q=${2%/*}/32; else q=${2%/*}/128; fi
+  if [ $# -gt 3 ]; then
+    ip -o -"$1" addr show dev "$3" to "$q" >"$vp_out" 2>&1
+    vp_ipout
+    case "$o" in
+      *inet*) ;;
+      *) return 0 ;;
+    esac
+    case " $o" in
+      *" scope $4 "*) ;;
+      *)
+        s=${o#* scope }
+        echo "$2 on $3 changed since vipush added it (scope ${s%% *} now, vipush gave it scope $4); not removed (vipush rollback --force removes it anyway)" >&2
+        return 1
+        ;;
+    esac
+  fi
   ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
 addr del $2 dev $3
-addr show dev $3 to $2
+addr show dev $3 to $q
 VIPUSH_IP
   vp_ipout
   case "$o" in
