@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- --hosts N [--repeat R] [--out FILE] [--skip-ansible]
- *                  [--install-ansible] [--baseline FILE] [--no-profile]`
+ *                  [--install-ansible] [--baseline FILE] [--no-profile] [--no-flood]`
  *
  * Builds one lab of N hosts and measures, alternating across repeats, the
  * OpenSSH floor, the in-process ssh2 floor, vipush (first apply, no-op,
  * drift) and ansible-playbook on the equivalent playbook; prints medians and
  * their ratio to the OpenSSH floor, checks the targets of issue 8, profiles
  * one run per kind from the host side (strace on one sshd) and the controller
- * side (V8 CPU profile), and writes a JSON result. The lab is always torn down.
+ * side (V8 CPU profile), measures how much one flooding host slows the others
+ * (issue 17, flood.ts), and writes a JSON result. The lab is always torn down.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,6 +21,7 @@ import { summariseCpuProfile, onlyCpuProfile, type CpuBucket } from './cpu-profi
 import { fleetApplied, pristineSysctlConf, resetFleet } from './fleet-state.js';
 import { HostTrace, type HostCost } from './host-trace.js';
 import { FleetCpu } from './cpu-accounting.js';
+import { floodTable, measureFlood, type FloodResult } from './flood.js';
 import { GNU_TIME, median } from './measure.js';
 import { ansible, ansibleVersion, installAnsible, openSshFloor, ssh2Floor, vipush, type Run } from './runners.js';
 
@@ -58,6 +60,7 @@ interface Options {
   installAnsible: boolean;
   baseline: string | null;
   profile: boolean;
+  flood: boolean;
 }
 
 function log(message: string): void {
@@ -75,6 +78,7 @@ function parseOptions(argv: string[]): Options {
       'install-ansible': { type: 'boolean', default: false },
       baseline: { type: 'string' },
       'no-profile': { type: 'boolean', default: false },
+      'no-flood': { type: 'boolean', default: false },
     },
   });
   const hosts = Number(values.hosts);
@@ -89,6 +93,7 @@ function parseOptions(argv: string[]): Options {
     installAnsible: values['install-ansible']!,
     baseline: values.baseline ? resolve(process.env.INIT_CWD ?? process.cwd(), values.baseline) : null,
     profile: !values['no-profile'],
+    flood: !values['no-flood'],
   };
 }
 
@@ -181,6 +186,22 @@ async function warmUp(lab: Lab, pristine: Buffer): Promise<void> {
   if (!apply.valid) log(`warning: vipush's warm-up apply was not a clean first apply: ${apply.problem}`);
   const wrong = await fleetApplied(lab);
   if (wrong.length > 0) log(`warning: after vipush's apply ${wrong.length} hosts are not in the end state: ${wrong.slice(0, 3).join('; ')}`);
+}
+
+/**
+ * Issue 17. The runs are no-ops of vipush's own end state: the last repeat may have ended with
+ * Ansible's apply, so the fleet is reset and applied by vipush first (not measured).
+ */
+async function floodMeasure(lab: Lab, fleetCpu: FleetCpu, pristine: Buffer): Promise<FloodResult | null> {
+  if (lab.hosts.length < 2) {
+    log('flood: skipped, it needs a host to flood and at least one healthy host');
+    return null;
+  }
+  log(`flood: ${lab.hosts[lab.hosts.length - 1].name} floods through its login shell; vipush no-op, healthy, then each flood, then healthy again`);
+  await resetFleet(lab, pristine);
+  const apply = await vipush(lab, 'apply');
+  if (!apply.valid) log(`warning: the apply before the flood runs was not a clean first apply: ${apply.problem}`);
+  return measureFlood(lab, fleetCpu, log);
 }
 
 // ---- profile -------------------------------------------------------------------
@@ -393,8 +414,10 @@ async function main(): Promise<number> {
   const lab = await createLab({ hosts: opts.hosts, director: false, client: false, httpServers: false, log });
   let prof: ProfileEntry[] = [];
   let rec: Recorder | null = null;
+  let flood: FloodResult | null = null;
   try {
-    rec = new Recorder(await FleetCpu.of(lab));
+    const fleetCpu = await FleetCpu.of(lab);
+    rec = new Recorder(fleetCpu);
     const pristine = pristineSysctlConf();
     await warmUp(lab, pristine);
     for (let r = 0; r < opts.repeat; r++) {
@@ -410,6 +433,7 @@ async function main(): Promise<number> {
         await floors(lab, rec, true);
       }
     }
+    if (opts.flood) flood = await floodMeasure(lab, fleetCpu, pristine);
     if (opts.profile) prof = await profile(lab, pristine, withAnsible);
   } finally {
     log('tearing the lab down');
@@ -427,6 +451,7 @@ async function main(): Promise<number> {
     `one program (fork + exec of /bin/true from sh) costs ${execMs} ms on this machine: the ratios to the OpenSSH floor depend on it (see README)\n\n`,
   );
   for (const t of checks) process.stdout.write(`${t.pass === null ? 'SKIP' : t.pass ? 'PASS' : 'FAIL'}  ${t.name}: ${t.value} (target ${t.target})\n`);
+  if (flood) process.stdout.write(`\none flooding host (issue 17): ${flood.what}\n\n${floodTable(flood)}\n`);
   if (prof.length) process.stdout.write(`\n${profileText(prof, opts.hosts)}\n`);
 
   const result = {
@@ -448,6 +473,7 @@ async function main(): Promise<number> {
     lab: { prefix: lab.prefix, timingsMs: lab.timings },
     results,
     targets: checks,
+    flood,
     profile: prof,
   };
   await writeFile(opts.out, JSON.stringify(result, null, 2) + '\n');

@@ -68,9 +68,11 @@ export async function ssh2Floor(lab: Lab): Promise<Run> {
 
 export type VipushMode = 'apply' | 'noop' | 'drift' | 'validate';
 
-interface VipushReport {
+/** The parts of vipush's JSON report (--report) the bench reads. */
+export interface VipushReport {
   durationMs: number;
   summary: { ok: number; changed: number; failed: number; unreachable: number; skipped: number };
+  hosts: Record<string, { status: string; durationMs: number; error: string | null }>;
 }
 
 export function vipushArgs(lab: Lab, mode: VipushMode, reportFile?: string): string[] {
@@ -86,39 +88,45 @@ export function vipushArgs(lab: Lab, mode: VipushMode, reportFile?: string): str
   return args;
 }
 
+/** One vipush run under GNU time and its JSON report (null when it wrote none), unjudged. */
+export async function vipushReported(lab: Lab, mode: VipushMode, nodeFlags: string[] = []): Promise<{ sample: Sample; report: VipushReport | null }> {
+  const dir = mkdtempSync(join(tmpdir(), 'vipush-bench-report-'));
+  const reportFile = join(dir, 'report.json');
+  try {
+    // the runs' snapshots stay in the lab dir, removed with the lab, not in this machine's /var/lib/vipush
+    const env = cleanEnv({ VIPUSH_STATE_DIR: join(lab.dir, 'state') });
+    const sample = await measure([process.execPath, ...nodeFlags, ...vipushArgs(lab, mode, reportFile)], { cwd: REPO, env, timeoutMs: 600_000 });
+    let report: VipushReport | null = null;
+    try {
+      report = JSON.parse(readFileSync(reportFile, 'utf8')) as VipushReport;
+    } catch {
+      // no report (validate writes none; a crash neither): the caller says so
+    }
+    return { sample, report };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * One vipush run under GNU time, checked against its JSON report: a first
  * apply must change every host, a no-op and a drift check must find every
  * host ok. `nodeFlags` go before the script (e.g. --cpu-prof).
  */
 export async function vipush(lab: Lab, mode: VipushMode, nodeFlags: string[] = []): Promise<Run> {
-  const dir = mkdtempSync(join(tmpdir(), 'vipush-bench-report-'));
-  const reportFile = join(dir, 'report.json');
-  try {
-    // the runs' snapshots stay in the lab dir, removed with the lab, not in this machine's /var/lib/vipush
-    const env = cleanEnv({ VIPUSH_STATE_DIR: join(lab.dir, 'state') });
-    const s = await measure([process.execPath, ...nodeFlags, ...vipushArgs(lab, mode, reportFile)], { cwd: REPO, env, timeoutMs: 600_000 });
-    const n = lab.hosts.length;
-    if (mode === 'validate') {
-      const valid = s.code === 0;
-      return { ...s, valid, problem: valid ? undefined : `exit ${s.code}: ${s.stderr.trim().slice(0, 300)}` };
-    }
-    let report: VipushReport | null = null;
-    try {
-      report = JSON.parse(readFileSync(reportFile, 'utf8')) as VipushReport;
-    } catch {
-      // no report: reported below
-    }
-    const sum = report?.summary;
-    const wanted = mode === 'apply' ? sum?.changed === n : sum?.ok === n;
-    const valid = s.code === 0 && !!sum && wanted;
-    const problem = valid
-      ? undefined
-      : `exit ${s.code}; summary ${sum ? JSON.stringify(sum) : '(no report)'}; ${s.stderr.trim().split('\n').slice(-3).join(' | ')}`;
-    return { ...s, valid, problem, engineMs: report?.durationMs };
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+  const { sample: s, report } = await vipushReported(lab, mode, nodeFlags);
+  const n = lab.hosts.length;
+  if (mode === 'validate') {
+    const valid = s.code === 0;
+    return { ...s, valid, problem: valid ? undefined : `exit ${s.code}: ${s.stderr.trim().slice(0, 300)}` };
   }
+  const sum = report?.summary;
+  const wanted = mode === 'apply' ? sum?.changed === n : sum?.ok === n;
+  const valid = s.code === 0 && !!sum && wanted;
+  const problem = valid
+    ? undefined
+    : `exit ${s.code}; summary ${sum ? JSON.stringify(sum) : '(no report)'}; ${s.stderr.trim().split('\n').slice(-3).join(' | ')}`;
+  return { ...s, valid, problem, engineMs: report?.durationMs };
 }
 
 // ---- Ansible ---------------------------------------------------------------
