@@ -53,7 +53,7 @@ describe.each([
   const tar = how !== STAT_CAT;
   const run = (script: string) => execFileSync('sh', ['-c', script], { env: { ...process.env, PATH } });
   const req = {
-    sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore'],
+    sysctlKeys: ['net.ipv4.conf.all.arp_ignore', 'net.ipv4.conf.nosuchdev.arp_ignore', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_fin_timeout'],
     files: ['/etc/sysctl.conf', '/etc/hostname', '/nonexistent/file'],
     paths: ['/etc', '/nonexistent'],
   };
@@ -74,6 +74,9 @@ describe.each([
   it('reads sysctls and every interface ARP setting as the kernel has them', () => {
     expect(facts.sysctls.get('net.ipv4.conf.all.arp_ignore')).toBe(readFileSync('/proc/sys/net/ipv4/conf/all/arp_ignore', 'utf8').trim());
     expect(facts.sysctls.get('net.ipv4.conf.nosuchdev.arp_ignore')).toBeNull();
+    // values longer than one byte, read whole (dash reads a /proc/sys file one byte at a time, and gets only the first)
+    expect(facts.sysctls.get('net.ipv4.ip_local_port_range')).toBe(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim());
+    expect(facts.sysctls.get('net.ipv4.tcp_fin_timeout')).toBe(readFileSync('/proc/sys/net/ipv4/tcp_fin_timeout', 'utf8').trim());
     expect(facts.sysctls.get('net.ipv4.conf.lo.arp_ignore')).toBe(readFileSync('/proc/sys/net/ipv4/conf/lo/arp_ignore', 'utf8').trim());
     expect(facts.addresses.some((a) => a.dev === 'lo' && a.local === '127.0.0.1')).toBe(true);
     expect(facts.paths.get('/etc')).toBe(true);

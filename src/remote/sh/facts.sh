@@ -15,14 +15,24 @@ vp_facts_addr() {
 }
 
 # vp_facts_procsys path...: every interface's ARP sysctls and the given /proc/sys paths, as
-# path:value lines (dash's read returns 1 on /proc files even when it read a line: the value decides)
+# path:value lines. dash's read takes a file one byte at a time, and a /proc/sys file gives nothing
+# past its first read: the shell can read only one-byte values itself. The ARP sysctls are one digit,
+# so the shell reads them (no program); any other key costs one grep for all of them.
 vp_facts_procsys() {
   vp_mark procsys
-  for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce "$@"; do
+  for f in /proc/sys/net/ipv4/conf/*/arp_ignore /proc/sys/net/ipv4/conf/*/arp_announce; do
     v=
     { read -r v || [ -n "$v" ]; } 2>/dev/null <"$f"
     if [ -n "$v" ]; then printf '%s:%s\n' "$f" "$v"; fi
   done
+  vp_k=
+  for f do
+    case $f in
+      */arp_ignore | */arp_announce) ;;
+      *) vp_k=1 ;;
+    esac
+  done
+  [ -z "$vp_k" ] || grep -H -s '' -- "$@"
 }
 
 # vp_facts_paths path...: whether each exists
