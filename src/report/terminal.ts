@@ -2,8 +2,6 @@ import { Listr, type ListrTaskWrapper, type DefaultRenderer, type SimpleRenderer
 import type { GateOutcome, HostResult, HostStatus, RunEvents } from '../engine/types.js';
 import { escapeField as f, safeJson } from './escape.js';
 
-export type LogFormat = 'text' | 'json';
-
 interface Deferred {
   promise: Promise<void>;
   resolve(): void;

@@ -1,3 +1,7 @@
+import type { Command } from '../remote/command-line.js';
+
+export type { Command };
+
 /**
  * The only interface modules and the engine use to reach a host. Only
  * src/transport/ssh/ knows SSH; unit tests use a fake that implements this.
@@ -30,9 +34,6 @@ export interface ExecOptions {
   become?: boolean;
   becomeUser?: string;
 }
-
-/** argv is quoted by the one quoting function; a script is passed to `sh -c` as one quoted word. */
-export type Command = { argv: string[] } | { script: string };
 
 /**
  * One shell on the host, fed script by script on its standard input: a

@@ -13,7 +13,7 @@ import { loadInventory } from '../../src/inventory/load.js';
 import type { Inventory } from '../../src/inventory/types.js';
 import { parseExtraVars } from '../../src/inventory/vars.js';
 import { resolvePlayForHost } from '../../src/config/resolve.js';
-import { commandLine, withRemoteTimeout } from '../../src/transport/remote-commands.js';
+import { commandLine, withRemoteTimeout } from '../../src/remote/command-line.js';
 import { shJoin, shQuote } from '../../src/remote/quote.js';
 import { vipush, type CliResult } from '../e2e/vipush-cli.js';
 

@@ -1,5 +1,5 @@
 import { HostError } from '../../errors.js';
-import { sudoNeedsPassword } from '../remote-commands.js';
+import { sudoNeedsPassword } from '../../remote/command-line.js';
 
 /**
  * The failures the SSH transport reports from more than one place, each

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { ClientChannel } from 'ssh2';
 import { HostError } from '../../errors.js';
 import { shQuote } from '../../remote/quote.js';
-import { withRemoteTimeout } from '../remote-commands.js';
+import { withRemoteTimeout } from '../../remote/command-line.js';
 import type { ExecResult, ShellSession } from '../types.js';
 import { CappedChunks, STDERR_TAIL_BYTES, TailBuffer } from './bounded.js';
 import { guarded, listenerFailure, stoppedAfterTimeout, sudoRefusal, tooMuchStdout } from './failures.js';

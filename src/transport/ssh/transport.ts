@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import pLimit from 'p-limit';
 import type { Client, ClientChannel } from 'ssh2';
 import { HostError } from '../../errors.js';
-import { commandLine, withBecome, withRemoteTimeout } from '../remote-commands.js';
+import { commandLine, withBecome, withRemoteTimeout } from '../../remote/command-line.js';
 import type { ConnectTarget, Endpoint } from '../resolve.js';
 import type { Command, ExecOptions, ExecResult, ShellSession, Transport } from '../types.js';
 import type { TransportLogger } from './run-connections.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { shQuote } from '../../src/remote/quote.js';
-import { commandLine, sudoNeedsPassword, withBecome, withRemoteTimeout } from '../../src/transport/remote-commands.js';
+import { commandLine, sudoNeedsPassword, withBecome, withRemoteTimeout } from '../../src/remote/command-line.js';
 
 /**
  * The scripts the SSH transport sends, run here by a local sh exactly as

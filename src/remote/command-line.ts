@@ -1,5 +1,7 @@
-import { shJoin, shQuote } from '../remote/quote.js';
-import type { Command } from './types.js';
+import { shJoin, shQuote } from './quote.js';
+
+/** argv is quoted by the one quoting function; a script is passed to `sh -c` as one quoted word. */
+export type Command = { argv: string[] } | { script: string };
 
 /**
  * The command lines and shell scripts the SSH transport sends. They are pure
