@@ -62,7 +62,9 @@ function errorText(e: unknown): string {
 
 /**
  * Takes the host's lock, then reads its facts, in one exchange of a shell session that holds the
- * lock until it ends: a run's apply, or a rollback's restore, then runs in the same shell.
+ * lock until it ends: a run's apply, or a rollback's restore, then runs in the same shell. A run
+ * that cannot change the host (--check, drift) reads without the lock: it waits for no one, and
+ * saves every host the `flock` program.
  */
 export async function lockAndReadFacts(
   host: string,
@@ -70,11 +72,12 @@ export async function lockAndReadFacts(
   ctx: ScriptContext,
   req: FactsRequest,
   commandTimeoutMs: number,
+  lock = true,
 ): Promise<HostFacts> {
   let out: Buffer;
   try {
-    out = await session.exchange(`${scriptHead(ctx)}${lockLines(LOCK_WAIT_SECONDS)}${factsLines(req)}`, {
-      timeoutMs: commandTimeoutMs + LOCK_WAIT_SECONDS * 1000,
+    out = await session.exchange(`${scriptHead(ctx)}${lock ? lockLines(LOCK_WAIT_SECONDS) : ''}${factsLines(req)}`, {
+      timeoutMs: commandTimeoutMs + (lock ? LOCK_WAIT_SECONDS * 1000 : 0),
       what: 'reading facts',
     });
   } catch (e) {
@@ -153,7 +156,8 @@ export class HostRun {
   }
 
   private lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
-    return lockAndReadFacts(this.host, session, ctx, factsNeeded(this.tasks), this.opts.commandTimeoutMs);
+    const mayChange = !this.opts.check && this.opts.mode !== 'drift';
+    return lockAndReadFacts(this.host, session, ctx, factsNeeded(this.tasks), this.opts.commandTimeoutMs, mayChange);
   }
 
   private async planAndApply(session: ShellSession): Promise<void> {

@@ -67,6 +67,8 @@ describe('HostRun', () => {
     const t = new FakeTransport('h1', healthy);
     const r = await new HostRun('h1', tasks, conn(t), { ...opts, check: true }).run();
     expect(t.calls.map((c) => c.via)).toEqual(['exchange']);
+    // it changes nothing, so it waits for no other run: no lock, no flock program on the host
+    expect(t.calls[0].script).not.toContain('flock ');
     expect(r.status).toBe('changed');
     expect(r.tasks.map((x) => x.status)).toEqual(['changed', 'changed']);
   });
