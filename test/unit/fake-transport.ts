@@ -118,3 +118,12 @@ export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number
 export function stepCount(script: string): number {
   return (script.match(/^vp_step /gm) ?? []).length;
 }
+
+/** A host that answers its facts with `facts(nonce)`, then runs every step it is sent (an apply, or a revert over a command of its own). */
+export function healthyHost(facts: (nonce: string) => string): (call: FakeCall) => { stdout: string } {
+  return (call) => {
+    if (call.via === 'exchange') return { stdout: facts(call.nonce) };
+    const done = Array.from({ length: stepCount(call.script) }, (_, i) => [i, 'done'] as const);
+    return { stdout: stepsOutput(call.nonce, done, true) };
+  };
+}

@@ -3,7 +3,7 @@ import { stepArgv } from '../../src/changes/index.js';
 import { HostRun, type HostRunOptions } from '../../src/engine/host-run.js';
 import { needsHostDeadline, type Step } from '../../src/engine/steps.js';
 import type { ResolvedTask } from '../../src/modules/registry.js';
-import { FakeTransport, factsOutput, stepCount, stepsOutput, type FakeCall } from './fake-transport.js';
+import { FakeTransport, factsOutput, healthyHost, stepsOutput, } from './fake-transport.js';
 
 const tasks: ResolvedTask[] = [
   {
@@ -27,17 +27,7 @@ const hostFacts = (nonce: string) =>
   });
 
 /** A host that reads its facts, then runs every step it is sent. */
-function healthy(call: FakeCall) {
-  if (call.via === 'exchange') return { stdout: hostFacts(call.nonce) };
-  const n = stepCount(call.script);
-  return {
-    stdout: stepsOutput(
-      call.nonce,
-      Array.from({ length: n }, (_, i) => [i, 'done'] as const),
-      true,
-    ),
-  };
-}
+const healthy = healthyHost(hostFacts);
 
 const opts: HostRunOptions = { mode: 'run', check: false, diff: false, become: false, commandTimeoutMs: 1000 };
 const conn = (t: FakeTransport) => ({ get: async () => t, reconnect: async () => t });

@@ -9,7 +9,7 @@ import type { ResolvedTask } from '../../src/modules/registry.js';
 import { writePrivateFile } from '../../src/state/private-file.js';
 import { loadSnapshot, removeRun, saveHostSnapshot, saveRunHeader } from '../../src/state/snapshots.js';
 import type { Transport } from '../../src/transport/types.js';
-import { FakeTransport, factsOutput, stepCount, stepsOutput, type FakeCall } from './fake-transport.js';
+import { FakeTransport, factsOutput, healthyHost, stepsOutput, type FakeCall } from './fake-transport.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vipush-undo-record-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -24,18 +24,9 @@ const tasks: ResolvedTask[] = [
 ];
 
 /** A host that reads its facts, then runs every step it is sent (the apply, and a revert over a command of its own). */
-function healthy(call: FakeCall) {
-  if (call.via === 'exchange')
-    return { stdout: factsOutput(call.nonce, { sysctls: { 'net.ipv4.conf.all.arp_ignore': '0' }, files: { '/etc/sysctl.conf': { content: '# hello\n' } } }) };
-  const n = stepCount(call.script);
-  return {
-    stdout: stepsOutput(
-      call.nonce,
-      Array.from({ length: n }, (_, i) => [i, 'done'] as const),
-      true,
-    ),
-  };
-}
+const healthy = healthyHost((nonce) =>
+  factsOutput(nonce, { sysctls: { 'net.ipv4.conf.all.arp_ignore': '0' }, files: { '/etc/sysctl.conf': { content: '# hello\n' } } }),
+);
 
 const source = { file: 'p.yml', line: 1, col: 1 };
 function play(names: string[], over: Partial<Play> = {}, gates: GateSpec[] = []): PreparedPlay {
