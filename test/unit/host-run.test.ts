@@ -3,7 +3,7 @@ import { stepArgv } from '../../src/changes/index.js';
 import { HostRun, type HostRunOptions } from '../../src/engine/host-run.js';
 import { needsHostDeadline, type Step } from '../../src/engine/steps.js';
 import type { ResolvedTask } from '../../src/modules/registry.js';
-import { FakeTransport, factsOutput, healthyHost, stepsOutput, } from './fake-transport.js';
+import { FakeTransport, factsOutput, healthyHost, stepsOutput } from './fake-transport.js';
 
 const tasks: ResolvedTask[] = [
   {
