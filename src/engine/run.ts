@@ -35,7 +35,11 @@ export interface PreparedPlay {
  * (templates substituted, CIDRs parsed...). All problems are collected and
  * thrown together before any host is contacted.
  */
-export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?: string; extraVars: Vars; shard?: Shard; warn?: (message: string) => void }): PreparedPlay[] {
+export function preparePlays(
+  playbook: Playbook,
+  inv: Inventory,
+  opts: { limit?: string; extraVars: Vars; shard?: Shard; warn?: (message: string) => void },
+): PreparedPlay[] {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];

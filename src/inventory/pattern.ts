@@ -98,6 +98,9 @@ export function groupHostsInAnsibleOrder(inv: Inventory, group: string): string[
   return out;
 }
 
+/** Ansible's C.LOCALHOST. */
+const LOCALHOST = ['127.0.0.1', 'localhost', '::1'];
+
 /** Ansible's PATTERN_WITH_SUBSCRIPT: `name[3]`, `name[-1]`, `name[1:3]` (inclusive), `name[1:]`; not on a ~regex. */
 const SUBSCRIPT = /^(.+)\[(?:(-?[0-9]+)|([0-9]+)([:-])([0-9]*))\]$/s;
 
@@ -139,6 +142,11 @@ function matchTerm(inv: Inventory, term: string, whole: string): { hosts: string
         matchedHost = true;
       }
     }
+  }
+  // Ansible's implicit localhost: a localhost name that matches nothing else finds the inventory's localhost under another of its names.
+  if (found.length === 0 && groups.length === 0 && LOCALHOST.includes(expr)) {
+    const local = [...inv.hosts.keys()].find((h) => LOCALHOST.includes(h));
+    if (local !== undefined) return { hosts: [local], matchedAName: true };
   }
   const unique = [...new Set(found)];
   const hosts = applySubscript(unique, subscript);

@@ -85,6 +85,8 @@ async function checkCase(name: string): Promise<Check[]> {
     checks.push({ id: `vars ${h}`, ok, detail: `ansible ${json(want)}, vipush ${json(have)}` });
   }
   for (const limit of recorded.limits) {
+    // `ansible --list-hosts` stops with this error where a playbook would run on no hosts: the selection is empty.
+    if (limit.error !== undefined && /leaves us with no hosts to target/.test(limit.error)) limit.error = undefined;
     let have: string[] | string;
     try {
       have = limitHosts(inv, groupHostsInAnsibleOrder(inv, 'all'), limit.pattern);

@@ -98,7 +98,10 @@ describe('limitHosts', () => {
     const warnings: string[] = [];
     expect(limitHosts(inv, ['web01'], 'nosuch', (m) => warnings.push(m))).toEqual([]);
     expect(limitHosts(inv, ['web01', 'web02'], 'nosuch,web02', (m) => warnings.push(m))).toEqual(['web02']);
-    expect(warnings).toEqual(['--limit: could not match supplied host pattern, ignoring: "nosuch"', '--limit: could not match supplied host pattern, ignoring: "nosuch"']);
+    expect(warnings).toEqual([
+      '--limit: could not match supplied host pattern, ignoring: "nosuch"',
+      '--limit: could not match supplied host pattern, ignoring: "nosuch"',
+    ]);
     expect(limitHosts(inv, ['web01', 'web02'], '')).toEqual(['web01', 'web02']);
     expect(limitHosts(inv, ['web01', 'web02'], ',')).toEqual(['web01', 'web02']);
     expect(() => limitHosts(inv, ['web01'], '@retry.txt')).toThrow('--limit "@retry.txt": reading hosts from a file is not supported; give a pattern');

@@ -33,7 +33,11 @@ export const scheduleCommand: Command = {
     if (typeof values.every !== 'string') throw new UserInputError('vipush schedule: --every INTERVAL is required (e.g. --every 15m)');
     // Refuse to schedule something that would fail on its first run.
     const { playbook, inventory } = await loadInputs(playbookPath, inventorySources);
-    preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)), warn: inventoryWarner() });
+    preparePlays(playbook, inventory, {
+      limit: values.limit as string | undefined,
+      extraVars: parseExtraVars(extraVarsOption(values)),
+      warn: inventoryWarner(),
+    });
     const extra: string[] = [];
     for (const k of ['known-hosts', 'private-key', 'user', 'limit'] as const) {
       if (typeof values[k] === 'string') extra.push(`--${k}`, resolveIfPath(k, values[k]));

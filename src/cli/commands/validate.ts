@@ -17,7 +17,11 @@ export const validateCommand: Command = {
   },
   async handler({ values, positionals }) {
     const { playbook, inventory } = await loadInputs(requirePlaybook(positionals, 'validate'), requireInventory(values, 'validate'));
-    const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)), warn: inventoryWarner() });
+    const plays = preparePlays(playbook, inventory, {
+      limit: values.limit as string | undefined,
+      extraVars: parseExtraVars(extraVarsOption(values)),
+      warn: inventoryWarner(),
+    });
     const hosts = new Set(plays.flatMap((p) => p.hosts.map((h) => h.name)));
     const tasks = plays.reduce((n, p) => n + p.play.tasks.length, 0);
     process.stdout.write(`${playbook.file}: ${plays.length} play(s), ${tasks} task(s), ${hosts.size} host(s): valid\n`);
