@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { describeDiff, summarise, type Change } from '../../changes/index.js';
 import { rollbackRun, type PlannedUndo, type RollbackResult } from '../../engine/rollback.js';
 import { escapeBlock, escapeField } from '../../report/escape.js';
@@ -26,10 +27,11 @@ export const rollbackCommand: Command = {
     if (typeof runId !== 'string' || !/^[A-Za-z0-9-]+$/.test(runId)) {
       throw new UserInputError('vipush rollback: --run RUN_ID is required (see vipush rollback --list)');
     }
-    const inventoryPath = requireInventory(values, 'rollback');
-    const inventory = await loadInventory(inventoryPath);
+    const inventorySources = requireInventory(values, 'rollback');
     const snap = await loadSnapshot(runId);
     if (!snap) throw new UserInputError(`vipush rollback: no saved run ${runId} in ${stateDir()} (see vipush rollback --list)`);
+    // The run's playbook directory: its group_vars/ and host_vars/ may say how to reach the hosts (ansible_user...).
+    const inventory = await loadInventory(inventorySources, { playbookDir: dirname(snap.playbook) });
     let hosts = Object.keys(snap.hosts);
     if (typeof values.limit === 'string') {
       const allowed = new Set(limitHosts(inventory, selectHosts(inventory, 'all'), values.limit, inventoryWarner()));
