@@ -124,7 +124,9 @@ export function parseAnsibleConfig(text: string, file: string, env: NodeJS.Proce
           .map(path),
       );
     } else if (option === CONFIG_PRIVATE_KEY) values.set(option, path(value));
-    else values.set(option, value);
+    else if ((option === 'forks' || option === 'connect-timeout') && !/^[0-9]+$/.test(value)) {
+      throw new UserInputError(`${at(n)}: ${key} must be a whole number, not ${oneLine(JSON.stringify(value))}`);
+    } else values.set(option, value);
   }
   return { file, values, ignored };
 }

@@ -137,6 +137,7 @@ describe('ansible.cfg', () => {
       'connect-timeout': '15',
     });
     expect(cfg.ignored).toEqual(['host_key_checking']);
+    expect(() => parseAnsibleConfig('[defaults]\nforks = many\n', '/p/ansible.cfg')).toThrow('/p/ansible.cfg:2:1: forks must be a whole number, not "many"');
   });
 
   it('is found as Ansible finds it: ANSIBLE_CONFIG, then ./ansible.cfg, then ~/.ansible.cfg', async () => {
