@@ -37,6 +37,12 @@ class LiteralParser {
 
   constructor(private readonly s: string) {}
 
+  /** A sticky regex matched at the current position, without copying the rest of the text. */
+  private match(re: RegExp): RegExpExecArray | null {
+    re.lastIndex = this.i;
+    return re.exec(this.s);
+  }
+
   atEnd(): boolean {
     return this.i >= this.s.length;
   }
@@ -87,7 +93,7 @@ class LiteralParser {
     if (c === '(') return this.parenthesized();
     if (c === '{') return this.dict();
     if (/[0-9.]/.test(c) && /[0-9]/.test(this.s[c === '.' ? this.i + 1 : this.i] ?? '')) return this.number();
-    const word = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.s.slice(this.i))?.[0];
+    const word = this.match(/[A-Za-z_][A-Za-z0-9_]*/y)?.[0];
     if (word !== undefined) {
       const next = this.s[this.i + word.length];
       if ((next === "'" || next === '"') && /^(?:[rRuUbB]|[rR][bB]|[bB][rR])$/.test(word)) return this.strings();
@@ -161,8 +167,7 @@ class LiteralParser {
   }
 
   private number(): number {
-    const rest = this.s.slice(this.i);
-    const radix = /^0([xXoObB])((?:_?[0-9a-fA-F])+)/.exec(rest);
+    const radix = this.match(/0([xXoObB])((?:_?[0-9a-fA-F])+)/y);
     if (radix) {
       const base = { x: 16, o: 8, b: 2 }[radix[1].toLowerCase() as 'x' | 'o' | 'b'];
       const digits = radix[2].replace(/_/g, '');
@@ -171,7 +176,7 @@ class LiteralParser {
       this.noIdentifierAfter();
       return Number.parseInt(digits, base);
     }
-    const float = /^(?:(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*|[0-9](?:_?[0-9])*\.?)(?:[eE][-+]?[0-9](?:_?[0-9])*)?/.exec(rest);
+    const float = this.match(/(?:(?:[0-9](?:_?[0-9])*)?\.[0-9](?:_?[0-9])*|[0-9](?:_?[0-9])*\.?)(?:[eE][-+]?[0-9](?:_?[0-9])*)?/y);
     if (!float) return fail();
     const text = float[0];
     const isInt = /^[0-9_]+$/.test(text);
@@ -193,7 +198,7 @@ class LiteralParser {
     let kind: 'bytes' | 'text' | undefined;
     for (;;) {
       this.skipSpace();
-      const m = /^([rRuUbB]|[rR][bB]|[bB][rR])?(['"])/.exec(this.s.slice(this.i));
+      const m = this.match(/([rRuUbB]|[rR][bB]|[bB][rR])?(['"])/y);
       if (!m) break;
       const prefix = (m[1] ?? '').toLowerCase();
       const k = prefix.includes('b') ? 'bytes' : 'text';
@@ -236,7 +241,7 @@ class LiteralParser {
       this.i += 2;
       if (next in SIMPLE_ESCAPES) out += SIMPLE_ESCAPES[next];
       else if (/[0-7]/.test(next)) {
-        const digits = (next + (/^[0-7]{0,2}/.exec(this.s.slice(this.i))?.[0] ?? '')).slice(0, 3);
+        const digits = next + (this.match(/[0-7]{0,2}/y)?.[0] ?? '');
         this.i += digits.length - 1;
         out += String.fromCodePoint(Number.parseInt(digits, 8));
       } else if (next === 'x' || (!bytes && (next === 'u' || next === 'U'))) {

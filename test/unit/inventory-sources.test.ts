@@ -57,6 +57,11 @@ describe('pythonLiteral (ast.literal_eval)', () => {
     }
   });
 
+  it('reads long values in one pass (a quadratic reader would not finish before the test times out)', () => {
+    expect((pythonLiteral(`[${'1,'.repeat(200_000)}]`)?.value as unknown[]).length).toBe(200_000);
+    expect(pythonLiteral("'a' ".repeat(100_000))).toEqual({ value: 'a'.repeat(100_000) });
+  });
+
   it('refuses nesting deeper than its bound instead of overflowing the stack', () => {
     expect(pythonLiteral(`${'['.repeat(5000)}${']'.repeat(5000)}`)).toBeUndefined();
   });
