@@ -43,6 +43,10 @@ export function preparePlays(
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
+  // As ansible-playbook: a limit that leaves no host of the inventory at all is an error; one that leaves a play none skips it.
+  if (opts.limit && limitHosts(inv, [...inv.hosts.keys()], opts.limit, opts.warn).length === 0) {
+    throw new UserInputError(`--limit ${JSON.stringify(opts.limit)} leaves no host of the inventory to target`);
+  }
   for (const play of playbook.plays) {
     let names: string[];
     try {

@@ -45,4 +45,16 @@ describe('inventory sources on the command line (built CLI, no hosts)', () => {
     expect(r.stdout).toBe('rs1\n');
     expect(r.stderr).toBe('vipush: warning: --limit: could not match supplied host pattern, ignoring: "nosuch"\n');
   });
+
+  it('refuses a --limit that leaves no host of the inventory, as ansible-playbook does; one that leaves some goes on', async () => {
+    const base = ['validate', 'playbooks/hidden-arp.yml', '-i', 'inventory/example.yml', '-e', 'vip=192.0.2.10'];
+    const none = await vipush([...base, '--limit', 'nosuch'], { env: noConfig });
+    expect(none.code).toBe(3);
+    expect(none.stderr).toBe(
+      'vipush: warning: --limit: could not match supplied host pattern, ignoring: "nosuch"\nvipush: --limit "nosuch" leaves no host of the inventory to target\n',
+    );
+    const some = await vipush([...base, '--limit', 'nosuch,web2'], { env: noConfig });
+    expect(some.code).toBe(0);
+    expect(some.stdout).toContain('1 host(s): valid');
+  });
 });
