@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { findAnsibleConfig, parseAnsibleConfig } from '../../src/cli/ansible-cfg.js';
 import { UserInputError } from '../../src/errors.js';
-import { loadInventory } from '../../src/inventory/load.js';
+import { loadInventory, withPlaybookVars } from '../../src/inventory/load.js';
 import { pythonLiteral } from '../../src/inventory/python-literal.js';
 import { hostVars } from '../../src/inventory/vars.js';
 
@@ -86,6 +86,13 @@ describe('group_vars and host_vars', () => {
     expect(plain('web2')).toEqual({ a: 'pb-all', v: 'ini-all', w: 'pb-hv', x: 'pb-web' });
     // every value says where it came from
     expect(hostVars(inv, 'web1').get('x')?.source).toEqual({ file: join(root, 'play/group_vars/web.yml'), line: 1, col: 4 });
+  });
+
+  it('adds the playbook directory to an inventory already loaded (withPlaybookVars)', async () => {
+    const root = tree({ 'hosts.yml': 'web:\n  hosts:\n    web1:\n', 'group_vars/web.yml': 'x: inv\n', 'pb/group_vars/web.yml': 'x: pb\n' });
+    const inv = await loadInventory(join(root, 'hosts.yml'));
+    expect(hostVars(inv, 'web1').get('x')?.value).toBe('inv');
+    expect(hostVars(await withPlaybookVars(inv, join(root, 'pb')), 'web1').get('x')?.value).toBe('pb');
   });
 
   it('refuses a vars file that is not a mapping, a vault file and a bad connection value, at the place', async () => {
