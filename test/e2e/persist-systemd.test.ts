@@ -115,4 +115,19 @@ describe('persist: systemd on lab hosts', () => {
     expect(existsSync(upper('h2', DROPIN))).toBe(false);
     expect((await lab.addresses('h2')).filter((a) => a.local === lab.vip)).toEqual([]);
   });
+
+  it('moving a VIP from ifupdown to the unit takes it out of the ifupdown file vipush wrote', async () => {
+    const ifupdown = join(lab.dir, 'ifupdown.yml');
+    writeFileSync(ifupdown, readFileSync(playbook(lab, 'moved', ''), 'utf8').replace('persist: systemd', 'persist: ifupdown'));
+    const first = await vipush(['run', ifupdown, ...labArgs(lab), '--limit', 'h2']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(existsSync(upper('h2', 'network/interfaces.d/vipush-lo-1'))).toBe(true);
+    const moved = await vipush(['run', playbook(lab, 'moved', ''), ...labArgs(lab), '--limit', 'h2']);
+    expect(moved.code, moved.stdout + moved.stderr).toBe(0);
+    expect(moved.stdout).toContain("taken out of /etc/network/interfaces.d/vipush-lo-1, vipush's files of another stack");
+    expect(existsSync(upper('h2', 'network/interfaces.d/vipush-lo-1'))).toBe(false);
+    expect(existsSync(upper('h2', UNIT))).toBe(true);
+    const drift = await vipush(['drift', playbook(lab, 'moved', ''), ...labArgs(lab), '--limit', 'h2']);
+    expect(drift.code, drift.stdout).toBe(0);
+  });
 });

@@ -71,7 +71,7 @@ export function detectStack(f: StackFacts): StackDetection {
     backend: null,
     reason:
       'no known network stack found: no netplan YAML, no /etc/network/interfaces, no network-scripts, ' +
-      'and neither NetworkManager nor systemd-networkd is running; set persist: to one of ifupdown, netplan, networkd, networkmanager, ifcfg',
+      'and neither NetworkManager nor systemd-networkd is running; set persist: to one of ifupdown, netplan, networkd, networkmanager, ifcfg, systemd',
   };
 }
 
