@@ -108,6 +108,8 @@ describe('persist: auto picks the systemd unit where the stack would not keep th
     expect(chooseBackend('auto', facts({ ...SYSTEMD, netplanFiles: ['a.yaml'], netplanNmRenderer: true }), v4).backend).toBe('systemd');
     const rhel7 = facts({ ...SYSTEMD, ifcfgDir: true, ifcfgAliases: true, services: { network: svc('active', 'enabled') } });
     expect(chooseBackend('auto', rhel7, v4).backend).toBe('systemd');
+    // the unit carries VIPs on lo only: on another device the stack's files stay the choice
+    expect(chooseBackend('auto', rhel7, { ...v4, dev: 'eth0', label: 'eth0:1' }).backend).toBe('ifcfg');
   });
 
   it('ifupdown, networkd and netplan for networkd keep their own files', () => {
