@@ -183,7 +183,14 @@ describe('a VIP persisted earlier with another stack', () => {
 
   it("moves to the systemd unit: the VIP leaves vipush's NetworkManager profile, which goes when it holds nothing else", () => {
     const t = task();
-    expect(fileChanges(t, host(t, [t.args as AddressArgs]))).toEqual([`write ${UNIT}`, `write ${DROPIN}`, `remove ${NM_FILE}`]);
+    const state = host(t, [t.args as AddressArgs]);
+    expect(fileChanges(t, state)).toEqual([`write ${UNIT}`, `write ${DROPIN}`, `remove ${NM_FILE}`]);
+    // in order: the unit, the drop-in's directory and the drop-in, systemd told, the old profile out; no nmcli
+    expect(
+      planTask(t, state, { host: 'h1' }).changes.map((c) =>
+        c.kind === 'exec' ? c.argv.join(' ') : c.kind === 'file' ? c.path : c.kind === 'address' ? `${c.op} ${c.cidr}` : c.kind,
+      ),
+    ).toEqual(['add 198.18.0.250/32', UNIT, 'mkdir -p -- /etc/systemd/system/multi-user.target.d', DROPIN, 'systemctl daemon-reload', NM_FILE]);
     const other = vip('198.18.0.251/32');
     const plan = planTask(t, host(t, [t.args as AddressArgs, other]), { host: 'h1' });
     const nm = plan.changes.find((c) => c.kind === 'file' && c.path === NM_FILE);
