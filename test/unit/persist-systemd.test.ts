@@ -158,13 +158,14 @@ describe('a VIP persisted earlier with another stack', () => {
     args: { address: '198.18.0.250/32', family: 4, dev: 'lo', scope: 'host', label: 'lo:1', state: 'present', persist: 'auto', allowArp: false, ...args },
   });
   /** NetworkManager 1.42 under systemd, ARP hidden live and at boot, and vipush's NetworkManager profile of an earlier run. */
-  function host(t: ResolvedTask, profile: readonly AddressArgs[]) {
-    const nm = renderPersistAll('networkmanager', profile, facts(NM_142)).files[0];
+  function host(t: ResolvedTask, profile: readonly AddressArgs[], arpIgnore = 1) {
+    const nm: Record<string, { content: string; mode: string }> =
+      profile.length > 0 ? { [NM_FILE]: { content: renderPersistAll('networkmanager', profile, facts(NM_142)).files[0].content, mode: '600' } } : {};
     const out = factsOutput('0a1b2c', {
-      arp: { all: [1, 2], default: [0, 0], lo: [0, 0], eth0: [0, 0] },
+      arp: { all: [arpIgnore, 2], default: [0, 0], lo: [0, 0], eth0: [0, 0] },
       files: {
-        '/etc/sysctl.d/60-vip.conf': { content: 'net.ipv4.conf.all.arp_ignore = 1\n' },
-        [NM_FILE]: { content: nm.content, mode: '600' },
+        '/etc/sysctl.d/60-vip.conf': { content: `net.ipv4.conf.all.arp_ignore = ${arpIgnore}\n` },
+        ...nm,
       },
       probes: {
         persist: [
@@ -198,6 +199,13 @@ describe('a VIP persisted earlier with another stack', () => {
     expect(nm?.kind === 'file' && nm.after?.content.toString()).not.toContain('198.18.0.250');
     expect(nm?.kind === 'file' && nm.after?.mode).toBe(0o600);
     expect(plan.warnings).toContain(`198.18.0.250/32: taken out of ${NM_FILE}, vipush's files of another stack`);
+  });
+
+  it('arp_ignore 3 with scope host (playbooks/hidden-arp.yml) now persists on a NetworkManager host, where the profile was refused', () => {
+    const t = task();
+    expect(fileChanges(t, host(t, [], 3))).toEqual([`write ${UNIT}`, `write ${DROPIN}`]);
+    const nm = task({ persist: 'networkmanager' });
+    expect(() => planTask(nm, host(nm, [], 3), { host: 'h1' })).toThrow(/arp_ignore=3 hides only scope-host addresses, but NetworkManager adds/);
   });
 
   it("state: absent takes the VIP out of every stack's files of vipush's", () => {
