@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { GateSpec, Play, Playbook, ResolvedTask } from '../config/types.js';
+import type { GateSpec, Play, Playbook } from '../config/types.js';
+import type { HostTask } from '../modules/registry.js';
 import type { Change } from '../changes/index.js';
 import { stepArgv } from '../changes/index.js';
 import { MAC_ADDRESS } from '../net/values.js';
@@ -21,7 +22,7 @@ import type { GateOutcome, HostResult, RunEvents, RunMode } from './types.js';
 export interface PreparedHost {
   name: string;
   conn: ConnectionVars;
-  tasks: ResolvedTask[];
+  tasks: HostTask[];
 }
 
 export interface PreparedPlay {

@@ -1,5 +1,6 @@
 import type { FactsRequest, HostFacts } from '../facts/types.js';
 import { addressModule } from './address/index.js';
+import { addressRetireModule } from './address/retire.js';
 import { commandModule } from './command/index.js';
 import { sysctlModule } from './sysctl/index.js';
 import type { ArgProblems, ModuleDefinition, PlanContext, TaskKeywords, TaskPlan } from './types.js';
@@ -9,6 +10,7 @@ const REGISTERED = {
   sysctl: sysctlModule,
   address: addressModule,
   command: commandModule,
+  address_retire: addressRetireModule,
 };
 
 export type ModuleName = keyof typeof REGISTERED;
@@ -16,10 +18,11 @@ type ArgsMap = { [N in ModuleName]: (typeof REGISTERED)[N] extends ModuleDefinit
 /** The same table, typed so that a module's name picks its args' type (TypeScript's correlated unions). */
 const MODULES: { [N in ModuleName]: ModuleDefinition<ArgsMap[N]> } = REGISTERED;
 
-export const MODULE_NAMES = Object.keys(MODULES) as readonly ModuleName[];
+/** The modules a playbook can name (an internal module is one a task of another module expands into). */
+export const MODULE_NAMES = (Object.keys(MODULES) as ModuleName[]).filter((n) => MODULES[n].internal !== true) as readonly ModuleName[];
 
 export function isModuleName(name: string): name is ModuleName {
-  return Object.hasOwn(MODULES, name);
+  return Object.hasOwn(MODULES, name) && MODULES[name as ModuleName].internal !== true;
 }
 
 /** The args of a module's tasks after substitution and validation, by module name. */
@@ -28,6 +31,23 @@ export type ArgsOf<N extends ModuleName> = ArgsMap[N];
 /** A task of module N for one host: substituted, validated and typed. */
 export type TaskOf<N extends ModuleName> = { name: string; module: N; args: ArgsOf<N>; source: { file: string; line: number; col: number } };
 export type ResolvedTask = { [N in ModuleName]: TaskOf<N> }[ModuleName];
+
+/** A task one host skips (`when` was false): reported as skipped, never planned; its args were not substituted. */
+export interface SkippedTask {
+  name: string;
+  module: ModuleName;
+  source: { file: string; line: number; col: number };
+  /** why, for reports: the condition that did not hold */
+  skipped: string;
+  args?: undefined;
+}
+
+/** What a host runs, in order: tasks to plan, and tasks it skips. */
+export type HostTask = ResolvedTask | SkippedTask;
+
+export function isSkipped(t: HostTask): t is SkippedTask {
+  return (t as SkippedTask).skipped !== undefined;
+}
 
 export function moduleSchema(name: ModuleName): object {
   return MODULES[name].schema;
@@ -50,9 +70,10 @@ export function planTask<N extends ModuleName>(task: TaskOf<N>, state: HostFacts
 }
 
 /** Everything the facts must read for these tasks, each thing once. */
-export function factsNeeded(tasks: readonly ResolvedTask[]): FactsRequest {
+export function factsNeeded(tasks: readonly HostTask[]): FactsRequest {
   const req: FactsRequest = { sysctlKeys: [], files: [], paths: [], globs: [], probes: [] };
   for (const t of tasks) {
+    if (isSkipped(t)) continue;
     const n = needsOf(t);
     req.sysctlKeys.push(...(n.sysctlKeys ?? []));
     req.files.push(...(n.files ?? []));

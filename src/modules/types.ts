@@ -46,6 +46,8 @@ export interface ModuleDefinition<Args> {
   schema: object;
   /** whether the task may carry `changed_when` */
   takesChangedWhen?: boolean;
+  /** not written in playbooks: a task of another module expands into it (an exclusive address task's retirement) */
+  internal?: boolean;
   resolve(value: unknown, problems: ArgProblems, keywords: TaskKeywords): Args | undefined;
   /** what the facts must read for this task */
   needs(args: Args): Partial<FactsRequest>;

@@ -1,0 +1,324 @@
+import { describe, expect, test } from 'vitest';
+import { parsePlaybook } from '../../src/config/playbook.js';
+import { resolvePlayForHost } from '../../src/config/resolve.js';
+import { TemplateRenderer } from '../../src/config/template.js';
+import { evaluateWhen, parseWhen } from '../../src/config/when.js';
+import { UserInputError, formatDiagnostic } from '../../src/errors.js';
+import type { HostFacts } from '../../src/facts/types.js';
+import type { Vars } from '../../src/inventory/types.js';
+import { addressRetireModule } from '../../src/modules/address/retire.js';
+import { VIP_RECORD } from '../../src/modules/address/record.js';
+import { PERSIST_HEADER } from '../../src/modules/address/persist/index.js';
+import { factsNeeded } from '../../src/modules/registry.js';
+
+const INV = { file: 'group_vars/realservers.yml', line: 2, col: 7 };
+
+function vars(values: Record<string, unknown>): Vars {
+  return new Map(Object.entries(values).map(([name, value]) => [name, { value, source: INV }]));
+}
+
+function loadErrors(text: string): string[] {
+  try {
+    parsePlaybook(text, 'vips.yml');
+  } catch (e) {
+    if (e instanceof UserInputError) return e.message.split('\n');
+    throw e;
+  }
+  throw new Error('expected the playbook to be refused');
+}
+
+function resolve(text: string, values: Record<string, unknown>) {
+  const [play] = parsePlaybook(text, 'vips.yml').plays;
+  const r = resolvePlayForHost(play, vars(values));
+  return { tasks: r.tasks, errors: r.diagnostics.map(formatDiagnostic) };
+}
+
+const VIPS = [
+  { address: '192.0.2.10/32', label: 'lo:web' },
+  { address: '192.0.2.11/32', label: 'lo:api' },
+];
+
+const LOOPED = `- hosts: realservers
+  tasks:
+    - name: VIP
+      address:
+        address: "{{ vip.address }}"
+        label: "{{ vip.label }}"
+        dev: lo
+      loop: "{{ vips }}"
+      loop_control: { loop_var: vip, label: "{{ vip.label }}" }
+`;
+
+describe('loop', () => {
+  test('one task per item, named NAME (item=LABEL), with dotted access to the item', () => {
+    const r = resolve(LOOPED, { vips: VIPS });
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => t.name)).toEqual(['VIP (item=lo:web)', 'VIP (item=lo:api)']);
+    expect(r.tasks.map((t) => t.args)).toMatchObject([
+      { address: '192.0.2.10/32', label: 'lo:web', dev: 'lo' },
+      { address: '192.0.2.11/32', label: 'lo:api', dev: 'lo' },
+    ]);
+  });
+
+  test('a literal list, `item` by default, index_var, and the item itself as the label', () => {
+    const text = `- hosts: all
+  tasks:
+    - name: "VIP {{ i }}"
+      address: { address: "{{ item }}", dev: lo }
+      loop: [192.0.2.20/32, "{{ extra_vip }}"]
+      loop_control: { index_var: i }
+`;
+    const r = resolve(text, { extra_vip: '192.0.2.21/32' });
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => t.name)).toEqual(['VIP 0 (item=192.0.2.20/32)', 'VIP 1 (item=192.0.2.21/32)']);
+    expect(r.tasks.map((t) => (t.module === 'address' ? t.args?.address : undefined))).toEqual(['192.0.2.20/32', '192.0.2.21/32']);
+  });
+
+  test('an empty list runs nothing', () => {
+    expect(resolve(LOOPED, { vips: [] })).toEqual({ tasks: [], errors: [] });
+  });
+
+  test('a loop over something that is not a list is a located error naming the variable', () => {
+    expect(resolve(LOOPED, { vips: '192.0.2.10/32' }).errors).toEqual([
+      'vips.yml:8:13: `loop` must be a list, got string "192.0.2.10/32" (from var "vips", group_vars/realservers.yml:2:7)',
+    ]);
+    expect(resolve(LOOPED, { vips: { a: 1 } }).errors[0]).toMatch(/^vips\.yml:8:13: `loop` must be a list, got a map/);
+  });
+
+  test('an undefined list, and an item without the key, are located errors that say which item', () => {
+    expect(resolve(LOOPED, { vipz: VIPS }).errors).toEqual(['vips.yml:8:13: undefined variable "vips" (did you mean "vipz"?)']);
+    const r = resolve(LOOPED, { vips: [VIPS[0], { adress: '192.0.2.12/32', label: 'lo:x' }] });
+    expect(r.errors).toEqual([
+      'vips.yml:5:18: "vip" has no key "address" (did you mean "adress"?) (from var "vip", group_vars/realservers.yml:2:7) [loop item 1 (lo:x)]',
+    ]);
+  });
+
+  test('an item value that is wrong for the module is reported at the arg, with the item', () => {
+    const r = resolve(LOOPED, { vips: [{ address: '192.0.2.300/32', label: 'lo:x' }] });
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toMatch(/^vips\.yml:5:18: .*192\.0\.2\.300.*\[loop item 0 \(lo:x\)\]$/);
+  });
+
+  test('loop_control needs a loop; loop_var must be a name; a string loop must be one template', () => {
+    expect(
+      loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo }\n      loop_control: { loop_var: v }\n'),
+    ).toEqual(['vips.yml:5:7: `loop_control` without `loop`: add `loop`, or remove `loop_control`']);
+    expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: "{{ v }}", dev: lo }\n      loop: "a, b"\n')).toEqual([
+      'vips.yml:5:13: `loop` must be a list, or "{{ var }}" naming one, got "a, b"',
+    ]);
+    expect(
+      loadErrors(
+        '- hosts: all\n  tasks:\n    - name: x\n      address: { address: "{{ v }}", dev: lo }\n      loop: [a]\n      loop_control: { loop_var: 1v }\n',
+      )[0],
+    ).toMatch(/^vips\.yml:6:33: .*not a variable name/);
+    expect(
+      loadErrors(
+        '- hosts: all\n  tasks:\n    - name: x\n      address: { address: "{{ v }}", dev: lo }\n      loop: [a]\n      loop_control: { pause: 1 }\n',
+      )[0],
+    ).toMatch(/^vips\.yml:6:\d+: unknown `loop_control` key `pause`/);
+  });
+});
+
+describe('when', () => {
+  const r = (values: Record<string, unknown>) => new TemplateRenderer(vars(values));
+  const at = { file: 'vips.yml', line: 9, col: 13 };
+  const holds = (text: string, values: Record<string, unknown> = {}) => {
+    const parsed = parseWhen(text);
+    if ('error' in parsed) return parsed.error;
+    const out = evaluateWhen([{ text, expr: parsed.expr, source: at }], r(values));
+    return 'diagnostics' in out ? out.diagnostics.map(formatDiagnostic).join('; ') : out.value;
+  };
+
+  test.each([
+    ['role == "web"', { role: 'web' }, true],
+    ["role != 'web'", { role: 'web' }, false],
+    ['n == 2', { n: 2 }, true],
+    ['n == "2"', { n: 2 }, false],
+    ['flag == 1', { flag: true }, true],
+    ['inventory_hostname in ["rs1", "rs2"]', { inventory_hostname: 'rs2' }, true],
+    ['inventory_hostname not in item.hosts', { inventory_hostname: 'rs2', item: { hosts: ['rs1'] } }, true],
+    ['"web" in roles', { roles: ['db', 'web'] }, true],
+    ['"eb" in role', { role: 'web' }, true],
+    ['"k" in m', { m: { k: 1 } }, true],
+    ['not flag', { flag: false }, true],
+    ['a and b or c', { a: true, b: false, c: true }, true],
+    ['a and (b or c)', { a: true, b: false, c: false }, false],
+    ['not a == b', { a: 1, b: 2 }, true],
+    ['maybe is defined', {}, false],
+    ['maybe is not defined', {}, true],
+    ['item.vlan is defined', { item: { address: 'x' } }, false],
+    ['item.vlan.id is defined', { item: { address: 'x' } }, false],
+    ['vips', { vips: [] }, false],
+    ['vips', { vips: [1] }, true],
+    ['name', { name: '' }, false],
+    ['name', { name: 'false' }, true],
+    ['count', { count: 0 }, false],
+    ['True', {}, true],
+    ['none == nothing', { nothing: null }, true],
+  ])('%s with %j is %s', (text, values, expected) => {
+    expect(holds(text, values)).toBe(expected);
+  });
+
+  test('an undefined variable is an error, unless asked with `is defined`', () => {
+    expect(holds('rolle == "web"', { role: 'web' })).toBe('vips.yml:9:13: `when` "rolle == \\"web\\"": undefined variable "rolle" (did you mean "role"?)');
+    expect(holds('item.vlan == 1', { item: { address: 'x' } })).toMatch(/"item" has no key "vlan"/);
+  });
+
+  test.each([
+    ['n > 1', '">"'],
+    ['role | default("web")', '"|"'],
+    ['role is match("w")', 'only "is defined" and "is not defined"'],
+    ['lookup("env", "X")', 'calls'],
+    ['{{ role }} == "web"', 'without "{{ }}"'],
+    ['x is undefined', 'write "is not defined"'],
+    ['role == ', 'ends too early'],
+    ['a b', '"b" (column 3) is not supported here'],
+    ['"a\\"b" == x', 'escapes'],
+    ['x if y else z', '"if"'],
+  ])('%s is refused: %s', (text, why) => {
+    const parsed = parseWhen(text);
+    expect('error' in parsed && parsed.error).toContain(why);
+  });
+
+  test('an unsupported condition is a located error when the playbook loads', () => {
+    expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo }\n      when: n >= 2\n')).toEqual([
+      'vips.yml:5:13: `when` "n >= 2": ">=" (column 3) is not supported; not supported: vipush supports variables, literals, ==, !=, in, not in, not, and, or, parentheses, is defined and is not defined',
+    ]);
+    expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo }\n      when: [a, b ~ c]\n')[0]).toMatch(
+      /^vips\.yml:5:17: /,
+    );
+  });
+
+  test('a false condition skips the task without substituting its args; a list of conditions must all hold', () => {
+    const text = `- hosts: all
+  tasks:
+    - name: extra VIP
+      address: { address: "{{ extra_vip }}", dev: lo }
+      when: [extra_vip is defined, enabled]
+`;
+    expect(resolve(text, { enabled: true }).tasks).toEqual([
+      { name: 'extra VIP', module: 'address', source: { file: 'vips.yml', line: 3, col: 7 }, skipped: 'when: extra_vip is defined was false' },
+    ]);
+    expect(resolve(text, { enabled: false, extra_vip: '192.0.2.9/32' }).tasks[0]).toMatchObject({ skipped: 'when: enabled was false' });
+    expect(resolve(text, { enabled: true, extra_vip: '192.0.2.9/32' }).tasks[0]).toMatchObject({ args: { address: '192.0.2.9/32' } });
+  });
+
+  test('per loop item, seeing the item; skipped tasks need no facts', () => {
+    const text = `${LOOPED}      when: vip.label != "lo:api"\n`;
+    const r = resolve(text, { vips: VIPS });
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => [t.name, 'skipped' in t ? t.skipped : 'runs'])).toEqual([
+      ['VIP (item=lo:web)', 'runs'],
+      ['VIP (item=lo:api)', 'when: vip.label != "lo:api" was false'],
+    ]);
+    expect(factsNeeded(r.tasks.slice(1))).toEqual({ sysctlKeys: [], files: [], paths: [], globs: [], probes: [] });
+  });
+});
+
+const EXCLUSIVE = LOOPED.replace('        dev: lo\n', '        dev: lo\n        exclusive: true\n');
+
+describe('exclusive address tasks', () => {
+  test('the items are followed by the retirement of every other VIP vipush manages on the device', () => {
+    const r = resolve(EXCLUSIVE, { vips: VIPS });
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => t.name)).toEqual(['VIP (item=lo:web)', 'VIP (item=lo:api)', 'VIP (retire undeclared VIPs on lo)']);
+    expect(r.tasks[2]).toMatchObject({
+      module: 'address_retire',
+      args: {
+        dev: 'lo',
+        persist: 'none',
+        declared: [
+          { cidr: '192.0.2.10/32', family: 4 },
+          { cidr: '192.0.2.11/32', family: 4 },
+        ],
+      },
+    });
+    // an empty list declares nothing: everything vipush manages on lo goes
+    expect(resolve(EXCLUSIVE, { vips: [] }).tasks).toMatchObject([{ module: 'address_retire', args: { declared: [] } }]);
+    // an item `when` skips is not declared
+    const skipped = resolve(`${EXCLUSIVE}      when: vip.label == "lo:web"\n`, { vips: VIPS });
+    expect(skipped.tasks[2]).toMatchObject({ args: { declared: [{ cidr: '192.0.2.10/32', family: 4 }] } });
+  });
+
+  test('dev and persist are one value for the set; one exclusive task per device; not with state: absent', () => {
+    expect(resolve(EXCLUSIVE.replace('dev: lo', 'dev: "{{ vip.dev }}"'), { vips: VIPS }).errors).toEqual([
+      'vips.yml:7:14: `dev` of an exclusive address task is one value for the whole set: it cannot use the loop variable "vip"',
+    ]);
+    const twice = EXCLUSIVE + EXCLUSIVE.split('\n').slice(2).join('\n');
+    expect(resolve(twice, { vips: VIPS }).errors).toEqual([
+      "vips.yml:11:7: a second exclusive address task for lo (the first is at vips.yml:3:7): each would retire the other's VIPs; declare the set in one task",
+    ]);
+    expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo, state: absent, exclusive: true }\n')[0]).toMatch(
+      /^vips\.yml:4:\d+: `exclusive: true` declares the VIPs that stay/,
+    );
+  });
+});
+
+function facts(over: Partial<HostFacts>): HostFacts {
+  return {
+    os: { id: 'debian', idLike: [], prettyName: 'Debian' },
+    sessionAddress: '198.18.0.11',
+    addresses: [],
+    lanIfaces: ['eth0'],
+    sysctls: new Map(),
+    files: new Map(),
+    paths: new Map(),
+    sysctlDropIns: [],
+    probes: new Map(),
+    ...over,
+  };
+}
+
+const file = (content: string) => ({ content: Buffer.from(content), mode: 0o600, uid: 0, gid: 0 });
+const lo = (local: string, prefixlen = 32) => ({ dev: 'lo', family: 4 as const, local, prefixlen, scope: 'host', label: 'lo' });
+
+describe('retiring undeclared VIPs', () => {
+  const host = facts({
+    addresses: [lo('127.0.0.1', 8), lo('192.0.2.10'), lo('192.0.2.11'), lo('192.0.2.99'), { ...lo('198.18.0.11', 24), dev: 'eth0', scope: 'global' }],
+    files: new Map([
+      [VIP_RECORD, file('# vipush\nlo 192.0.2.10/32\nlo 192.0.2.11/32\nlo 127.0.0.1/8\nlo 198.18.0.11/32\neth1 10.9.9.9/32\ngarbage; rm -rf /\n')],
+    ]),
+    paths: new Map([['/var/lib/vipush', true]]),
+  });
+  const plan = (declared: string[], state = host) =>
+    addressRetireModule.plan({ dev: 'lo', persist: 'none', declared: declared.map((cidr) => ({ cidr, family: 4 as const })) }, state, { host: 'rs1' });
+
+  test('takes off only recorded VIPs no longer declared: never loopback, the session address or an address vipush did not record', () => {
+    const p = plan(['192.0.2.10/32']);
+    const dels = p.changes.filter((c) => c.kind === 'address');
+    expect(dels).toEqual([{ kind: 'address', op: 'del', family: 4, cidr: '192.0.2.11/32', dev: 'lo', scope: 'host', label: 'lo' }]);
+    expect(p.drift).toEqual([{ item: 'VIP 192.0.2.11/32 on lo', expected: 'absent (managed by vipush, no longer declared)', actual: 'still on lo' }]);
+    const record = p.changes.find((c) => c.kind === 'file');
+    expect(record && record.kind === 'file' && record.after?.content.toString()).toBe(
+      '# vipush: the VIPs exclusive address tasks manage on this host, one "dev address/prefix" a line\neth1 10.9.9.9/32\nlo 192.0.2.10/32\n',
+    );
+  });
+
+  test('nothing to do when the declared set is what the host holds and records', () => {
+    const recorded = facts({
+      ...host,
+      files: new Map([
+        [VIP_RECORD, file(`# vipush: the VIPs exclusive address tasks manage on this host, one "dev address/prefix" a line\nlo 192.0.2.10/32\n`)],
+      ]),
+    });
+    expect(plan(['192.0.2.10/32'], recorded)).toEqual({ changes: [], drift: [], warnings: [], unfixable: [] });
+  });
+
+  test('the first run makes the state directory and the record', () => {
+    const p = plan(['192.0.2.10/32'], facts({}));
+    expect(p.changes.map((c) => c.kind)).toEqual(['exec', 'file']);
+    expect(p.drift).toEqual([]);
+  });
+
+  test("VIPs in vipush's persistence files count as managed; others' files do not", () => {
+    const persisted = facts({
+      addresses: [lo('192.0.2.50'), lo('192.0.2.60')],
+      files: new Map([
+        ['/etc/network/interfaces.d/vipush-lo', file(`${PERSIST_HEADER}\n# vipush-vip address=192.0.2.50/32 dev=lo scope=host\n`)],
+        ['/etc/network/interfaces.d/mine', file('# vipush-vip address=192.0.2.60/32 dev=lo scope=host\n')],
+      ]),
+    });
+    const p = plan([], persisted);
+    expect(p.changes.filter((c) => c.kind === 'address').map((c) => c.kind === 'address' && c.cidr)).toEqual(['192.0.2.50/32']);
+  });
+});
