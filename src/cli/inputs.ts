@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadPlaybook } from '../config/playbook.js';
 import type { Connector } from '../engine/run.js';
 import { UserInputError } from '../errors.js';
@@ -10,9 +10,9 @@ import { KnownHostsVerifier } from '../transport/known-hosts.js';
 import { connectHost, RunConnections, type TransportLogger } from '../transport/ssh/index.js';
 import type { Values } from './options.js';
 
-/** Loads both files; errors from both are reported together. */
-export async function loadInputs(playbookPath: string, inventoryPath: string) {
-  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventoryPath)]);
+/** Loads the playbook and the inventory (with the playbook's group_vars/ and host_vars/); errors from both are reported together. */
+export async function loadInputs(playbookPath: string, inventorySources: readonly string[]) {
+  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventorySources, { playbookDir: dirname(playbookPath) })]);
   const errors = [pb, inv].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   if (errors.length > 0) {
     const diags = errors.flatMap((e) => (e instanceof UserInputError ? e.diagnostics : []));

@@ -98,8 +98,15 @@ export function checkKeyFile(key: string, value: unknown): string | undefined {
   return `${key} must be a file path, got ${show(value)}`;
 }
 
+/** Ansible takes int(value): an integer, or text that is one. */
+export function groupPriority(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^\s*[-+]?[0-9]+\s*$/.test(value)) return Number(value);
+  return undefined;
+}
+
 export function checkGroupPriority(value: unknown): string | undefined {
-  if (typeof value === 'number' && Number.isInteger(value)) return undefined;
+  if (groupPriority(value) !== undefined) return undefined;
   return `ansible_group_priority must be an integer, got ${show(value)}`;
 }
 

@@ -9,10 +9,18 @@ import { connectionOptions, requireInventory } from '../options.js';
 export const inventoryCommand: Command = {
   name: 'inventory',
   help: INVENTORY_HELP,
-  options: { inventory: connectionOptions.inventory, limit: connectionOptions.limit, list: { type: 'boolean' }, help: connectionOptions.help },
+  options: {
+    inventory: connectionOptions.inventory,
+    limit: connectionOptions.limit,
+    list: { type: 'boolean' },
+    'playbook-dir': { type: 'string' },
+    help: connectionOptions.help,
+  },
   async handler({ values, positionals }) {
     if (positionals.length) throw new UserInputError(`vipush inventory: unexpected argument "${positionals[0]}"; see vipush inventory --help`);
-    const inv = await loadInventory(requireInventory(values, 'inventory'));
+    const inv = await loadInventory(requireInventory(values, 'inventory'), {
+      playbookDir: typeof values['playbook-dir'] === 'string' ? values['playbook-dir'] : undefined,
+    });
     if (values.list) {
       process.stdout.write(JSON.stringify(inventoryList(inv, values.limit as string | undefined), null, 4) + '\n');
       return ExitCode.ok;
