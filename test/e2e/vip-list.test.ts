@@ -137,10 +137,12 @@ describe('a VIP list in group_vars, looped and exclusive (the example project, r
     expect(r.stdout).toContain(`VIP ${vips[1].address} on lo`);
   });
 
+  let retireRun = '';
   it('the next run takes it off every host, live and persisted; the other VIPs, 127.0.0.1 and addresses vipush did not add stay', async () => {
     const report = join(dir, 'retire.json');
     const r = await run('run', ['--report', report, '--diff']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
+    retireRun = /run (\S+): what it changed is saved/.exec(r.stdout)?.[1] ?? '';
     const rep = await readReport(report);
     for (const h of lab.hosts) {
       const retire = rep.hosts[h.name].tasks.at(-1)!;
@@ -159,7 +161,25 @@ describe('a VIP list in group_vars, looped and exclusive (the example project, r
     for (const v of [vips[0], vips[2]]) expect(await lab.arpOwners(ip(v))).toEqual([]);
   });
 
-  it('drift is 0 again, and a second run changes nothing', async () => {
+  it('vipush rollback of that run puts the retired VIP back on every host, live (hidden) and persisted', async () => {
+    expect(retireRun).not.toBe('');
+    const back = await vipush(['rollback', '--run', retireRun, '-i', join(dir, 'inv'), '--known-hosts', lab.knownHostsFile]);
+    expect(back.code, back.stdout + back.stderr).toBe(0);
+    for (const h of lab.hosts) {
+      expect((await onLo(h.name)).filter((a) => a.local === ip(vips[1]))).toEqual([{ local: ip(vips[1]), prefixlen: 32, scope: 'host', label: vips[1].label }]);
+      expect(persisted(h.name)).toContain(`address ${vips[1].address}`);
+      const record = await lab.hostExec(h, ['cat', '/var/lib/vipush/managed-vips']);
+      expect(record.stdout).toContain(`lo ${vips[1].address}`);
+    }
+    expect(await lab.arpOwners(ip(vips[1]))).toEqual([]);
+    // still not declared: drift says so again
+    expect((await run('drift')).code).toBe(ExitCode.drift);
+  });
+
+  it('the next run retires it again; then drift is 0, and a further run changes nothing', async () => {
+    const retire = await run('run');
+    expect(retire.code, retire.stdout + retire.stderr).toBe(0);
+    for (const h of lab.hosts) expect((await onLo(h.name)).map((a) => a.local)).not.toContain(ip(vips[1]));
     const d = await run('drift');
     expect(d.code, d.stdout + d.stderr).toBe(0);
     const report = join(dir, 'again.json');
