@@ -10,6 +10,9 @@ import { addressRetireModule } from '../../src/modules/address/retire.js';
 import { VIP_RECORD } from '../../src/modules/address/record.js';
 import { PERSIST_HEADER } from '../../src/modules/address/persist/index.js';
 import { factsNeeded } from '../../src/modules/registry.js';
+import { stepArgv, summarise } from '../../src/changes/index.js';
+import { HostRun } from '../../src/engine/host-run.js';
+import { FakeTransport, factsOutput, healthyHost, stepCount, stepsOutput } from './fake-transport.js';
 
 const INV = { file: 'group_vars/realservers.yml', line: 2, col: 7 };
 
@@ -320,5 +323,75 @@ describe('retiring undeclared VIPs', () => {
     });
     const p = plan([], persisted);
     expect(p.changes.filter((c) => c.kind === 'address').map((c) => c.kind === 'address' && c.cidr)).toEqual(['192.0.2.50/32']);
+  });
+});
+
+describe('a looped, exclusive task on one host (HostRun with a fake host)', () => {
+  const text = `- hosts: all
+  tasks:
+    - name: arp
+      sysctl: { set: { net.ipv4.conf.all.arp_ignore: 3, net.ipv4.conf.all.arp_announce: 2 } }
+    - name: VIP
+      address: { address: "{{ vip.address }}", label: "{{ vip.label }}", dev: lo, exclusive: true }
+      loop: "{{ vips }}"
+      loop_control: { loop_var: vip, label: "{{ vip.address }}" }
+      when: vip.label != "lo:off"
+`;
+  const list = [...VIPS, { address: '192.0.2.12/32', label: 'lo:off' }];
+  const hostFacts = (nonce: string) =>
+    factsOutput(nonce, {
+      addrs: [
+        { dev: 'lo', family: 'inet', local: '127.0.0.1', prefixlen: 8, scope: 'host', label: 'lo' },
+        { dev: 'lo', family: 'inet', local: '192.0.2.99', prefixlen: 32, scope: 'host', label: 'lo:old' },
+        { dev: 'eth0', family: 'inet', local: '198.18.0.11', prefixlen: 24, scope: 'global', label: 'eth0' },
+      ],
+      sysctls: { 'net.ipv4.conf.all.arp_ignore': '0', 'net.ipv4.conf.all.arp_announce': '0' },
+      files: { '/etc/sysctl.conf': { content: '' }, [VIP_RECORD]: { content: 'lo 192.0.2.99/32\n', mode: '600' } },
+    });
+  const opts = { mode: 'run' as const, check: false, diff: true, become: false, commandTimeoutMs: 1000 };
+  const conn = (t: FakeTransport) => ({ get: async () => t, reconnect: async () => t });
+  const hostTasks = () => resolve(text, { vips: list }).tasks;
+
+  test('each item is its own task in the result; a skipped item is skipped with its reason; the retired VIP goes down first', async () => {
+    const t = new FakeTransport('h1', healthyHost(hostFacts));
+    const run = new HostRun('h1', hostTasks(), conn(t), opts);
+    const r = await run.run();
+    expect(r.error).toBeNull();
+    expect(r.tasks.map((x) => [x.name, x.status])).toEqual([
+      ['arp', 'changed'],
+      ['VIP (item=192.0.2.10/32)', 'changed'],
+      ['VIP (item=192.0.2.11/32)', 'changed'],
+      ['VIP (item=192.0.2.12/32)', 'skipped'],
+      ['VIP (retire undeclared VIPs on lo)', 'changed'],
+    ]);
+    expect(r.tasks[3].skipReason).toBe('when: vip.label != "lo:off" was false');
+    expect(r.tasks[4].changes).toEqual(['del 192.0.2.99/32 dev lo scope host label lo:old', `update ${VIP_RECORD}`]);
+    expect(r.tasks[1].diff).toContain('+ ip addr 192.0.2.10/32 dev lo scope host label lo:web');
+    // the VIP comes down before anything else, the sysctls before any VIP goes up
+    const order = run.planned.map((s) => summarise(s.change));
+    expect(order[0]).toBe('del 192.0.2.99/32 dev lo scope host label lo:old');
+    expect(order.findIndex((c) => c.startsWith('sysctl'))).toBeLessThan(order.findIndex((c) => c.startsWith('add')));
+  });
+
+  test('a failing item rolls back every item and the retirement, the retired VIP coming back last', async () => {
+    const t = new FakeTransport('h1', (call) => {
+      if (call.via === 'finish') {
+        const steps = stepCount(call.script);
+        const outcomes = Array.from({ length: steps }, (_, i) => [i, i < steps - 2 ? 'done' : 'failed', 'RTNETLINK answers: boom'] as const).slice(
+          0,
+          steps - 1,
+        );
+        return { stdout: stepsOutput(call.nonce, outcomes, false), code: 70 };
+      }
+      return healthyHost(hostFacts)(call);
+    });
+    const run = new HostRun('h1', hostTasks(), conn(t), opts);
+    const r = await run.run();
+    expect(r.status).toBe('failed');
+    expect(r.rolledBack).toBe(true);
+    const undone = run.undone.map((s) => summarise(s.change));
+    expect(undone.at(-1)).toBe('add 192.0.2.99/32 dev lo scope host label lo:old');
+    // after the sysctls went back: the host puts it back only if ARP for it is still hidden
+    expect(stepArgv(run.undone.at(-1)!.change)[0]).toBe('vp_hidden_then');
   });
 });
