@@ -156,7 +156,7 @@ function itemLabel(loop: TaskLoop, item: unknown, renderer: TemplateRenderer): {
     text = typeof item === 'string' ? item : JSON.stringify(item);
   }
   // a label is printed on the operator's terminal, as a task name is
-  if (/[\x00-\x1f\x7f]/.test(text))
+  if (/[\x00-\x1f\x7f-\x9f]/.test(text))
     return {
       diagnostics: [{ loc: loop.label?.source ?? loop.source, message: `loop item label ${showValue(text)} must be one line without control characters` }],
     };
@@ -231,7 +231,8 @@ function expandTask(spec: TaskSpec, renderer: TemplateRenderer): Expanded {
       const r = 'label' in label ? taskOrSkip(spec, child, ` (item=${label.label})`) : label;
       if ('tasks' in r) tasks.push(...r.tasks);
       else {
-        const which = 'label' in label ? `loop item ${index} (${label.label})` : `loop item ${index}`;
+        const shown = 'label' in label ? label.label : (JSON.stringify(item) ?? 'null').slice(0, 200).replace(/[\x00-\x1f\x7f-\x9f]/g, '?');
+        const which = `loop item ${index} (${shown})`;
         diagnostics.push(...r.diagnostics.map((d) => ({ ...d, message: `${d.message} [${which}]` })));
       }
     });

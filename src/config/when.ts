@@ -28,7 +28,7 @@ export interface WhenCondition {
 
 type Token = { t: 'name' | 'str' | 'num' | 'op'; v: string; at: number };
 
-const SUPPORTED = 'vipush supports variables, literals, ==, !=, in, not in, not, and, or, parentheses, is defined and is not defined';
+const SUPPORTED = 'vipush supports only variables, literals, ==, !=, in, not in, not, and, or, parentheses, is defined and is not defined';
 
 class WhenSyntaxError extends Error {}
 
@@ -193,7 +193,7 @@ export function parseWhen(text: string): { expr: WhenExpr } | { error: string } 
     return { expr: new Parser(tokenize(text)).parse() };
   } catch (e) {
     if (!(e instanceof WhenSyntaxError)) throw e;
-    return { error: `\`when\` ${JSON.stringify(text)}: ${e.message}; not supported: ${SUPPORTED}` };
+    return { error: `\`when\` ${JSON.stringify(text)}: ${e.message} (${SUPPORTED})` };
   }
 }
 

@@ -96,6 +96,12 @@ describe('loop', () => {
     ]);
   });
 
+  test('a label is printed on the terminal: no control characters', () => {
+    expect(resolve(LOOPED, { vips: [{ address: '192.0.2.1/32', label: 'lo:\u009b2J' }] }).errors).toEqual([
+      'vips.yml:9:45: loop item label "lo:\\u009b2J" must be one line without control characters [loop item 0 ({"address":"192.0.2.1/32","label":"lo:?2J"})]',
+    ]);
+  });
+
   test('an item value that is wrong for the module is reported at the arg, with the item', () => {
     const r = resolve(LOOPED, { vips: [{ address: '192.0.2.300/32', label: 'lo:x' }] });
     expect(r.errors).toHaveLength(1);
@@ -185,7 +191,7 @@ describe('when', () => {
 
   test('an unsupported condition is a located error when the playbook loads', () => {
     expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo }\n      when: n >= 2\n')).toEqual([
-      'vips.yml:5:13: `when` "n >= 2": ">=" (column 3) is not supported; not supported: vipush supports variables, literals, ==, !=, in, not in, not, and, or, parentheses, is defined and is not defined',
+      'vips.yml:5:13: `when` "n >= 2": ">=" (column 3) is not supported (vipush supports only variables, literals, ==, !=, in, not in, not, and, or, parentheses, is defined and is not defined)',
     ]);
     expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo }\n      when: [a, b ~ c]\n')[0]).toMatch(
       /^vips\.yml:5:17: /,
