@@ -32,6 +32,8 @@ const SUPPORTED = 'vipush supports only variables, literals, ==, !=, in, not in,
 
 class WhenSyntaxError extends Error {}
 
+const MAX_TOKENS = 500;
+
 function tokenize(text: string): Token[] {
   const out: Token[] = [];
   let i = 0;
@@ -190,7 +192,10 @@ export function parseWhen(text: string): { expr: WhenExpr } | { error: string } 
     return { error: `\`when\` ${JSON.stringify(text)}: write the condition without "{{ }}" (\`when\` is an expression already: \`when: vip_enabled\`)` };
   }
   try {
-    return { expr: new Parser(tokenize(text)).parse() };
+    const tokens = tokenize(text);
+    // the parser recurses once per nesting level: bound it, so no input can exhaust the stack
+    if (tokens.length > MAX_TOKENS) throw new WhenSyntaxError(`the condition is too long (over ${MAX_TOKENS} words and symbols)`);
+    return { expr: new Parser(tokens).parse() };
   } catch (e) {
     if (!(e instanceof WhenSyntaxError)) throw e;
     return { error: `\`when\` ${JSON.stringify(text)}: ${e.message} (${SUPPORTED})` };

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { parsePlaybook } from '../../src/config/playbook.js';
 import { resolvePlayForHost } from '../../src/config/resolve.js';
@@ -187,6 +188,18 @@ describe('when', () => {
   ])('%s is refused: %s', (text, why) => {
     const parsed = parseWhen(text);
     expect('error' in parsed && parsed.error).toContain(why);
+  });
+
+  test('any text parses to a condition or to a one-line reason, never a crash', () => {
+    const pieces = ['a', 'b.c', '"s"', '1', '(', ')', '[', ']', ',', '==', '!=', 'in', 'not', 'and', 'or', 'is', 'defined', '>', '|', '{{', ' '];
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...pieces), { maxLength: 30 }), fc.string(), (words, tail) => {
+        const r = parseWhen(`${words.join(' ')}${tail}`);
+        if ('error' in r) expect(r.error).not.toContain('\n');
+      }),
+    );
+    expect(parseWhen(`${'('.repeat(5000)}a${')'.repeat(5000)}`)).toEqual({ error: expect.stringContaining('too long') });
+    expect(parseWhen(`${'not '.repeat(400)}a`)).toHaveProperty('expr');
   });
 
   test('an unsupported condition is a located error when the playbook loads', () => {
