@@ -13,6 +13,7 @@ import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
+import { formatLocation, type Location } from '../source/location.js';
 import { HOST_SNAPSHOT_DIR, serializeHostSnapshot, type HostSnapshot } from '../state/snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
@@ -40,6 +41,8 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
+  // per host and device, the first exclusive address task: a second one in a later play would retire the first's VIPs
+  const exclusive = new Map<string, { source: Location; play: Play }>();
   for (const play of playbook.plays) {
     let names: string[];
     try {
@@ -58,6 +61,17 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
     for (const name of names) {
       const vars = mergeVars(hostVars(inv, name), play.vars, opts.extraVars);
       const r = resolvePlayForHost(play, vars);
+      for (const t of r.tasks) {
+        if (t.module !== 'address_retire' || t.args === undefined) continue;
+        const first = exclusive.get(`${name}\0${t.args.dev}`);
+        if (!first) exclusive.set(`${name}\0${t.args.dev}`, { source: t.source, play });
+        else if (first.play !== play) {
+          r.diagnostics.push({
+            loc: t.source,
+            message: `a second exclusive address task for ${t.args.dev} on the same hosts (the first is at ${formatLocation(first.source)}, in an earlier play): each would retire the other's VIPs; declare the set in one task`,
+          });
+        }
+      }
       for (const d of r.diagnostics) {
         const key = `${d.loc?.file}:${d.loc?.line}:${d.loc?.col}:${d.message}`;
         if (!seen.has(key)) {

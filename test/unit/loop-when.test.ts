@@ -13,6 +13,8 @@ import { PERSIST_HEADER } from '../../src/modules/address/persist/index.js';
 import { factsNeeded } from '../../src/modules/registry.js';
 import { stepArgv, summarise } from '../../src/changes/index.js';
 import { HostRun } from '../../src/engine/host-run.js';
+import { preparePlays } from '../../src/engine/run.js';
+import { parseInventoryText } from '../../src/inventory/load.js';
 import { FakeTransport, factsOutput, healthyHost, stepCount, stepsOutput } from './fake-transport.js';
 
 const INV = { file: 'group_vars/realservers.yml', line: 2, col: 7 };
@@ -274,6 +276,19 @@ describe('exclusive address tasks', () => {
       /^vips\.yml:4:\d+: `exclusive: true` declares the VIPs that stay/,
     );
   });
+});
+
+test('one exclusive task per device and host across plays too (preparePlays)', () => {
+  const inv = parseInventoryText(
+    'all:\n  children:\n    realservers:\n      hosts:\n        rs1:\n  vars:\n    vips: [{ address: 192.0.2.10/32, label: "lo:a" }]\n',
+    'hosts.yml',
+  );
+  const once = parsePlaybook(EXCLUSIVE, 'vips.yml');
+  expect(preparePlays(once, inv, { extraVars: new Map() })[0].hosts[0].tasks.map((t) => t.module)).toEqual(['address', 'address_retire']);
+  const twice = parsePlaybook(EXCLUSIVE + EXCLUSIVE, 'vips.yml');
+  expect(() => preparePlays(twice, inv, { extraVars: new Map() })).toThrow(
+    "vips.yml:13:7: a second exclusive address task for lo on the same hosts (the first is at vips.yml:3:7, in an earlier play): each would retire the other's VIPs; declare the set in one task",
+  );
 });
 
 function facts(over: Partial<HostFacts>): HostFacts {
