@@ -153,7 +153,8 @@ export class TemplateRenderer {
         }
         value = (value as Record<string, unknown>)[key];
       } else {
-        return { ok: 'undefined', diagnostics: [{ loc: usedAt, message: `"${walked}" is ${kindOf(value)}, not a map: it has no key "${key}"${from}` }] };
+        const kind = typeof value === 'string' || typeof value === 'number' ? `a ${typeof value}` : kindOf(value);
+        return { ok: 'undefined', diagnostics: [{ loc: usedAt, message: `"${walked}" is ${kind}, not a map: it has no key "${key}"${from}` }] };
       }
       walked += `.${key}`;
     }

@@ -55,6 +55,33 @@ const LOOPED = `- hosts: realservers
       loop_control: { loop_var: vip, label: "{{ vip.label }}" }
 `;
 
+describe('dotted templates', () => {
+  const render = (text: string, values: Record<string, unknown>) => {
+    const r = new TemplateRenderer(vars(values)).renderString(text, { file: 'vips.yml', line: 5, col: 18 });
+    return r.ok ? r.value : r.diagnostics.map(formatDiagnostic);
+  };
+  test('a key of a map, an item of a list, keeping the type', () => {
+    expect(render('{{ vip.address }}', { vip: { address: '192.0.2.1/32' } })).toBe('192.0.2.1/32');
+    expect(render('{{ vips.1.port }}', { vips: [{ port: 80 }, { port: 443 }] })).toBe(443);
+    expect(render('{{ a.b }}', { a: { b: ['x'] } })).toEqual(['x']);
+    expect(render('port {{ vip.port }}/tcp', { vip: { port: 8080 } })).toBe('port 8080/tcp');
+    // templates inside the variable are substituted before the key is read
+    expect(render('{{ vip.address }}', { vip: { address: '{{ net }}.1/32' }, net: '192.0.2' })).toBe('192.0.2.1/32');
+  });
+  test('a missing key, an index past the end, a key of a scalar: errors where the template is', () => {
+    expect(render('{{ vip.adress }}', { vip: { address: 'x' } })).toEqual([
+      'vips.yml:5:18: "vip" has no key "adress" (did you mean "address"?) (from var "vip", group_vars/realservers.yml:2:7)',
+    ]);
+    expect(render('{{ vips.2 }}', { vips: [1, 2] })).toEqual([
+      'vips.yml:5:18: "vips" has no item 2: it holds 2 (from var "vips", group_vars/realservers.yml:2:7)',
+    ]);
+    expect(render('{{ vip.address.x }}', { vip: { address: 'x' } })).toEqual([
+      'vips.yml:5:18: "vip.address" is a string, not a map: it has no key "x" (from var "vip", group_vars/realservers.yml:2:7)',
+    ]);
+    expect(render('{{ nope.x }}', {})).toEqual(['vips.yml:5:18: undefined variable "nope"']);
+  });
+});
+
 describe('loop', () => {
   test('one task per item, named NAME (item=LABEL), with dotted access to the item', () => {
     const r = resolve(LOOPED, { vips: VIPS });
