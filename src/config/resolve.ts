@@ -9,8 +9,7 @@ import { checkSchema, showValue, type SchemaName, type SchemaSubject } from './s
 import { describeUses, parseTemplate, TemplateRenderer, type VarUse } from './template.js';
 import { evaluateWhen } from './when.js';
 import { argvOf } from '../modules/command/resolve.js';
-import type { AddressArgs } from '../modules/address/index.js';
-import { resolveArgs, type HostTask, type ResolvedTask, type TaskOf } from '../modules/registry.js';
+import { closeSet, isSkipped, resolveArgs, setKeysOf, type HostTask, type ResolvedTask } from '../modules/registry.js';
 import type { ArgProblems } from '../modules/types.js';
 import type { GateSpec, Play, TaskLoop, TaskSpec } from './types.js';
 
@@ -175,47 +174,50 @@ function usesVar(value: unknown, name: string): boolean {
 }
 
 /**
- * An exclusive address task's set-wide args (`dev`, `persist`), the same for every item, so the
- * retirement runs even when the list is empty; undefined when the task is not exclusive.
+ * A set's one-value args (SetSupport.keys: an exclusive address task's `exclusive`, `dev`,
+ * `persist`), substituted without the loop's item, so the set closes even when its list is empty;
+ * undefined when the module declares no sets.
  */
-function exclusiveArgs(
-  spec: TaskSpec,
-  renderer: TemplateRenderer,
-): { dev: string; persist: AddressArgs['persist'] } | { diagnostics: Diagnostic[] } | undefined {
-  if (spec.module !== 'address' || spec.args === null || typeof spec.args !== 'object') return undefined;
+function setArgsOf(spec: TaskSpec, renderer: TemplateRenderer): { args: Record<string, unknown> } | { diagnostics: Diagnostic[] } | undefined {
+  if (spec.args === null || typeof spec.args !== 'object') return undefined;
   const raw = spec.args as Record<string, unknown>;
-  if (raw.exclusive === undefined || raw.exclusive === false) return undefined;
-  const picked = { exclusive: raw.exclusive, dev: raw.dev, ...(raw.persist !== undefined ? { persist: raw.persist } : {}) };
+  const keys = setKeysOf(spec.module, raw);
+  if (!keys) return undefined;
+  const picked = Object.fromEntries(keys.filter((k) => raw[k] !== undefined).map((k) => [k, raw[k]]));
   const loopVar = spec.loop?.loopVar;
-  for (const key of ['exclusive', 'dev', 'persist'] as const) {
-    if (loopVar && usesVar(picked[key as keyof typeof picked], loopVar)) {
+  for (const key of Object.keys(picked)) {
+    if (loopVar && usesVar(picked[key], loopVar)) {
       const loc = spec.argSources.get(`/${key}`) ?? spec.source;
       return {
-        diagnostics: [{ loc, message: `\`${key}\` of an exclusive address task is one value for the whole set: it cannot use the loop variable "${loopVar}"` }],
+        diagnostics: [
+          {
+            loc,
+            message: `\`${key}\` is one value for the whole set (${keys.map((k) => `\`${k}\``).join(', ')}): it cannot use the loop variable "${loopVar}"`,
+          },
+        ],
       };
     }
   }
   const r = renderer.renderValue(picked, (p) => spec.argSources.get(p) ?? spec.source);
   if ('diagnostics' in r) return r;
-  const v = r.value as Record<string, unknown>;
-  if (v.exclusive !== true) return undefined;
-  return { dev: String(v.dev), persist: (v.persist as AddressArgs['persist'] | undefined) ?? 'none' };
+  return { args: r.value as Record<string, unknown> };
 }
 
 /**
  * A task as one host runs it: once, or once per loop item (each its own task in every report,
- * named "NAME (item=LABEL)"), each skipped or not by `when`; an exclusive address task is
- * followed by its retirement of the VIPs it no longer declares.
+ * named "NAME (item=LABEL)"), each skipped or not by `when`; a task that declares a set (an
+ * exclusive address task) is followed by the task that closes it (the retirement of the VIPs it
+ * no longer declares).
  */
 function expandTask(spec: TaskSpec, renderer: TemplateRenderer): Expanded {
-  const exclusive = exclusiveArgs(spec, renderer);
-  if (exclusive && 'diagnostics' in exclusive) return exclusive;
+  const set = setArgsOf(spec, renderer);
+  if (set && 'diagnostics' in set) return set;
   let tasks: HostTask[];
   if (!spec.loop) {
     const one = taskOrSkip(spec, renderer, '');
     if ('diagnostics' in one) return one;
     tasks = one.tasks;
-    // a skipped exclusive task declares nothing, and retires nothing either
+    // a skipped set task declares nothing, and closes nothing either
     if (tasks.every((t) => 'skipped' in t)) return { tasks };
   } else {
     const loop = spec.loop;
@@ -238,18 +240,11 @@ function expandTask(spec: TaskSpec, renderer: TemplateRenderer): Expanded {
     });
     if (diagnostics.length > 0) return { diagnostics };
   }
-  if (exclusive) {
-    const declared = tasks
-      .filter((t): t is TaskOf<'address'> => !('skipped' in t) && t.module === 'address')
-      .map((t) => ({ cidr: t.args.address, family: t.args.family }));
+  if (set) {
     const named = renderName(spec.name, spec.source, renderer);
-    const name = 'name' in named ? named.name : spec.name;
-    tasks.push({
-      name: `${name} (retire undeclared VIPs on ${exclusive.dev})`,
-      module: 'address_retire',
-      source: spec.source,
-      args: { dev: exclusive.dev, declared, persist: exclusive.persist },
-    });
+    const ran = tasks.filter((t): t is ResolvedTask => !isSkipped(t));
+    const closing = closeSet(spec.module, 'name' in named ? named.name : spec.name, spec.source, set.args, ran);
+    if (closing) tasks.push(closing);
   }
   return { tasks };
 }
@@ -330,7 +325,7 @@ export function resolvePlayForHost(play: Play, vars: Vars): { tasks: HostTask[];
   const tasks: HostTask[] = [];
   const gates: GateSpec[] = [];
   const diagnostics: Diagnostic[] = [];
-  const exclusiveDevs = new Map<string, Location>();
+  const sets = new Map<string, Location>();
   for (const spec of play.tasks) {
     const r = expandTask(spec, renderer);
     if ('diagnostics' in r) {
@@ -338,15 +333,15 @@ export function resolvePlayForHost(play: Play, vars: Vars): { tasks: HostTask[];
       continue;
     }
     for (const t of r.tasks) {
-      if (t.module !== 'address_retire' || 'skipped' in t) continue;
-      const first = exclusiveDevs.get(t.args.dev);
+      if (isSkipped(t) || !t.closes) continue;
+      const first = sets.get(t.closes.key);
       if (first) {
         diagnostics.push({
           loc: spec.source,
-          message: `a second exclusive address task for ${t.args.dev} (the first is at ${formatLocation(first)}): each would retire the other's VIPs; declare the set in one task`,
+          message: `a second ${t.closes.describe} (the first is at ${formatLocation(first)}): each would undo the other's set; declare the set in one task`,
         });
       }
-      exclusiveDevs.set(t.args.dev, spec.source);
+      sets.set(t.closes.key, spec.source);
     }
     tasks.push(...r.tasks);
   }

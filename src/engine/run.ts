@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { GateSpec, Play, Playbook } from '../config/types.js';
-import type { HostTask } from '../modules/registry.js';
+import { isSkipped, type HostTask } from '../modules/registry.js';
 import type { Change } from '../changes/index.js';
 import { stepArgv } from '../changes/index.js';
 import { MAC_ADDRESS } from '../net/values.js';
@@ -41,8 +41,8 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
-  // per host and device, the first exclusive address task: a second one in a later play would retire the first's VIPs
-  const exclusive = new Map<string, { source: Location; play: Play }>();
+  // per host and set key, the first task that declares a set: a second one in a later play would undo it
+  const sets = new Map<string, { source: Location; play: Play }>();
   for (const play of playbook.plays) {
     let names: string[];
     try {
@@ -62,13 +62,13 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
       const vars = mergeVars(hostVars(inv, name), play.vars, opts.extraVars);
       const r = resolvePlayForHost(play, vars);
       for (const t of r.tasks) {
-        if (t.module !== 'address_retire' || t.args === undefined) continue;
-        const first = exclusive.get(`${name}\0${t.args.dev}`);
-        if (!first) exclusive.set(`${name}\0${t.args.dev}`, { source: t.source, play });
+        if (isSkipped(t) || !t.closes) continue;
+        const first = sets.get(`${name}\0${t.closes.key}`);
+        if (!first) sets.set(`${name}\0${t.closes.key}`, { source: t.source, play });
         else if (first.play !== play) {
           r.diagnostics.push({
             loc: t.source,
-            message: `a second exclusive address task for ${t.args.dev} on the same hosts (the first is at ${formatLocation(first.source)}, in an earlier play): each would retire the other's VIPs; declare the set in one task`,
+            message: `a second ${t.closes.describe} on the same hosts (the first is at ${formatLocation(first.source)}, in an earlier play): each would undo the other's set; declare the set in one task`,
           });
         }
       }

@@ -3,7 +3,7 @@ import { addressModule } from './address/index.js';
 import { addressRetireModule } from './address/retire.js';
 import { commandModule } from './command/index.js';
 import { sysctlModule } from './sysctl/index.js';
-import type { ArgProblems, ModuleDefinition, PlanContext, TaskKeywords, TaskPlan } from './types.js';
+import type { ArgProblems, ModuleDefinition, PlanContext, SetSupport, TaskKeywords, TaskPlan } from './types.js';
 
 /** Every module, by the key a task names it with. Adding a module: a folder, and a line here. */
 const REGISTERED = {
@@ -29,7 +29,14 @@ export function isModuleName(name: string): name is ModuleName {
 export type ArgsOf<N extends ModuleName> = ArgsMap[N];
 
 /** A task of module N for one host: substituted, validated and typed. */
-export type TaskOf<N extends ModuleName> = { name: string; module: N; args: ArgsOf<N>; source: { file: string; line: number; col: number } };
+export type TaskOf<N extends ModuleName> = {
+  name: string;
+  module: N;
+  args: ArgsOf<N>;
+  source: { file: string; line: number; col: number };
+  /** set on the task that closes a set (SetSupport): one per key and host */
+  closes?: { key: string; describe: string };
+};
 export type ResolvedTask = { [N in ModuleName]: TaskOf<N> }[ModuleName];
 
 /** A task one host skips (`when` was false): reported as skipped, never planned; its args were not substituted. */
@@ -59,6 +66,36 @@ export function takesChangedWhen(name: ModuleName): boolean {
 
 export function resolveArgs<N extends ModuleName>(name: N, value: unknown, problems: ArgProblems, keywords: TaskKeywords): ArgsOf<N> | undefined {
   return MODULES[name].resolve(value, problems, keywords);
+}
+
+/** The args that are one value for a whole set, when this task (its args as written) may declare one. */
+export function setKeysOf(name: ModuleName, raw: Record<string, unknown>): readonly string[] | undefined {
+  const set = MODULES[name].set;
+  return set?.declaredBy(raw) ? set.keys : undefined;
+}
+
+/** The task that closes a set after its items (all of module `name`), or undefined when the task is not a set. */
+export function closeSet(
+  name: ModuleName,
+  taskName: string,
+  source: TaskOf<ModuleName>['source'],
+  setArgs: Record<string, unknown>,
+  items: readonly ResolvedTask[],
+): ResolvedTask | undefined {
+  const set = MODULES[name].set as SetSupport<unknown> | undefined;
+  const closing = set?.close(
+    setArgs,
+    items.filter((t) => t.module === name).map((t) => t.args),
+  );
+  if (!closing) return undefined;
+  if (!Object.hasOwn(MODULES, closing.module)) throw new Error(`module ${name} closes a set with unknown module ${closing.module}`);
+  return {
+    name: `${taskName} (${closing.what})`,
+    module: closing.module as ModuleName,
+    source,
+    args: closing.args,
+    closes: { key: closing.key, describe: closing.describe },
+  } as ResolvedTask;
 }
 
 function needsOf<N extends ModuleName>(task: TaskOf<N>): Partial<FactsRequest> {

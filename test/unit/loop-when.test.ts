@@ -291,13 +291,21 @@ describe('exclusive address tasks', () => {
     expect(skipped.tasks[2]).toMatchObject({ args: { declared: [{ cidr: '192.0.2.10/32', family: 4 }] } });
   });
 
+  test('a looped task that is not exclusive may take its device from the item', () => {
+    const r = resolve(LOOPED.replace('dev: lo', 'dev: "{{ vip.dev }}"'), { vips: VIPS.map((v) => ({ ...v, dev: 'lo' })) });
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => t.module)).toEqual(['address', 'address']);
+    const off = resolve(EXCLUSIVE.replace('exclusive: true', 'exclusive: false'), { vips: VIPS });
+    expect(off.tasks.map((t) => t.module)).toEqual(['address', 'address']);
+  });
+
   test('dev and persist are one value for the set; one exclusive task per device; not with state: absent', () => {
     expect(resolve(EXCLUSIVE.replace('dev: lo', 'dev: "{{ vip.dev }}"'), { vips: VIPS }).errors).toEqual([
-      'vips.yml:7:14: `dev` of an exclusive address task is one value for the whole set: it cannot use the loop variable "vip"',
+      'vips.yml:7:14: `dev` is one value for the whole set (`exclusive`, `dev`, `persist`): it cannot use the loop variable "vip"',
     ]);
     const twice = EXCLUSIVE + EXCLUSIVE.split('\n').slice(2).join('\n');
     expect(resolve(twice, { vips: VIPS }).errors).toEqual([
-      "vips.yml:11:7: a second exclusive address task for lo (the first is at vips.yml:3:7): each would retire the other's VIPs; declare the set in one task",
+      "vips.yml:11:7: a second exclusive address task for lo (the first is at vips.yml:3:7): each would undo the other's set; declare the set in one task",
     ]);
     expect(loadErrors('- hosts: all\n  tasks:\n    - name: x\n      address: { address: 192.0.2.1/32, dev: lo, state: absent, exclusive: true }\n')[0]).toMatch(
       /^vips\.yml:4:\d+: `exclusive: true` declares the VIPs that stay/,
@@ -314,7 +322,7 @@ test('one exclusive task per device and host across plays too (preparePlays)', (
   expect(preparePlays(once, inv, { extraVars: new Map() })[0].hosts[0].tasks.map((t) => t.module)).toEqual(['address', 'address_retire']);
   const twice = parsePlaybook(EXCLUSIVE + EXCLUSIVE, 'vips.yml');
   expect(() => preparePlays(twice, inv, { extraVars: new Map() })).toThrow(
-    "vips.yml:13:7: a second exclusive address task for lo on the same hosts (the first is at vips.yml:3:7, in an earlier play): each would retire the other's VIPs; declare the set in one task",
+    "vips.yml:13:7: a second exclusive address task for lo on the same hosts (the first is at vips.yml:3:7, in an earlier play): each would undo the other's set; declare the set in one task",
   );
 });
 
