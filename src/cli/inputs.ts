@@ -28,6 +28,16 @@ export async function loadInputs(playbookPath: string, inventorySources: readonl
   };
 }
 
+/** Warnings about the inventory (a --limit term that matches nothing), each once, on stderr. */
+export function inventoryWarner(): (message: string) => void {
+  const said = new Set<string>();
+  return (message) => {
+    if (said.has(message)) return;
+    said.add(message);
+    process.stderr.write(`vipush: warning: ${escapeField(message)}\n`);
+  };
+}
+
 /** The transport's log: warnings on stderr, escaped, since one may quote a host (the text of an sshd's DISCONNECT). */
 export const transportLogger: TransportLogger = {
   debug: () => undefined,

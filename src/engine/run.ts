@@ -37,7 +37,11 @@ export interface PreparedPlay {
  * (templates substituted, CIDRs parsed...). All problems are collected and
  * thrown together before any host is contacted.
  */
-export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?: string; extraVars: Vars; shard?: Shard }): PreparedPlay[] {
+export function preparePlays(
+  playbook: Playbook,
+  inv: Inventory,
+  opts: { limit?: string; extraVars: Vars; shard?: Shard; warn?: (message: string) => void },
+): PreparedPlay[] {
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
@@ -47,7 +51,7 @@ export function preparePlays(playbook: Playbook, inv: Inventory, opts: { limit?:
     let names: string[];
     try {
       names = selectHosts(inv, play.hosts);
-      if (opts.limit) names = limitHosts(inv, names, opts.limit);
+      if (opts.limit) names = limitHosts(inv, names, opts.limit, opts.warn);
       if (opts.shard) names = names.filter((n) => inShard(n, opts.shard!));
     } catch (e) {
       if (e instanceof UserInputError) {

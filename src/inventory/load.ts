@@ -108,7 +108,8 @@ function readHostList(source: string, b: InventoryBuilder): void {
     const at = { file, line: 1, col: col + (part.length - part.trimStart().length) };
     col += part.length + 1;
     if (name === '') continue;
-    const entry = name.includes('[') ? { names: [name] } : parseHostEntry(name);
+    // Ansible's parse_address without ranges: `[v6]:port` is read, another `[` is part of the name.
+    const entry = name.includes('[') && !/^\[[^\]]+\]:[0-9]+$/.test(name) ? { names: [name] } : parseHostEntry(name);
     if ('error' in entry) {
       b.error(at, entry.error);
       continue;

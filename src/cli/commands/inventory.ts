@@ -4,6 +4,7 @@ import { loadInventory } from '../../inventory/load.js';
 import { limitHosts, selectHosts } from '../../inventory/pattern.js';
 import type { Command } from '../command.js';
 import { INVENTORY_HELP } from '../help.js';
+import { inventoryWarner } from '../inputs.js';
 import { connectionOptions, requireInventory } from '../options.js';
 
 export const inventoryCommand: Command = {
@@ -22,11 +23,11 @@ export const inventoryCommand: Command = {
       playbookDir: typeof values['playbook-dir'] === 'string' ? values['playbook-dir'] : undefined,
     });
     if (values.list) {
-      process.stdout.write(JSON.stringify(inventoryList(inv, values.limit as string | undefined), null, 4) + '\n');
+      process.stdout.write(JSON.stringify(inventoryList(inv, values.limit as string | undefined, inventoryWarner()), null, 4) + '\n');
       return ExitCode.ok;
     }
     let hosts = selectHosts(inv, 'all');
-    if (typeof values.limit === 'string') hosts = limitHosts(inv, hosts, values.limit);
+    if (typeof values.limit === 'string') hosts = limitHosts(inv, hosts, values.limit, inventoryWarner());
     process.stdout.write(hosts.map((h) => `${h}\n`).join(''));
     return ExitCode.ok;
   },

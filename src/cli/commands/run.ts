@@ -17,7 +17,7 @@ import { shJoin, shQuote } from '../../remote/quote.js';
 import type { Command, CommandArgs } from '../command.js';
 import { exitCodeForRun } from '../exit.js';
 import { DRIFT_HELP, RUN_HELP } from '../help.js';
-import { loadInputs, makeConnector } from '../inputs.js';
+import { inventoryWarner, loadInputs, makeConnector } from '../inputs.js';
 import { acquireRunLock } from '../lock.js';
 import {
   connectionOptions,
@@ -61,7 +61,7 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
   const { playbook, inventory } = await loadInputs(playbookPath, inventorySources);
   const extraVars = parseExtraVars(extraVarsOption(values));
   const shard = parseShard(values.shard);
-  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard });
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard, warn: inventoryWarner() });
 
   const lock = await acquireRunLock({ playbook: resolve(playbookPath), inventory: inventoryPath, shard: shard && `${shard.index}/${shard.count}` });
   const run = interruptibleRun();

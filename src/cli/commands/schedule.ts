@@ -8,7 +8,7 @@ import { ExitCode, UserInputError } from '../../errors.js';
 import { parseExtraVars } from '../../inventory/vars.js';
 import type { Command } from '../command.js';
 import { SCHEDULE_HELP } from '../help.js';
-import { loadInputs } from '../inputs.js';
+import { inventoryWarner, loadInputs } from '../inputs.js';
 import { connectionOptions, extraVarsOption, requireInventory, requirePlaybook, resolveSource } from '../options.js';
 import { SCHEDULE_STATE_DIR, scheduleUnits, type ScheduleUnits } from '../schedule.js';
 
@@ -33,7 +33,11 @@ export const scheduleCommand: Command = {
     if (typeof values.every !== 'string') throw new UserInputError('vipush schedule: --every INTERVAL is required (e.g. --every 15m)');
     // Refuse to schedule something that would fail on its first run.
     const { playbook, inventory } = await loadInputs(playbookPath, inventorySources);
-    preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)) });
+    preparePlays(playbook, inventory, {
+      limit: values.limit as string | undefined,
+      extraVars: parseExtraVars(extraVarsOption(values)),
+      warn: inventoryWarner(),
+    });
     const extra: string[] = [];
     for (const k of ['known-hosts', 'private-key', 'user', 'limit'] as const) {
       if (typeof values[k] === 'string') extra.push(`--${k}`, resolveIfPath(k, values[k]));
