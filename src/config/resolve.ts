@@ -9,7 +9,7 @@ import { checkSchema, showValue, type SchemaName, type SchemaSubject } from './s
 import { describeUses, parseTemplate, TemplateRenderer, type VarUse } from './template.js';
 import { evaluateWhen } from './when.js';
 import { argvOf } from '../modules/command/resolve.js';
-import { closeSet, isSkipped, resolveArgs, setKeysOf, type HostTask, type ResolvedTask } from '../modules/registry.js';
+import { closeSet, isSkipped, resolveArgs, setConflicts, setKeysOf, type HostTask, type ResolvedTask } from '../modules/registry.js';
 import type { ArgProblems } from '../modules/types.js';
 import type { GateSpec, Play, TaskLoop, TaskSpec } from './types.js';
 
@@ -244,9 +244,31 @@ function expandTask(spec: TaskSpec, renderer: TemplateRenderer): Expanded {
     const named = renderName(spec.name, spec.source, renderer);
     const ran = tasks.filter((t): t is ResolvedTask => !isSkipped(t));
     const closing = closeSet(spec.module, 'name' in named ? named.name : spec.name, spec.source, set.args, ran);
-    if (closing) tasks.push(closing);
+    if (closing) {
+      tasks = tasks.map((t) => (isSkipped(t) ? t : { ...t, inSet: closing.closes?.key }));
+      tasks.push(closing);
+    }
   }
   return { tasks };
+}
+
+/**
+ * What fights a set among one host's tasks (SetSupport): a second set with the same key, or a task
+ * of the set's module outside it that the set would undo at the end of every run. Messages name
+ * no host, so the same conflict on many hosts is one line.
+ */
+export function setProblems(tasks: readonly HostTask[]): Diagnostic[] {
+  return setConflicts(tasks).map((c) =>
+    c.kind === 'second'
+      ? {
+          loc: c.task.source,
+          message: `a second ${c.task.closes?.describe} (the first is at ${formatLocation(c.first.source)}): each would undo the other's set; declare the set in one task`,
+        }
+      : {
+          loc: c.task.source,
+          message: `${c.why} at ${formatLocation(c.set.source)}, which would take it off again at the end of every run: add it to that set's list`,
+        },
+  );
 }
 
 /** Substitutes `vars` into a task and checks the result. */
@@ -325,26 +347,12 @@ export function resolvePlayForHost(play: Play, vars: Vars): { tasks: HostTask[];
   const tasks: HostTask[] = [];
   const gates: GateSpec[] = [];
   const diagnostics: Diagnostic[] = [];
-  const sets = new Map<string, Location>();
   for (const spec of play.tasks) {
     const r = expandTask(spec, renderer);
-    if ('diagnostics' in r) {
-      diagnostics.push(...r.diagnostics);
-      continue;
-    }
-    for (const t of r.tasks) {
-      if (isSkipped(t) || !t.closes) continue;
-      const first = sets.get(t.closes.key);
-      if (first) {
-        diagnostics.push({
-          loc: spec.source,
-          message: `a second ${t.closes.describe} (the first is at ${formatLocation(first)}): each would undo the other's set; declare the set in one task`,
-        });
-      }
-      sets.set(t.closes.key, spec.source);
-    }
-    tasks.push(...r.tasks);
+    if ('diagnostics' in r) diagnostics.push(...r.diagnostics);
+    else tasks.push(...r.tasks);
   }
+  diagnostics.push(...setProblems(tasks));
   for (const spec of play.verify) {
     const r = resolveGateWith(spec, renderer);
     if ('gate' in r) gates.push(r.gate);

@@ -1,19 +1,19 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import type { GateSpec, Play, Playbook } from '../config/types.js';
-import { isSkipped, type HostTask } from '../modules/registry.js';
+import type { HostTask } from '../modules/registry.js';
 import type { Change } from '../changes/index.js';
 import { stepArgv } from '../changes/index.js';
 import { MAC_ADDRESS } from '../net/values.js';
 import { newNonce } from '../remote/markers.js';
 import { applyLines, parseOutcomes, scriptHead } from '../remote/script.js';
-import { resolvePlayForHost } from '../config/resolve.js';
+import { resolvePlayForHost, setProblems } from '../config/resolve.js';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
-import { formatLocation, type Location } from '../source/location.js';
+import { formatLocation } from '../source/location.js';
 import { HOST_SNAPSHOT_DIR, serializeHostSnapshot, type HostSnapshot } from '../state/snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
@@ -45,8 +45,7 @@ export function preparePlays(
   const diagnostics: Diagnostic[] = [];
   const seen = new Set<string>();
   const out: PreparedPlay[] = [];
-  // per host and set key, the first task that declares a set: a second one in a later play would undo it
-  const sets = new Map<string, { source: Location; play: Play }>();
+  const earlierTasks = new Map<string, HostTask[]>();
   for (const play of playbook.plays) {
     let names: string[];
     try {
@@ -65,17 +64,13 @@ export function preparePlays(
     for (const name of names) {
       const vars = mergeVars(hostVars(inv, name), play.vars, opts.extraVars);
       const r = resolvePlayForHost(play, vars);
-      for (const t of r.tasks) {
-        if (isSkipped(t) || !t.closes) continue;
-        const first = sets.get(`${name}\0${t.closes.key}`);
-        if (!first) sets.set(`${name}\0${t.closes.key}`, { source: t.source, play });
-        else if (first.play !== play) {
-          r.diagnostics.push({
-            loc: t.source,
-            message: `a second ${t.closes.describe} on the same hosts (the first is at ${formatLocation(first.source)}, in an earlier play): each would undo the other's set; declare the set in one task`,
-          });
-        }
+      // sets fight across plays too: a host's tasks of every play so far (within one play, resolvePlayForHost checks)
+      const all = [...(earlierTasks.get(name) ?? []), ...r.tasks];
+      if (earlierTasks.has(name)) {
+        const within = new Set(setProblems(r.tasks).map((d) => `${formatLocation(d.loc!)} ${d.message}`));
+        for (const d of setProblems(all)) if (!within.has(`${formatLocation(d.loc!)} ${d.message}`)) r.diagnostics.push(d);
       }
+      earlierTasks.set(name, all);
       for (const d of r.diagnostics) {
         const key = `${d.loc?.file}:${d.loc?.line}:${d.loc?.col}:${d.message}`;
         if (!seen.has(key)) {

@@ -35,7 +35,9 @@ export type TaskOf<N extends ModuleName> = {
   args: ArgsOf<N>;
   source: { file: string; line: number; col: number };
   /** set on the task that closes a set (SetSupport): one per key and host */
-  closes?: { key: string; describe: string };
+  closes?: { key: string; describe: string; owner: ModuleName; setArgs: Record<string, unknown> };
+  /** set on the items of a set: its key */
+  inSet?: string;
 };
 export type ResolvedTask = { [N in ModuleName]: TaskOf<N> }[ModuleName];
 
@@ -94,8 +96,34 @@ export function closeSet(
     module: closing.module as ModuleName,
     source,
     args: closing.args,
-    closes: { key: closing.key, describe: closing.describe },
+    closes: { key: closing.key, describe: closing.describe, owner: name, setArgs },
   } as ResolvedTask;
+}
+
+/** What fights a set on one host: a second set with its key, or a task of its module outside it (SetSupport.conflicts). */
+export type SetConflict = { kind: 'second'; task: ResolvedTask; first: ResolvedTask } | { kind: 'outside'; task: ResolvedTask; set: ResolvedTask; why: string };
+
+/** Every conflict among one host's tasks (all its plays'), in task order. */
+export function setConflicts(tasks: readonly HostTask[]): SetConflict[] {
+  const out: SetConflict[] = [];
+  const ran = tasks.filter((t): t is ResolvedTask => !isSkipped(t));
+  const sets = new Map<string, ResolvedTask>();
+  for (const t of ran) {
+    if (!t.closes) continue;
+    const first = sets.get(t.closes.key);
+    if (first) out.push({ kind: 'second', task: t, first });
+    else sets.set(t.closes.key, t);
+  }
+  for (const set of sets.values()) {
+    const closes = set.closes!;
+    const support = MODULES[closes.owner].set as SetSupport<unknown> | undefined;
+    for (const t of ran) {
+      if (t.module !== closes.owner || t.inSet === closes.key) continue;
+      const why = support?.conflicts?.(closes.setArgs, t.args);
+      if (why) out.push({ kind: 'outside', task: t, set, why });
+    }
+  }
+  return out;
 }
 
 function needsOf<N extends ModuleName>(task: TaskOf<N>): Partial<FactsRequest> {

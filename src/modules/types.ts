@@ -59,6 +59,11 @@ export interface SetSupport<Args> {
   declaredBy(raw: Record<string, unknown>): boolean;
   /** `setArgs`: the `keys` as written, substituted; `items`: the args of the items this host runs. undefined: not a set */
   close(setArgs: Record<string, unknown>, items: readonly Args[]): SetClosing | undefined;
+  /**
+   * Why another task of this module on the same host (not one of the set's items) fights the set:
+   * the closing task would undo it at the end of every run. undefined: no conflict.
+   */
+  conflicts?(setArgs: Record<string, unknown>, other: Args): string | undefined;
 }
 
 /**

@@ -313,6 +313,22 @@ describe('exclusive address tasks', () => {
   });
 });
 
+test("a VIP that another address task adds on the set's device fights the set: refused, in the same play or another", () => {
+  const inv = parseInventoryText(
+    'all:\n  children:\n    realservers:\n      hosts:\n        rs1:\n  vars:\n    vips: [{ address: 192.0.2.10/32, label: "lo:a" }]\n',
+    'hosts.yml',
+  );
+  const extra = '    - name: one more\n      address: { address: 192.0.2.77/32, dev: lo }\n';
+  const expected =
+    "vips.yml:11:7: 192.0.2.77/32 on lo is declared outside the exclusive set at vips.yml:3:7, which would take it off again at the end of every run: add it to that set's list";
+  expect(resolve(EXCLUSIVE + extra, { vips: VIPS }).errors).toEqual([expected]);
+  const otherPlay = `${EXCLUSIVE}- hosts: realservers\n  tasks:\n${extra}`;
+  expect(() => preparePlays(parsePlaybook(otherPlay, 'vips.yml'), inv, { extraVars: new Map() })).toThrow(expected.replace('11:7', '13:7'));
+  // on another device, or removing a VIP, is no conflict
+  expect(resolve(EXCLUSIVE + extra.replace('dev: lo', 'dev: eth0'), { vips: VIPS }).errors).toEqual([]);
+  expect(resolve(EXCLUSIVE + extra.replace('dev: lo', 'dev: lo, state: absent'), { vips: VIPS }).errors).toEqual([]);
+});
+
 test('one exclusive task per device and host across plays too (preparePlays)', () => {
   const inv = parseInventoryText(
     'all:\n  children:\n    realservers:\n      hosts:\n        rs1:\n  vars:\n    vips: [{ address: 192.0.2.10/32, label: "lo:a" }]\n',
@@ -322,7 +338,7 @@ test('one exclusive task per device and host across plays too (preparePlays)', (
   expect(preparePlays(once, inv, { extraVars: new Map() })[0].hosts[0].tasks.map((t) => t.module)).toEqual(['address', 'address_retire']);
   const twice = parsePlaybook(EXCLUSIVE + EXCLUSIVE, 'vips.yml');
   expect(() => preparePlays(twice, inv, { extraVars: new Map() })).toThrow(
-    "vips.yml:13:7: a second exclusive address task for lo on the same hosts (the first is at vips.yml:3:7, in an earlier play): each would undo the other's set; declare the set in one task",
+    "vips.yml:13:7: a second exclusive address task for lo (the first is at vips.yml:3:7): each would undo the other's set; declare the set in one task",
   );
 });
 

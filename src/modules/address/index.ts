@@ -80,6 +80,10 @@ const exclusiveSet: SetSupport<AddressArgs> = {
       describe: `exclusive address task for ${dev}`,
     };
   },
+  conflicts(setArgs, other) {
+    if (setArgs.exclusive !== true || other.dev !== setArgs.dev || other.state !== 'present') return undefined;
+    return `${other.address} on ${other.dev} is declared outside the exclusive set`;
+  },
 };
 
 /** `address`: an IP address on an interface (a VIP on lo, hidden from ARP), live and persisted for boot. */
