@@ -244,6 +244,9 @@ function expandTask(spec: TaskSpec, renderer: TemplateRenderer): Expanded {
     const named = renderName(spec.name, spec.source, renderer);
     const ran = tasks.filter((t): t is ResolvedTask => !isSkipped(t));
     const closing = closeSet(spec.module, 'name' in named ? named.name : spec.name, spec.source, set.args, ran);
+    if (closing && 'problems' in closing) {
+      return { diagnostics: closing.problems.map((p) => ({ loc: spec.argSources.get(`/${p.key}`) ?? spec.source, message: p.message })) };
+    }
     if (closing) {
       tasks = tasks.map((t) => (isSkipped(t) ? t : { ...t, inSet: closing.closes?.key }));
       tasks.push(closing);

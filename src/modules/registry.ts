@@ -83,13 +83,13 @@ export function closeSet(
   source: TaskOf<ModuleName>['source'],
   setArgs: Record<string, unknown>,
   items: readonly ResolvedTask[],
-): ResolvedTask | undefined {
+): ResolvedTask | { problems: { key: string; message: string }[] } | undefined {
   const set = MODULES[name].set as SetSupport<unknown> | undefined;
   const closing = set?.close(
     setArgs,
     items.filter((t) => t.module === name).map((t) => t.args),
   );
-  if (!closing) return undefined;
+  if (!closing || 'problems' in closing) return closing;
   if (!Object.hasOwn(MODULES, closing.module)) throw new Error(`module ${name} closes a set with unknown module ${closing.module}`);
   return {
     name: `${taskName} (${closing.what})`,

@@ -57,8 +57,12 @@ export interface SetSupport<Args> {
   keys: readonly string[];
   /** whether the args as written (templates not substituted) may declare a set; only then are `keys` held to one value */
   declaredBy(raw: Record<string, unknown>): boolean;
-  /** `setArgs`: the `keys` as written, substituted; `items`: the args of the items this host runs. undefined: not a set */
-  close(setArgs: Record<string, unknown>, items: readonly Args[]): SetClosing | undefined;
+  /**
+   * `setArgs`: the `keys` as written, substituted (checked here: with an empty list, no item's
+   * resolve() sees them); `items`: the args of the items this host runs. undefined: not a set;
+   * problems: by key, what is wrong with the set's args.
+   */
+  close(setArgs: Record<string, unknown>, items: readonly Args[]): SetClosing | { problems: { key: string; message: string }[] } | undefined;
   /**
    * Why another task of this module on the same host (not one of the set's items) fights the set:
    * the closing task would undo it at the end of every run. undefined: no conflict.

@@ -291,6 +291,16 @@ describe('exclusive address tasks', () => {
     expect(skipped.tasks[2]).toMatchObject({ args: { declared: [{ cidr: '192.0.2.10/32', family: 4 }] } });
   });
 
+  test("with an empty list, the set's own args are still checked", () => {
+    const text =
+      '- hosts: all\n  tasks:\n    - name: x\n      address: { address: "{{ item }}", dev: "{{ d }}", persist: "{{ p }}", exclusive: true }\n      loop: []\n';
+    expect(resolve(text, { d: 'lo;x', p: 'bogus' }).errors).toEqual([
+      'vips.yml:4:46: device name "lo;x" contains ";"; a device name may contain only letters, digits and "_.-"',
+      'vips.yml:4:66: `persist` must be one of auto, ifupdown, netplan, networkd, networkmanager, ifcfg, none, got "bogus"',
+    ]);
+    expect(resolve(text, { d: 'lo', p: 'none' }).tasks).toMatchObject([{ module: 'address_retire', args: { dev: 'lo', declared: [] } }]);
+  });
+
   test('a looped task that is not exclusive may take its device from the item', () => {
     const r = resolve(LOOPED.replace('dev: lo', 'dev: "{{ vip.dev }}"'), { vips: VIPS.map((v) => ({ ...v, dev: 'lo' })) });
     expect(r.errors).toEqual([]);

@@ -7,7 +7,8 @@ import { bootArpExposure } from './boot-arp.js';
 import { scopeLostReason } from './persist/index.js';
 import { persistChanges, persistNeeds, type PersistOutcome } from './persist-plan.js';
 import { resolveAddress, type AddressArgs, type PersistBackend } from './resolve.js';
-import { addressArgsSchema } from './schema.js';
+import { addressArgsSchema, PERSIST_BACKENDS } from './schema.js';
+import { interfaceNameProblem } from '../../net/values.js';
 
 export type { AddressArgs, PersistBackend } from './resolve.js';
 export { arpExposure, effectiveArp } from './arp.js';
@@ -70,6 +71,15 @@ const exclusiveSet: SetSupport<AddressArgs> = {
   keys: ['exclusive', 'dev', 'persist'],
   declaredBy: (raw) => raw.exclusive !== undefined && raw.exclusive !== false,
   close(setArgs, items) {
+    const problems: { key: string; message: string }[] = [];
+    if (typeof setArgs.exclusive !== 'boolean')
+      problems.push({ key: 'exclusive', message: `\`exclusive\` must be true or false, got ${JSON.stringify(setArgs.exclusive)}` });
+    const devProblem = typeof setArgs.dev === 'string' ? interfaceNameProblem(setArgs.dev, 'device name') : '`dev` must be a device name such as lo';
+    if (devProblem) problems.push({ key: 'dev', message: devProblem });
+    if (setArgs.persist !== undefined && !(PERSIST_BACKENDS as readonly unknown[]).includes(setArgs.persist)) {
+      problems.push({ key: 'persist', message: `\`persist\` must be one of ${PERSIST_BACKENDS.join(', ')}, got ${JSON.stringify(setArgs.persist)}` });
+    }
+    if (problems.length > 0) return { problems };
     if (setArgs.exclusive !== true) return undefined;
     const dev = String(setArgs.dev);
     return {
