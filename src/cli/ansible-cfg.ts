@@ -6,11 +6,18 @@ import { UserInputError } from '../errors.js';
 import { oneLine } from '../source/diagnostics.js';
 import type { Values } from './options.js';
 
+/**
+ * Where remote_user and private_key_file go: not into -u/--private-key, which
+ * beat the inventory, but below the inventory's ansible_user and key, as in Ansible.
+ */
+export const CONFIG_USER = 'ansible.cfg remote_user';
+export const CONFIG_PRIVATE_KEY = 'ansible.cfg private_key_file';
+
 /** The [defaults] keys vipush reads, and the option each one fills when the command line does not. */
 const KEYS = {
   inventory: 'inventory',
-  remote_user: 'user',
-  private_key_file: 'private-key',
+  remote_user: CONFIG_USER,
+  private_key_file: CONFIG_PRIVATE_KEY,
   forks: 'forks',
   timeout: 'connect-timeout',
 } as const;
@@ -116,7 +123,7 @@ export function parseAnsibleConfig(text: string, file: string, env: NodeJS.Proce
           .filter((p) => p.trim() !== '')
           .map(path),
       );
-    } else if (option === 'private-key') values.set(option, path(value));
+    } else if (option === CONFIG_PRIVATE_KEY) values.set(option, path(value));
     else values.set(option, value);
   }
   return { file, values, ignored };
@@ -134,7 +141,8 @@ export async function applyAnsibleConfig(values: Values, takes: Record<string, u
   if (st.size > MAX_CFG_BYTES) throw new UserInputError(`${file}: ansible.cfg is ${st.size} bytes; vipush reads at most ${MAX_CFG_BYTES}`);
   const cfg = parseAnsibleConfig(await readFile(file, 'utf8'), file);
   for (const [option, value] of cfg.values) {
-    if (!(option in takes)) continue;
+    const carrier = option === CONFIG_USER ? 'user' : option === CONFIG_PRIVATE_KEY ? 'private-key' : option;
+    if (!(carrier in takes)) continue;
     const given = values[option];
     if (given === undefined || (Array.isArray(given) && given.length === 0)) values[option] = value;
   }

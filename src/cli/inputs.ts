@@ -8,6 +8,7 @@ import { escapeField } from '../report/escape.js';
 import type { Inventory } from '../inventory/types.js';
 import { KnownHostsVerifier } from '../transport/known-hosts.js';
 import { connectHost, RunConnections, type TransportLogger } from '../transport/ssh/index.js';
+import { CONFIG_PRIVATE_KEY, CONFIG_USER } from './ansible-cfg.js';
 import type { Values } from './options.js';
 
 /** Loads the playbook and the inventory (with the playbook's group_vars/ and host_vars/); errors from both are reported together. */
@@ -58,6 +59,8 @@ export async function makeConnector(values: Values, connectTimeoutMs: number, co
       acceptNewHostKeys: !!values['accept-new-host-keys'],
       privateKeyFile: values['private-key'] as string | undefined,
       user: values.user as string | undefined,
+      configUser: values[CONFIG_USER] as string | undefined,
+      configPrivateKeyFile: values[CONFIG_PRIVATE_KEY] as string | undefined,
       connectTimeoutMs,
       commandTimeoutMs,
       logger: transportLogger,

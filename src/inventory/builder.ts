@@ -33,6 +33,10 @@ export class InventoryBuilder {
     this.diagnostics.push({ loc, message });
   }
 
+  hasErrors(): boolean {
+    return this.diagnostics.length > 0;
+  }
+
   hasGroup(name: string): boolean {
     return this.groups.has(name);
   }
@@ -220,6 +224,7 @@ export class InventoryBuilder {
     }
     ungrouped.hosts = ungrouped.hosts.filter((h) => !grouped.has(h));
     // A host written under `all` (YAML) and one written before any section (INI) end up alike.
+    all.declaredHosts = all.hosts;
     all.hosts = [...this.hosts.keys()];
   }
 }

@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { dirname, extname, join } from 'node:path';
 import { UserInputError } from '../errors.js';
-import { parseYamlText, readInputFile } from '../source/yaml.js';
+import { isMap } from 'yaml';
+import { parseYamlText, readInputFile, type YamlFile } from '../source/yaml.js';
 import { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
 import { readIniInventory } from './ini-inventory.js';
@@ -18,6 +19,9 @@ export type InventoryFormat = 'yaml' | 'ini';
  * REJECT_EXTS plus .orig, .ini, .cfg and .retry. Yes, `.ini` files in an
  * inventory directory are skipped (name one with -i to read it).
  */
+/** Ansible's yaml_extensions (case-sensitive, as os.path.splitext gives them). */
+const YAML_EXTENSIONS = ['.yml', '.yaml', '.json'];
+
 const IGNORED_IN_DIRECTORY = /^\.|^host_vars$|^group_vars$|^vars_plugins$|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.ini|\.cfg|\.retry)$/;
 /** Inventory directories are read this deep and no deeper. */
 const MAX_INVENTORY_DIR_DEPTH = 16;
@@ -166,15 +170,37 @@ async function readInventoryFile(path: string, b: InventoryBuilder): Promise<voi
   readInventoryText(text, path, b);
 }
 
-function readInventoryText(text: string, file: string, b: InventoryBuilder, format = detectInventoryFormat(file, text)): void {
-  if (format === 'yaml') {
-    try {
-      readYamlInventory(parseYamlText(text, file), b);
-    } catch (e) {
-      if (!(e instanceof UserInputError)) throw e;
-      for (const d of e.diagnostics) b.error(d.loc, d.message);
-    }
-  } else readIniInventory(text, file, b);
+/**
+ * Ansible's plugin order for a file: the YAML plugin takes a file with no
+ * extension or .yml/.yaml/.json, and the INI plugin whatever the YAML plugin
+ * could not read (so an INI file called `hosts` or even `hosts.yml` works).
+ * When neither reads it, the errors shown are those of the format the file
+ * looks like.
+ */
+function readInventoryText(text: string, file: string, b: InventoryBuilder): void {
+  const ext = extname(file);
+  if (ext !== '' && !YAML_EXTENSIONS.includes(ext)) {
+    readIniInventory(text, file, b);
+    return;
+  }
+  let yaml: YamlFile | undefined;
+  let yamlError: UserInputError | undefined;
+  try {
+    yaml = parseYamlText(text, file);
+  } catch (e) {
+    if (!(e instanceof UserInputError)) throw e;
+    yamlError = e;
+  }
+  if (yaml && isMap(yaml.doc.contents)) {
+    readYamlInventory(yaml, b);
+    return;
+  }
+  const trial = new InventoryBuilder(file);
+  readIniInventory(text, file, trial);
+  if (!trial.hasErrors() || detectInventoryFormat(file, text) === 'ini') {
+    readIniInventory(text, file, b);
+  } else if (yaml) readYamlInventory(yaml, b);
+  else for (const d of yamlError?.diagnostics ?? []) b.error(d.loc, d.message);
 }
 
 /** For callers (and tests) that already hold the text; `file` is used in locations. */

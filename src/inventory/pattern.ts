@@ -17,10 +17,13 @@ function quoted(text: string): string {
 export function splitPattern(pattern: string): string[] {
   let terms: string[];
   if (pattern.includes(',')) terms = pattern.split(',');
-  else if (isIPv6Literal(pattern.trim())) terms = [pattern];
+  else if (isIPv6Literal(pattern.trim()) || HOST_WITH_PORT.test(pattern.trim())) terms = [pattern];
   else terms = pattern.match(/(?:[^\s:[\]]|\[[^\]]*\])+/g) ?? [];
   return terms.map((t) => t.trim()).filter((t) => t !== '');
 }
+
+/** What Ansible's parse_address reads as one `host:port` (so `db1:2200` is one term, which names no host): a name, with [a:b] ranges, and a port. */
+const HOST_WITH_PORT = /^[A-Za-z0-9_.-]*(?:\[[^\]]*\][A-Za-z0-9_.-]*)*[A-Za-z0-9_.\]-]:[0-9]+$/;
 
 /** Ansible's order: plain terms (union) first, then `&` (intersection), then `!` (exclusion). */
 function orderTerms(terms: string[]): string[] {
@@ -75,7 +78,9 @@ export function groupHostsInAnsibleOrder(inv: Inventory, group: string): string[
   let level = [group];
   while (level.length > 0) {
     for (const name of level) {
-      const hosts = name === 'all' ? [] : (inv.groups.get(name)?.hosts ?? []);
+      const g = inv.groups.get(name);
+      // `all` lists every host; the ones written directly under it come first, as in Ansible.
+      const hosts = name === 'all' ? (g?.declaredHosts ?? []) : (g?.hosts ?? []);
       for (const h of hosts) {
         if (!seenHosts.has(h)) {
           seenHosts.add(h);

@@ -15,6 +15,8 @@ export interface Group {
   hosts: string[];
   vars: Vars;
   source?: Location;
+  /** for `all`: the hosts written directly under it (its `hosts` lists every host) */
+  declaredHosts?: string[];
   /** ansible_group_priority from the inventory file: orders groups of equal depth (default 1); not a variable */
   priority?: number;
 }

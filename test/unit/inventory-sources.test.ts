@@ -131,8 +131,8 @@ describe('ansible.cfg', () => {
     );
     expect(Object.fromEntries(cfg.values)).toEqual({
       inventory: ['/srv/project/inventory/production', '/srv/project/extra.yml'],
-      user: 'deploy',
-      'private-key': '/home/me/.ssh/id_vip',
+      'ansible.cfg remote_user': 'deploy',
+      'ansible.cfg private_key_file': '/home/me/.ssh/id_vip',
       forks: '20',
       'connect-timeout': '15',
     });
