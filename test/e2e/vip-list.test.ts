@@ -143,6 +143,9 @@ describe('a VIP list in group_vars, looped and exclusive (the example project, r
     const r = await run('run', ['--report', report, '--diff']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     retireRun = /run (\S+): what it changed is saved/.exec(r.stdout)?.[1] ?? '';
+    // --diff shows the retirement as its own item: the VIP going down, and the persisted file losing it
+    expect(r.stdout).toContain('--- h1: VIP on loopback (retire undeclared VIPs on lo)');
+    expect(r.stdout).toContain(`- ip addr ${vips[1].address} dev lo scope host label ${vips[1].label}`);
     const rep = await readReport(report);
     for (const h of lab.hosts) {
       const retire = rep.hosts[h.name].tasks.at(-1)!;

@@ -107,6 +107,16 @@ describe('loop', () => {
     expect(r.tasks.map((t) => (t.module === 'address' ? t.args?.address : undefined))).toEqual(['192.0.2.20/32', '192.0.2.21/32']);
   });
 
+  test('any module loops: a command per item', () => {
+    const text = '- hosts: all\n  tasks:\n    - name: say\n      command: { argv: [echo, "{{ item }}"] }\n      loop: [one, two]\n';
+    const r = resolve(text, {});
+    expect(r.errors).toEqual([]);
+    expect(r.tasks.map((t) => [t.name, t.module === 'command' && t.args?.argv])).toEqual([
+      ['say (item=one)', ['echo', 'one']],
+      ['say (item=two)', ['echo', 'two']],
+    ]);
+  });
+
   test('an empty list runs nothing', () => {
     expect(resolve(LOOPED, { vips: [] })).toEqual({ tasks: [], errors: [] });
   });
