@@ -42,7 +42,10 @@ Usage: vipush run PLAYBOOK -i INVENTORY [--check] [--diff] [options]
 Every host is read, planned and then changed in one transaction: when a step
 fails, that host is rolled back to where it was.
 
-  -i, --inventory FILE       Ansible YAML or INI inventory (required)
+  -i, --inventory SOURCE     Ansible inventory: a YAML or INI file, a directory of them, or
+                             a host list 'web1,web2,'; repeat -i to merge several, in order.
+                             group_vars/ and host_vars/ beside it and beside the playbook are
+                             read with Ansible's precedence. Default: inventory in ansible.cfg
   -C, --check                change nothing; say what would change
   -D, --diff                 show unified diffs of files and before/after of live values
 ${CONNECTION}
@@ -58,7 +61,10 @@ Usage: vipush drift PLAYBOOK -i INVENTORY [--fix] [options]
 Read-only unless --fix. Exit 0 in sync, 2 drift found, 1 hosts failed or unreachable.
 With --fix, only what drifted is applied (with the same rollback as run); exit 0 when all was fixed.
 
-  -i, --inventory FILE       Ansible YAML or INI inventory (required)
+  -i, --inventory SOURCE     Ansible inventory: a YAML or INI file, a directory of them, or
+                             a host list 'web1,web2,'; repeat -i to merge several, in order.
+                             group_vars/ and host_vars/ beside it and beside the playbook are
+                             read with Ansible's precedence. Default: inventory in ansible.cfg
       --fix                  repair what drifted
 ${CONNECTION}
 
@@ -79,10 +85,16 @@ Example:
 
 export const INVENTORY_HELP = `vipush inventory - show what an inventory holds
 
-Usage: vipush inventory -i INVENTORY [--limit PATTERN] [--list]
+Usage: vipush inventory -i INVENTORY [-i INVENTORY]... [--limit PATTERN] [--list] [--playbook-dir DIR]
 
 Without --list, prints the selected host names, one per line.
 With --list, prints JSON in the shape of "ansible-inventory --list".
+
+  -i, --inventory SOURCE   a YAML or INI file, a directory of them, or 'web1,web2,';
+                           repeat -i to merge several, in order
+  -l, --limit PATTERN      as Ansible: web, web:!web2, web[0], web[1:3], ~regex;
+                           a term that matches nothing is warned about and ignored
+      --playbook-dir DIR   also read DIR/group_vars and DIR/host_vars (as a playbook there would)
 
 Example:
   vipush inventory -i inventory/example.yml --limit 'realservers:!web2'
@@ -105,7 +117,7 @@ before sysctls and files go back), each change only where the host still
 holds what the run wrote: one changed since is left as it is, shown as "not
 restored: changed since the run", and the exit code is 1.
 
-  -i, --inventory FILE   inventory (required)
+  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: ansible.cfg)
   -C, --check            only show what would be done; write nothing
       --force            restore what changed since the run too (overwriting it)
   -l, --limit PATTERN    only these hosts of the run
@@ -128,7 +140,7 @@ hardened (Nice, I/O priority, TimeoutStartSec, ProtectSystem, NoNewPrivileges...
 A second run while one is still going exits 4 (the run lock) instead of colliding.
 With --install it writes the units to /etc/systemd/system and enables the timer.
 
-  -i, --inventory FILE   inventory (required)
+  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: ansible.cfg)
       --every INTERVAL   how often (required; at least 1m)
       --fix              repair drift, not only report it
       --install          install and start the units (needs systemd and root)

@@ -1,5 +1,5 @@
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { loadPlaybook } from '../config/playbook.js';
 import type { Connector } from '../engine/run.js';
 import { UserInputError } from '../errors.js';
@@ -8,11 +8,12 @@ import { escapeField } from '../report/escape.js';
 import type { Inventory } from '../inventory/types.js';
 import { KnownHostsVerifier } from '../transport/known-hosts.js';
 import { connectHost, RunConnections, type TransportLogger } from '../transport/ssh/index.js';
+import { CONFIG_PRIVATE_KEY, CONFIG_USER } from './ansible-cfg.js';
 import type { Values } from './options.js';
 
-/** Loads both files; errors from both are reported together. */
-export async function loadInputs(playbookPath: string, inventoryPath: string) {
-  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventoryPath)]);
+/** Loads the playbook and the inventory (with the playbook's group_vars/ and host_vars/); errors from both are reported together. */
+export async function loadInputs(playbookPath: string, inventorySources: readonly string[]) {
+  const [pb, inv] = await Promise.allSettled([loadPlaybook(playbookPath), loadInventory(inventorySources, { playbookDir: dirname(playbookPath) })]);
   const errors = [pb, inv].filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
   if (errors.length > 0) {
     const diags = errors.flatMap((e) => (e instanceof UserInputError ? e.diagnostics : []));
@@ -25,6 +26,16 @@ export async function loadInputs(playbookPath: string, inventoryPath: string) {
   return {
     playbook: (pb as PromiseFulfilledResult<Awaited<ReturnType<typeof loadPlaybook>>>).value,
     inventory: (inv as PromiseFulfilledResult<Inventory>).value,
+  };
+}
+
+/** Warnings about the inventory (a --limit term that matches nothing), each once, on stderr. */
+export function inventoryWarner(): (message: string) => void {
+  const said = new Set<string>();
+  return (message) => {
+    if (said.has(message)) return;
+    said.add(message);
+    process.stderr.write(`vipush: warning: ${escapeField(message)}\n`);
   };
 }
 
@@ -48,6 +59,8 @@ export async function makeConnector(values: Values, connectTimeoutMs: number, co
       acceptNewHostKeys: !!values['accept-new-host-keys'],
       privateKeyFile: values['private-key'] as string | undefined,
       user: values.user as string | undefined,
+      configUser: values[CONFIG_USER] as string | undefined,
+      configPrivateKeyFile: values[CONFIG_PRIVATE_KEY] as string | undefined,
       connectTimeoutMs,
       commandTimeoutMs,
       logger: transportLogger,

@@ -1,4 +1,5 @@
 import { suggest } from '../config/suggest.js';
+import { applyAnsibleConfig } from './ansible-cfg.js';
 import { ExitCode, UserInputError, formatDiagnostic } from '../errors.js';
 import { escapeBlock, escapeField } from '../report/escape.js';
 import { parseCommandArgs, type Command } from './command.js';
@@ -38,6 +39,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const args = parseCommandArgs(command, rest);
   if (args.values.help) return help(command.help);
+  if ('inventory' in command.options) {
+    await applyAnsibleConfig(args.values, command.options, (line) => void process.stderr.write(`vipush: note: ${line}\n`));
+  }
   return command.handler(args);
 }
 

@@ -1,10 +1,12 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import type { Shard } from '../engine/run.js';
 import { UserInputError } from '../errors.js';
 
 /** The options of the commands that contact hosts (run, drift, rollback); the others pick from them. */
 export const connectionOptions = {
-  inventory: { type: 'string', short: 'i' },
+  inventory: { type: 'string', short: 'i', multiple: true },
   limit: { type: 'string', short: 'l' },
   'extra-vars': { type: 'string', short: 'e', multiple: true },
   user: { type: 'string', short: 'u' },
@@ -52,10 +54,22 @@ export function parseShard(v: Values[string]): Shard | undefined {
   return shard;
 }
 
-export function requireInventory(values: Values, cmd: string): string {
+/** The -i sources in order (files, directories, `host1,host2,` lists), or ansible.cfg's `inventory`. */
+export function requireInventory(values: Values, cmd: string): string[] {
   const inv = values.inventory;
-  if (typeof inv !== 'string') throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required; see vipush ${cmd} --help`);
-  return inv;
+  const sources = typeof inv === 'string' ? [inv] : Array.isArray(inv) ? inv : [];
+  if (sources.length === 0) throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required (or inventory in ansible.cfg); see vipush ${cmd} --help`);
+  return sources;
+}
+
+/** A source's absolute path; a `host1,host2,` list stays as it is. */
+export function resolveSource(source: string): string {
+  return source.includes(',') && !existsSync(source) ? source : resolve(source);
+}
+
+/** The inventory sources as one string for reports, locks and messages. */
+export function inventoryLabel(sources: readonly string[]): string {
+  return sources.join(' ');
 }
 
 export function requirePlaybook(positionals: string[], cmd: string): string {

@@ -53,7 +53,7 @@ export function scheduleUnits(opts: {
 }): ScheduleUnits {
   const every = parseEvery(opts.every);
   const playbook = resolve(opts.playbook);
-  const inventory = resolve(opts.inventory);
+  const inventory = opts.inventory.includes(',') ? opts.inventory : resolve(opts.inventory);
   const id = createHash('sha256').update(`${playbook}\0${inventory}`).digest('hex').slice(0, 8);
   const name = `vipush-drift-${basename(playbook)
     .replace(/\.ya?ml$/, '')

@@ -2,7 +2,7 @@ import { UserInputError, type Diagnostic } from '../errors.js';
 import { oneLineEach } from '../source/diagnostics.js';
 import { formatLocation, type Location } from '../source/location.js';
 import type { Group, Host, Inventory, VarValue, Vars } from './types.js';
-import { checkGroupName, checkHostName, checkKnownVariable, checkVariableName, show } from './validate.js';
+import { checkGroupName, checkHostName, checkKnownVariable, checkVariableName, groupPriority, show } from './validate.js';
 
 /**
  * Both inventory formats feed this builder, so names, variables, duplicates,
@@ -31,6 +31,10 @@ export class InventoryBuilder {
 
   error(loc: Location | undefined, message: string): void {
     this.diagnostics.push({ loc, message });
+  }
+
+  hasErrors(): boolean {
+    return this.diagnostics.length > 0;
   }
 
   hasGroup(name: string): boolean {
@@ -84,7 +88,10 @@ export class InventoryBuilder {
   setGroupVar(groupName: string, key: string, value: VarValue): void {
     const g = this.groups.get(groupName);
     if (!g) throw new Error(`setGroupVar(${groupName}) before the group exists`);
-    if (this.checkVariable(key, value)) g.vars.set(key, value);
+    if (!this.checkVariable(key, value)) return;
+    // As in Ansible's Group.set_variable: the group's priority, not a variable its hosts see.
+    if (key === 'ansible_group_priority') g.priority = groupPriority(value.value);
+    else g.vars.set(key, value);
   }
 
   private setHostVar(host: Host, key: string, value: VarValue): void {
@@ -102,7 +109,7 @@ export class InventoryBuilder {
   }
 
   private checkVariable(key: string, value: VarValue): boolean {
-    const problem = checkVariableName(key) ?? checkKnownVariable(key, value.value);
+    const problem = checkVariableName(key) ?? (isTemplated(value.value) ? undefined : checkKnownVariable(key, value.value));
     if (problem) this.error(value.source, problem);
     return !problem;
   }
@@ -217,8 +224,14 @@ export class InventoryBuilder {
     }
     ungrouped.hosts = ungrouped.hosts.filter((h) => !grouped.has(h));
     // A host written under `all` (YAML) and one written before any section (INI) end up alike.
+    all.declaredHosts = all.hosts;
     all.hosts = [...this.hosts.keys()];
   }
+}
+
+/** A value with `{{ }}` is checked when it is used, after templating (connectionVars). */
+function isTemplated(value: unknown): boolean {
+  return typeof value === 'string' && value.includes('{{');
 }
 
 /** `a > b > c > a`, with the middle of a very long loop left out so the message stays one readable line. */

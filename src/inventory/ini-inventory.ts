@@ -1,43 +1,25 @@
-import { parse as parseYaml } from 'yaml';
 import type { Location } from '../source/location.js';
-import { MAX_INPUT_VALUES, pyyamlTags, tooManyValues, yamlShapeProblem, YAML_VERSION } from '../source/yaml.js';
+import { MAX_INPUT_VALUES, tooManyValues } from '../source/yaml.js';
 import type { InventoryBuilder } from './builder.js';
 import { parseHostEntry } from './host-pattern.js';
+import { pythonLiteral } from './python-literal.js';
 import type { Vars } from './types.js';
 import { checkHostName, show } from './validate.js';
 import { splitWords } from './words.js';
 
 const SECTION = /^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$/;
 const CHILD_LINE = /^([^:\]\s#;]+)\s*(?:[#;].*)?$/;
-/** The YAML 1.1 booleans readYamlFile uses, minus y/n, so INI and YAML inventories agree. */
-const TRUE_WORD = /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/;
-const FALSE_WORD = /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/;
-const INTEGER = /^[-+]?(?:0|[1-9][0-9]*)$/;
-const FLOAT = /^[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?$/;
-
 type SectionKind = 'hosts' | 'vars' | 'children' | 'skip';
 
 /**
- * A value from an INI inventory, typed the way the same text would be in the
- * YAML inventory: numbers, booleans, and [lists] / {mappings}; anything quoted
- * stays a string.
+ * A value from an INI inventory, typed as Ansible's INI plugin types it:
+ * through Python's ast.literal_eval, keeping the text when that fails. So
+ * `True`, `42`, `[1, 2]`, `{'k': 1}` and `"quoted"` are typed; `yes`, `true`,
+ * `02:30` and `{{ x }}` stay strings (Ansible's test_ini_variables_stringify).
  */
-export function parseIniValue(raw: string, quoted: boolean): unknown {
-  if (quoted) return raw;
-  if (TRUE_WORD.test(raw)) return true;
-  if (FALSE_WORD.test(raw)) return false;
-  if (INTEGER.test(raw) && Number.isSafeInteger(Number(raw))) return Number(raw);
-  if (FLOAT.test(raw)) return Number(raw);
-  // Too deep or too big for the YAML parser: kept as text, like anything else it cannot read.
-  if ((raw.startsWith('[') || raw.startsWith('{')) && !yamlShapeProblem(raw)) {
-    try {
-      const v: unknown = parseYaml(raw, { version: YAML_VERSION, customTags: pyyamlTags, maxAliasCount: 0, logLevel: 'error' });
-      if (v !== null && typeof v === 'object') return v;
-    } catch {
-      // Ansible keeps text it cannot read as a literal as a string; so do we.
-    }
-  }
-  return raw;
+export function parseIniValue(raw: string): unknown {
+  const literal = pythonLiteral(raw);
+  return literal === undefined ? raw : literal.value;
 }
 
 /**
@@ -111,8 +93,7 @@ export function readIniInventory(text: string, file: string, b: InventoryBuilder
       }
       const rawValue = line.slice(eq + 1);
       const valueStart = eq + 1 + (rawValue.length - rawValue.trimStart().length);
-      const quotedMatch = /^(["'])(.*)\1$/s.exec(rawValue.trim());
-      const value = quotedMatch ? unquote(quotedMatch[1], quotedMatch[2]) : parseIniValue(rawValue.trim(), false);
+      const value = parseIniValue(rawValue.trim());
       b.setGroupVar(group, key, { value, source: at(valueStart + 1) });
       continue;
     }
@@ -176,19 +157,10 @@ function readHostLine(line: string, group: string, at: (col: number) => Location
       continue;
     }
     const key = word.text.slice(0, word.equals);
-    vars.set(key, { value: parseIniValue(word.text.slice(word.equals + 1), word.valueQuoted), source: at(word.valueCol) });
+    vars.set(key, { value: parseIniValue(word.text.slice(word.equals + 1)), source: at(word.valueCol) });
   }
   if (entry.port !== undefined && !vars.has('ansible_port')) {
     vars.set('ansible_port', { value: entry.port, source: at(first.col) });
   }
   for (const host of entry.names) b.addHost(group, host, vars, at(first.col));
-}
-
-function unquote(quote: string, body: string): string {
-  if (quote === "'") return body;
-  try {
-    return JSON.parse(`"${body}"`) as string;
-  } catch {
-    return body;
-  }
 }

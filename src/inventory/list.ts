@@ -1,4 +1,4 @@
-import { selectHosts } from './pattern.js';
+import { limitHosts } from './pattern.js';
 import type { Inventory } from './types.js';
 import { inventoryVars } from './vars.js';
 
@@ -19,8 +19,8 @@ export type InventoryList = { _meta: { hostvars: Record<string, Record<string, u
  * without vars are left out. Keys are sorted, as Ansible's output is. With a
  * limit pattern (`--limit`), only the hosts it selects are listed.
  */
-export function inventoryList(inv: Inventory, limitPattern?: string): InventoryList {
-  const available = new Set(limitPattern === undefined ? inv.hosts.keys() : selectHosts(inv, limitPattern));
+export function inventoryList(inv: Inventory, limitPattern?: string, warn?: (message: string) => void): InventoryList {
+  const available = new Set(limitPattern === undefined ? inv.hosts.keys() : limitHosts(inv, [...inv.hosts.keys()], limitPattern, warn));
   const groups: Record<string, InventoryListGroup> = {};
   const seen = new Set<string>();
   const visit = (name: string): void => {

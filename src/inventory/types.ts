@@ -15,6 +15,10 @@ export interface Group {
   hosts: string[];
   vars: Vars;
   source?: Location;
+  /** for `all`: the hosts written directly under it (its `hosts` lists every host) */
+  declaredHosts?: string[];
+  /** ansible_group_priority from the inventory file: orders groups of equal depth (default 1); not a variable */
+  priority?: number;
 }
 
 export interface Host {
@@ -25,11 +29,23 @@ export interface Host {
   source: Location;
 }
 
+/** The `group_vars/` and `host_vars/` found in one directory, for the groups and hosts the inventory has. */
+export interface VarsFiles {
+  dir: string;
+  groups: Map<string, Vars>;
+  hosts: Map<string, Vars>;
+}
+
 export interface Inventory {
+  /** the inventory sources, as messages name them */
   file: string;
   hosts: Map<string, Host>;
   /** always contains "all" and "ungrouped", as Ansible does */
   groups: Map<string, Group>;
+  /** group_vars/ and host_vars/ beside each inventory source (its directory, or the directory it is), in source order */
+  inventoryVarsFiles?: VarsFiles[];
+  /** group_vars/ and host_vars/ beside the playbook */
+  playbookVarsFiles?: VarsFiles[];
 }
 
 /** How to reach a host, resolved from its merged vars (ansible_host, ansible_port, ...). */

@@ -82,8 +82,10 @@ export function checkAnsiblePort(value: unknown): string | undefined {
   return `ansible_port must be an integer from 1 to 65535, got ${show(value)}`;
 }
 
+/** Ansible's boolean(): what an INI inventory gives as text (`yes`, `true`, `on`, `1`...) counts too. */
 export function checkAnsibleBecome(value: unknown): string | undefined {
-  if (typeof value === 'boolean') return undefined;
+  if (typeof value === 'boolean' || value === 0 || value === 1) return undefined;
+  if (typeof value === 'string' && /^(?:true|yes|on|y|1|t|false|no|off|n|0|f)$/i.test(value)) return undefined;
   return `ansible_become must be true or false, got ${show(value)}`;
 }
 
@@ -98,8 +100,15 @@ export function checkKeyFile(key: string, value: unknown): string | undefined {
   return `${key} must be a file path, got ${show(value)}`;
 }
 
+/** Ansible takes int(value): an integer, or text that is one. */
+export function groupPriority(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return value;
+  if (typeof value === 'string' && /^\s*[-+]?[0-9]+\s*$/.test(value)) return Number(value);
+  return undefined;
+}
+
 export function checkGroupPriority(value: unknown): string | undefined {
-  if (typeof value === 'number' && Number.isInteger(value)) return undefined;
+  if (groupPriority(value) !== undefined) return undefined;
   return `ansible_group_priority must be an integer, got ${show(value)}`;
 }
 

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import { oneLineEach } from '../source/diagnostics.js';
 import { inventoryGraph } from './graph.js';
-import type { ConnectionVars, Inventory, Vars, VarValue } from './types.js';
+import type { ConnectionVars, Inventory, Vars, VarsFiles, VarValue } from './types.js';
 import { checkAnsibleHost, checkKeyFile, checkUserName, parsePort, show } from './validate.js';
 
 export { parseExtraVars } from './extra-vars.js';
@@ -15,17 +15,14 @@ export function mergeVars(...layers: Vars[]): Vars {
 }
 
 /**
- * A host's groups in the order Ansible applies their vars: by depth (so `all`
- * first and parents before children), then ansible_group_priority, then name.
+ * A host's groups in the order Ansible applies their vars (sort_groups): by
+ * depth (so `all` first and parents before children), then
+ * ansible_group_priority, then name.
  */
 export function groupsInPrecedenceOrder(inv: Inventory, host: string): string[] {
   const graph = inventoryGraph(inv);
   const groups = [...(graph.groupsOfHost.get(host) ?? [])];
-  const priority = (g: string): number => {
-    const p = inv.groups.get(g)?.vars.get('ansible_group_priority')?.value;
-    return typeof p === 'number' ? p : 1;
-  };
-  const key = (g: string): [number, number, string] => [graph.depth.get(g) ?? 0, priority(g), g];
+  const key = (g: string): [number, number, string] => [graph.depth.get(g) ?? 0, inv.groups.get(g)?.priority ?? 1, g];
   return groups.sort((a, b) => {
     const [da, pa, na] = key(a);
     const [db, pb, nb] = key(b);
@@ -33,12 +30,35 @@ export function groupsInPrecedenceOrder(inv: Inventory, host: string): string[] 
   });
 }
 
-/** Group and host vars merged with Ansible's precedence, without magic vars (what `ansible-inventory --list` shows). */
+/**
+ * Group and host vars merged with Ansible's precedence, without magic vars
+ * (what `ansible-inventory --list` shows). Lowest first, as in Ansible's
+ * VariableManager with the default VARIABLE_PRECEDENCE: the inventory file's
+ * `all` vars, its other groups' vars; group_vars/all beside each inventory
+ * source, then beside the playbook; group_vars/GROUP beside each inventory
+ * source (source by source, groups in precedence order within each), then
+ * beside the playbook; the inventory file's host vars; host_vars beside each
+ * inventory source, then beside the playbook.
+ */
 export function inventoryVars(inv: Inventory, host: string): Vars {
   const h = inv.hosts.get(host);
   if (!h) throw new UserInputError(`host ${show(host)} is not in inventory ${inv.file}`);
-  const layers = groupsInPrecedenceOrder(inv, host).map((g) => inv.groups.get(g)!.vars);
-  return mergeVars(...layers, h.vars);
+  const groups = groupsInPrecedenceOrder(inv, host).filter((g) => g !== 'all');
+  const beside = inv.inventoryVarsFiles ?? [];
+  const play = inv.playbookVarsFiles ?? [];
+  const none: Vars = new Map();
+  const groupFiles = (dirs: VarsFiles[], names: string[]): Vars[] => dirs.flatMap((d) => names.map((g) => d.groups.get(g) ?? none));
+  return mergeVars(
+    inv.groups.get('all')?.vars ?? none,
+    ...groups.map((g) => inv.groups.get(g)!.vars),
+    ...groupFiles(beside, ['all']),
+    ...groupFiles(play, ['all']),
+    ...groupFiles(beside, groups),
+    ...groupFiles(play, groups),
+    h.vars,
+    ...beside.map((d) => d.hosts.get(host) ?? none),
+    ...play.map((d) => d.hosts.get(host) ?? none),
+  );
 }
 
 /**

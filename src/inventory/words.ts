@@ -56,6 +56,10 @@ export function splitWords(line: string, opts: { comments: boolean }): SplitResu
       } else if (ch === '\\' && i + 1 < line.length) {
         quote(line[i + 1]);
         i += 2;
+      } else if (opts.comments && ch === '#') {
+        // shlex: a comment starts even inside a word (`a=b#c` is `a=b`)
+        words.push({ text, col: start + 1, equals, valueCol, valueQuoted });
+        return { words };
       } else {
         if (ch === '=' && equals < 0) {
           equals = text.length;

@@ -23,11 +23,43 @@ export function pyyamlTags(tags: Tags): Tags {
     if (t.tag === 'tag:yaml.org,2002:bool') {
       return { ...t, test: t.test.test('yes') ? /^(?:[Yy]es|YES|[Tt]rue|TRUE|[Oo]n|ON)$/ : /^(?:[Nn]o|NO|[Ff]alse|FALSE|[Oo]ff|OFF)$/ };
     }
+    // PyYAML: no leading zero before a base-60 int (02:30 stays text) or a decimal one (08 stays text)
+    if (t.tag === 'tag:yaml.org,2002:int' && t.format === 'TIME') return { ...t, test: /^[-+]?[1-9][0-9_]*(?::[0-5]?[0-9])+$/ };
+    if (t.tag === 'tag:yaml.org,2002:int' && t.format === undefined) return { ...t, test: /^[-+]?(?:0|[1-9][0-9_]*)$/ };
+    if (t.tag === 'tag:yaml.org,2002:timestamp') return { ...t, test: PYYAML_TIMESTAMP, resolve: (text: string) => pythonIsoformat(text) };
     if (t.tag === 'tag:yaml.org,2002:float' && t.format === 'EXP') return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)[eE][-+][0-9]+$/ };
     if (t.tag === 'tag:yaml.org,2002:float' && t.test.test('1.5')) return { ...t, test: /^(?:[-+]?[0-9][0-9_]*\.[0-9_]*|\.[0-9_]+)$/ };
     return t;
   });
 }
+/** PyYAML's timestamp: a date (two-digit month and day), or a date and time with an optional zone. */
+const PYYAML_TIMESTAMP =
+  /^(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]*)?(?:[ \t]*(?:Z|[-+][0-9]{1,2}(?::[0-9]{2})?))?)$/;
+
+/**
+ * A YAML timestamp as Ansible prints it: PyYAML makes a Python date or
+ * datetime, and Ansible's JSON shows its isoformat(), so `2021-06-15` stays
+ * "2021-06-15" and `2001-12-14t21:59:43.10-05:00` is "2001-12-14T21:59:43.100000-05:00".
+ */
+export function pythonIsoformat(text: string): string {
+  const m =
+    /^([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})(?:(?:[Tt]|[ \t]+)([0-9]{1,2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]*))?(?:[ \t]*(Z|([-+])([0-9]{1,2})(?::([0-9]{2}))?))?)?$/.exec(
+      text,
+    );
+  if (!m) return text;
+  const two = (v: string) => v.padStart(2, '0');
+  const date = `${m[1]}-${two(m[2])}-${two(m[3])}`;
+  if (m[4] === undefined) return date;
+  const fraction = (m[7] ?? '').slice(0, 6).padEnd(6, '0');
+  let out = `${date}T${two(m[4])}:${m[5]}:${m[6]}${/[1-9]/.test(fraction) ? `.${fraction}` : ''}`;
+  if (m[8] === 'Z') out += '+00:00';
+  else if (m[9] !== undefined) {
+    const minutes = Number(m[10]) * 60 + Number(m[11] ?? 0);
+    out += minutes === 0 ? '+00:00' : `${m[9]}${two(String(Math.floor(minutes / 60)))}:${two(String(minutes % 60))}`;
+  }
+  return out;
+}
+
 export const MAX_YAML_BYTES = 8 * 1024 * 1024;
 /**
  * The YAML parser recurses once per level and slows down quadratically with

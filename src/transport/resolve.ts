@@ -30,6 +30,10 @@ export interface ResolveContext {
   cliUser?: string;
   /** --private-key */
   cliPrivateKeyFile?: string;
+  /** ansible.cfg remote_user: below the inventory's ansible_user, above ssh_config, as in Ansible */
+  configUser?: string;
+  /** ansible.cfg private_key_file: below the inventory's key, above ssh_config */
+  configPrivateKeyFile?: string;
   sshConfig: SshConfig;
 }
 
@@ -81,10 +85,11 @@ export function resolveTarget(target: ConnectTarget, ctx: ResolveContext): Resol
       ? expandTokens(conf.hostName, target.address, target.address, { home: ctx.home, localUser: ctx.localUser })
       : target.address;
   const port = target.port ?? conf.port ?? 22;
-  const user = ctx.cliUser ?? target.user ?? conf.user ?? ctx.localUser;
+  const user = ctx.cliUser ?? target.user ?? ctx.configUser ?? conf.user ?? ctx.localUser;
   let keyFiles: KeySource[];
   if (ctx.cliPrivateKeyFile) keyFiles = [{ path: ctx.cliPrivateKeyFile, explicit: true }];
   else if (target.privateKeyFile) keyFiles = [{ path: target.privateKeyFile, explicit: true }];
+  else if (ctx.configPrivateKeyFile) keyFiles = [{ path: ctx.configPrivateKeyFile, explicit: true }];
   else keyFiles = identityFiles(conf.identityFiles, address, target.address, ctx, user, port);
   const jumpValue = target.proxyJump ?? conf.proxyJump;
   let specs: JumpHostSpec[] = [];

@@ -93,9 +93,17 @@ describe('limitHosts', () => {
     expect(limitHosts(inv, ['api1', 'web01'], 'lvs')).toEqual(['api1', 'web01']);
   });
 
-  it('may leave a play with no hosts, but refuses a limit that matches nothing', () => {
+  it('may leave a play with no hosts; a limit term that matches nothing is warned about and ignored, as in Ansible', () => {
     expect(limitHosts(inv, selectHosts(inv, 'web'), 'directors')).toEqual([]);
-    expect(() => limitHosts(inv, ['web01'], 'nosuch')).toThrow(`pattern "nosuch" matches no hosts in ${site}`);
+    const warnings: string[] = [];
+    expect(limitHosts(inv, ['web01'], 'nosuch', (m) => warnings.push(m))).toEqual([]);
+    expect(limitHosts(inv, ['web01', 'web02'], 'nosuch,web02', (m) => warnings.push(m))).toEqual(['web02']);
+    expect(warnings).toEqual([
+      '--limit: could not match supplied host pattern, ignoring: "nosuch"',
+      '--limit: could not match supplied host pattern, ignoring: "nosuch"',
+    ]);
+    expect(limitHosts(inv, ['web01', 'web02'], '')).toEqual(['web01', 'web02']);
+    expect(limitHosts(inv, ['web01', 'web02'], ',')).toEqual(['web01', 'web02']);
     expect(() => limitHosts(inv, ['web01'], '@retry.txt')).toThrow('--limit "@retry.txt": reading hosts from a file is not supported; give a pattern');
   });
 });

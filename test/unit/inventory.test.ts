@@ -173,20 +173,25 @@ all:
 });
 
 describe('INI specifics', () => {
-  it('types inline values like the YAML inventory would', () => {
+  it('types inline values as Ansible does, through Python literals (yes and true stay text)', () => {
     const inv = parseInventoryText(
-      `h1 n=42 neg=-3 f=1.5 t=true y=yes No=no s=hello q="42" sq='yes' path=/a/b lst=[1,2] empty= spaced="a b" # comment\n`,
+      `h1 n=42 neg=-3 f=1.5 t=true y=yes No=no T=True F=False s=hello q="42" qq="'42'" sq='yes' tmpl={{x}} path=/a/b lst=[1,2] empty= spaced="a b" # comment\n`,
       'types.ini',
     );
     expect(plain(inv.hosts.get('h1')!.vars)).toEqual({
       n: 42,
       neg: -3,
       f: 1.5,
-      t: true,
-      y: true,
-      No: false,
+      t: 'true',
+      y: 'yes',
+      No: 'no',
+      T: true,
+      F: false,
       s: 'hello',
-      q: '42',
+      // shlex takes the quotes away first, as in Ansible: "42" is 42, "'42'" is the string
+      q: 42,
+      qq: '42',
+      tmpl: '{{x}}',
       sq: 'yes',
       path: '/a/b',
       lst: [1, 2],

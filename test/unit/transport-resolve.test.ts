@@ -35,6 +35,17 @@ describe('resolveTarget precedence: CLI > inventory > ssh_config > defaults', ()
     expect(r.keyFiles).toEqual([{ path: '/home/alice/.ssh/cfg_cfg-user', explicit: false }]);
   });
 
+  it('puts ansible.cfg remote_user and private_key_file below the inventory and above ssh_config', () => {
+    const cfg = ctx({ configUser: 'cfg-remote', configPrivateKeyFile: '/keys/cfg' });
+    const fromCfg = resolveTarget(target({ host: 'web1' }), cfg);
+    expect(fromCfg.user).toBe('cfg-remote');
+    expect(fromCfg.keyFiles).toEqual([{ path: '/keys/cfg', explicit: true }]);
+    const fromInventory = resolveTarget(target({ host: 'web1', user: 'inv-user', privateKeyFile: '/keys/inv' }), cfg);
+    expect(fromInventory.user).toBe('inv-user');
+    expect(fromInventory.keyFiles).toEqual([{ path: '/keys/inv', explicit: true }]);
+    expect(resolveTarget(target({ host: 'web1', user: 'inv-user' }), { ...cfg, cliUser: 'cli' }).user).toBe('cli');
+  });
+
   it('lets inventory vars win over ssh_config', () => {
     const r = resolveTarget(target({ host: 'web1', port: 22, user: 'inv-user', privateKeyFile: '/keys/inv' }), ctx());
     expect(r).toMatchObject({ port: 22, user: 'inv-user' });

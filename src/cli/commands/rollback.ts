@@ -8,7 +8,7 @@ import { limitHosts, selectHosts } from '../../inventory/pattern.js';
 import { connectionVars, hostVars } from '../../inventory/vars.js';
 import type { Command } from '../command.js';
 import { ROLLBACK_HELP } from '../help.js';
-import { makeConnector } from '../inputs.js';
+import { makeConnector, inventoryWarner } from '../inputs.js';
 import { connectionOptions, connectionTimeouts, intOption, requireInventory } from '../options.js';
 
 export const rollbackCommand: Command = {
@@ -32,7 +32,7 @@ export const rollbackCommand: Command = {
     if (!snap) throw new UserInputError(`vipush rollback: no saved run ${runId} in ${stateDir()} (see vipush rollback --list)`);
     let hosts = Object.keys(snap.hosts);
     if (typeof values.limit === 'string') {
-      const allowed = new Set(limitHosts(inventory, selectHosts(inventory, 'all'), values.limit));
+      const allowed = new Set(limitHosts(inventory, selectHosts(inventory, 'all'), values.limit, inventoryWarner()));
       hosts = hosts.filter((h) => allowed.has(h));
     }
     const { connectTimeoutMs, commandTimeoutMs } = connectionTimeouts(values);

@@ -17,9 +17,19 @@ import { shJoin, shQuote } from '../../remote/quote.js';
 import type { Command, CommandArgs } from '../command.js';
 import { exitCodeForRun } from '../exit.js';
 import { DRIFT_HELP, RUN_HELP } from '../help.js';
-import { loadInputs, makeConnector } from '../inputs.js';
+import { inventoryWarner, loadInputs, makeConnector } from '../inputs.js';
 import { acquireRunLock } from '../lock.js';
-import { connectionOptions, connectionTimeouts, extraVarsOption, intOption, parseShard, requireInventory, requirePlaybook } from '../options.js';
+import {
+  connectionOptions,
+  connectionTimeouts,
+  extraVarsOption,
+  intOption,
+  inventoryLabel,
+  parseShard,
+  requireInventory,
+  requirePlaybook,
+  resolveSource,
+} from '../options.js';
 import { interruptibleRun } from '../signals.js';
 
 // run and drift are one pipeline stopped at different points (see the architecture notes); they differ only in mode.
@@ -39,7 +49,8 @@ export const driftCommand: Command = {
 
 async function runPlaybook(name: 'run' | 'drift', { values, positionals }: CommandArgs): Promise<number> {
   const playbookPath = requirePlaybook(positionals, name);
-  const inventoryPath = requireInventory(values, name);
+  const inventorySources = requireInventory(values, name);
+  const inventoryPath = inventoryLabel(inventorySources.map((s) => resolveSource(s)));
   const mode = name === 'run' ? 'run' : values.fix ? 'fix' : 'drift';
   const check = name === 'run' && !!values.check;
   const forks = intOption(values, 'forks', 50, 1, 10_000);
@@ -47,12 +58,12 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
   const logFormat = (values['log-format'] as string | undefined) ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw new UserInputError(`--log-format must be text or json, not "${logFormat}"`);
 
-  const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
+  const { playbook, inventory } = await loadInputs(playbookPath, inventorySources);
   const extraVars = parseExtraVars(extraVarsOption(values));
   const shard = parseShard(values.shard);
-  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard });
+  const plays = preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars, shard, warn: inventoryWarner() });
 
-  const lock = await acquireRunLock({ playbook: resolve(playbookPath), inventory: resolve(inventoryPath), shard: shard && `${shard.index}/${shard.count}` });
+  const lock = await acquireRunLock({ playbook: resolve(playbookPath), inventory: inventoryPath, shard: shard && `${shard.index}/${shard.count}` });
   const run = interruptibleRun();
 
   const started = new Date();
@@ -84,7 +95,7 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
   try {
     // the undo record: a header now, each host's part as soon as it has changed (a crash keeps what is written)
     const recordDir = changes
-      ? await saveRunHeader({ version: 1, runId, playbook: resolve(playbookPath), inventory: resolve(inventoryPath), createdAt: started.toISOString() })
+      ? await saveRunHeader({ version: 1, runId, playbook: resolve(playbookPath), inventory: inventoryPath, createdAt: started.toISOString() })
       : undefined;
     progress?.start();
     const result = await runPlays(plays, {
@@ -111,7 +122,7 @@ async function runPlaybook(name: 'run' | 'drift', { values, positionals }: Comma
     if (result.applied.size > 0) {
       const path = recordDir;
       if (logFormat === 'text' && !values.quiet) {
-        process.stdout.write(`run ${runId}: what it changed is saved in ${path}; \`${rollbackCommandLine(runId, inventoryPath)}\` undoes it\n`);
+        process.stdout.write(`run ${runId}: what it changed is saved in ${path}; \`${rollbackCommandLine(runId, inventorySources)}\` undoes it\n`);
       }
     } else if (recordDir) await removeRun(runId);
     const exit = exitCodeForRun(report, mode, run.signal.aborted);
@@ -136,8 +147,8 @@ function vantageResolver(inv: Inventory) {
 }
 
 /** The command that undoes a run, ready to paste: quoted, and with the state directory when it is not the default. */
-function rollbackCommandLine(runId: string, inventoryPath: string): string {
-  const command = shJoin(['vipush', 'rollback', '--run', runId, '-i', inventoryPath]);
+function rollbackCommandLine(runId: string, inventorySources: string[]): string {
+  const command = shJoin(['vipush', 'rollback', '--run', runId, ...inventorySources.flatMap((s) => ['-i', s])]);
   const dir = process.env.VIPUSH_STATE_DIR;
   return dir ? `VIPUSH_STATE_DIR=${shQuote(dir)} ${command}` : command;
 }

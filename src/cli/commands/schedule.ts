@@ -10,8 +10,8 @@ import { escapeField } from '../../report/escape.js';
 import { parseExtraVars } from '../../inventory/vars.js';
 import type { Command } from '../command.js';
 import { SCHEDULE_HELP } from '../help.js';
-import { loadInputs } from '../inputs.js';
-import { connectionOptions, extraVarsOption, requireInventory, requirePlaybook } from '../options.js';
+import { inventoryWarner, loadInputs } from '../inputs.js';
+import { connectionOptions, extraVarsOption, requireInventory, requirePlaybook, resolveSource } from '../options.js';
 import { SCHEDULE_STATE_DIR, scheduleUnits, type ScheduleUnits } from '../schedule.js';
 
 export const scheduleCommand: Command = {
@@ -31,19 +31,24 @@ export const scheduleCommand: Command = {
   },
   async handler({ values, positionals, argv }) {
     const playbookPath = requirePlaybook(positionals, 'schedule');
-    const inventoryPath = requireInventory(values, 'schedule');
+    const inventorySources = requireInventory(values, 'schedule');
     if (typeof values.every !== 'string') throw new UserInputError('vipush schedule: --every INTERVAL is required (e.g. --every 15m)');
     // Refuse to schedule something that would fail on its first run.
-    const { playbook, inventory } = await loadInputs(playbookPath, inventoryPath);
-    preparePlays(playbook, inventory, { limit: values.limit as string | undefined, extraVars: parseExtraVars(extraVarsOption(values)) });
+    const { playbook, inventory } = await loadInputs(playbookPath, inventorySources);
+    preparePlays(playbook, inventory, {
+      limit: values.limit as string | undefined,
+      extraVars: parseExtraVars(extraVarsOption(values)),
+      warn: inventoryWarner(),
+    });
     const extra: string[] = [];
     for (const k of ['known-hosts', 'private-key', 'user', 'limit'] as const) {
       if (typeof values[k] === 'string') extra.push(`--${k}`, resolveIfPath(k, values[k]));
     }
     for (const e of extraVarsOption(values)) extra.push('-e', e);
+    for (const s of inventorySources.slice(1)) extra.push('-i', resolveSource(s));
     const units = scheduleUnits({
       playbook: playbookPath,
-      inventory: inventoryPath,
+      inventory: resolveSource(inventorySources[0]),
       every: values.every,
       fix: !!values.fix,
       vipush: ownBinPath(),

@@ -13,5 +13,6 @@ export const addressArgsSchema = {
     state: { type: 'string', enum: ['present', 'absent'] },
     persist: { type: 'string', enum: PERSIST_BACKENDS },
     allow_arp: { type: 'boolean' },
+    exclusive: { type: 'boolean' },
   },
 } as const;

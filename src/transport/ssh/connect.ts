@@ -27,6 +27,9 @@ export interface ConnectOptions {
   privateKeyFile?: string;
   /** -u: wins over the inventory and ssh_config */
   user?: string;
+  /** ansible.cfg remote_user and private_key_file: below the inventory, above ssh_config */
+  configUser?: string;
+  configPrivateKeyFile?: string;
   /** the whole connection set-up, retries included, ends within this (default 10 s) */
   connectTimeoutMs?: number;
   /** attempts for transient set-up failures (refused, reset, timed out); default 3 */
@@ -279,7 +282,15 @@ export async function connectHost(target: ConnectTarget, opts: ConnectOptions = 
   const logger = opts.logger ?? noLogger;
   const sshConfig: SshConfig =
     opts.sshConfigFile === null ? { file: '', options: [] } : loadSshConfig(opts.sshConfigFile ?? join(home, '.ssh', 'config'), home);
-  const resolved = resolveTarget(target, { home, localUser, cliUser: opts.user, cliPrivateKeyFile: opts.privateKeyFile, sshConfig });
+  const resolved = resolveTarget(target, {
+    home,
+    localUser,
+    cliUser: opts.user,
+    cliPrivateKeyFile: opts.privateKeyFile,
+    configUser: opts.configUser,
+    configPrivateKeyFile: opts.configPrivateKeyFile,
+    sshConfig,
+  });
   const knownHostsFiles = opts.knownHostsFiles ?? [join(home, '.ssh', 'known_hosts'), '/etc/ssh/ssh_known_hosts'];
   const verifier = opts.knownHosts ?? (await KnownHostsVerifier.load(knownHostsFiles));
   const connections = opts.connections ?? new RunConnections();
