@@ -138,7 +138,7 @@ describe('loop', () => {
 
   test('a label is printed on the terminal: no control characters', () => {
     expect(resolve(LOOPED, { vips: [{ address: '192.0.2.1/32', label: 'lo:\u009b2J' }] }).errors).toEqual([
-      'vips.yml:9:45: loop item label "lo:\\u009b2J" must be one line without control characters [loop item 0 ({"address":"192.0.2.1/32","label":"lo:?2J"})]',
+      'vips.yml:9:45: loop item label "lo:\\x9b2J" must be one line without control characters [loop item 0 ({"address":"192.0.2.1/32","label":"lo:?2J"})]',
     ]);
   });
 
@@ -306,7 +306,7 @@ describe('exclusive address tasks', () => {
       '- hosts: all\n  tasks:\n    - name: x\n      address: { address: "{{ item }}", dev: "{{ d }}", persist: "{{ p }}", exclusive: true }\n      loop: []\n';
     expect(resolve(text, { d: 'lo;x', p: 'bogus' }).errors).toEqual([
       'vips.yml:4:46: device name "lo;x" contains ";"; a device name may contain only letters, digits and "_.-"',
-      'vips.yml:4:66: `persist` must be one of auto, ifupdown, netplan, networkd, networkmanager, ifcfg, none, got "bogus"',
+      'vips.yml:4:66: `persist` must be one of auto, ifupdown, netplan, networkd, networkmanager, ifcfg, systemd, none, got "bogus"',
     ]);
     expect(resolve(text, { d: 'lo', p: 'none' }).tasks).toMatchObject([{ module: 'address_retire', args: { dev: 'lo', declared: [] } }]);
   });
