@@ -21,8 +21,12 @@ import { resolveGate, resolveTask } from './resolve.js';
 import { schemaProblems } from './schema-check.js';
 import { GATE_KINDS, type GateKind } from './schema/gates.js';
 import { hasTemplate } from './template.js';
+import { parseWhen, type WhenCondition } from './when.js';
 import { MODULE_NAMES, takesChangedWhen, type ModuleName } from '../modules/registry.js';
-import type { GateSpec, Play, Playbook, SerialStep, TaskSpec } from './types.js';
+import type { GateSpec, Play, Playbook, SerialStep, TaskLoop, TaskSpec } from './types.js';
+
+/** Task keys that are not a module: Ansible's task keywords vipush supports. */
+const TASK_KEYWORDS = ['name', 'changed_when', 'loop', 'loop_control', 'when'];
 
 /**
  * Loads a playbook: a YAML list of plays, Ansible style. Every problem in the
@@ -159,7 +163,7 @@ function playbookFromYaml(y: YamlFile): Playbook {
         loc: keyAt(present[1], ...where),
         message: `${holder} has ${present.length} ${noun}s, ${code(present, 'and')}; write one ${noun} per ${holder}`,
       });
-    } else if (Object.keys(item).every((k) => k === 'name' || k === 'changed_when')) {
+    } else if (Object.keys(item).every((k) => TASK_KEYWORDS.includes(k))) {
       // With an unknown key, the schema already says "unknown module `adress`"; this is the case with no key at all.
       diagnostics.push({ loc: at(...where), message: `${holder} has no ${noun}; add one of ${code(choices, 'or')}` });
     }
@@ -177,6 +181,9 @@ function playbookFromYaml(y: YamlFile): Playbook {
       return undefined;
     }
     if (!module || !schemaClean(i, 'tasks', j)) return undefined;
+    const loop = readLoop(t, i, j);
+    const when = readWhen(t.when, i, j);
+    if (loop === null || when === null) return undefined;
     const argsNode = nodeAtPath(y, root, [String(i), 'tasks', String(j), module]);
     const spec: TaskSpec = {
       name: t.name as string,
@@ -185,12 +192,67 @@ function playbookFromYaml(y: YamlFile): Playbook {
       source: at(i, 'tasks', j),
       argSources: valueLocations(y, argsNode, keyAt(module, i, 'tasks', j)),
       ...(typeof t.changed_when === 'boolean' ? { changedWhen: t.changed_when } : {}),
+      ...(loop ? { loop } : {}),
+      ...(when ? { when } : {}),
     };
     if (!hasTemplate(spec.args) && !hasTemplate(spec.name)) {
       const r = resolveTask(spec, new Map());
       if ('diagnostics' in r) diagnostics.push(...r.diagnostics);
     }
     return spec;
+  }
+
+  /** `loop` and `loop_control`; null after a problem (reported) */
+  function readLoop(t: Obj, i: number, j: number): TaskLoop | undefined | null {
+    const control = isObj(t.loop_control) ? t.loop_control : undefined;
+    if (t.loop === undefined) {
+      if (control === undefined) return undefined;
+      diagnostics.push({ loc: keyAt('loop_control', i, 'tasks', j), message: '`loop_control` without `loop`: add `loop`, or remove `loop_control`' });
+      return null;
+    }
+    const source = at(i, 'tasks', j, 'loop');
+    if (typeof t.loop === 'string' && !/^\s*\{\{[^{}]*\}\}\s*$/.test(t.loop)) {
+      diagnostics.push({ loc: source, message: `\`loop\` must be a list, or "{{ var }}" naming one, got ${JSON.stringify(t.loop)}` });
+      return null;
+    }
+    const loopVar = typeof control?.loop_var === 'string' ? control.loop_var : 'item';
+    const indexVar = typeof control?.index_var === 'string' ? control.index_var : undefined;
+    if (indexVar === loopVar) {
+      diagnostics.push({
+        loc: at(i, 'tasks', j, 'loop_control', 'index_var'),
+        message: `\`index_var\` and \`loop_var\` are both "${loopVar}": name them apart`,
+      });
+      return null;
+    }
+    return {
+      value: t.loop,
+      source,
+      sources: valueLocations(y, nodeAtPath(y, root, [String(i), 'tasks', String(j), 'loop']), keyAt('loop', i, 'tasks', j)),
+      loopVar,
+      ...(indexVar ? { indexVar } : {}),
+      ...(typeof control?.label === 'string' ? { label: { text: control.label, source: at(i, 'tasks', j, 'loop_control', 'label') } } : {}),
+    };
+  }
+
+  /** `when`, each condition parsed; null after a problem (reported) */
+  function readWhen(value: unknown, i: number, j: number): WhenCondition[] | undefined | null {
+    if (value === undefined) return undefined;
+    const list = Array.isArray(value) ? value : [value];
+    const out: WhenCondition[] = [];
+    let bad = false;
+    list.forEach((c, k) => {
+      const source = Array.isArray(value) ? at(i, 'tasks', j, 'when', k) : at(i, 'tasks', j, 'when');
+      if (typeof c === 'boolean') {
+        out.push({ text: String(c), expr: { kind: 'literal', value: c }, source });
+        return;
+      }
+      const parsed = parseWhen(String(c));
+      if ('error' in parsed) {
+        diagnostics.push({ loc: source, message: parsed.error });
+        bad = true;
+      } else out.push({ text: String(c), expr: parsed.expr, source });
+    });
+    return bad ? null : out;
   }
 
   function readGate(g: unknown, i: number, j: number): GateSpec | undefined {

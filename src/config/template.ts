@@ -5,7 +5,7 @@ import { joinPointer } from '../source/pointer.js';
 import { suggest } from './suggest.js';
 
 /**
- * `{{ name }}` substitution, and nothing more: no filters, no expressions, no
+ * `{{ name }}` and `{{ name.key.key }}` substitution, and nothing more: no filters, no expressions, no
  * statements. Playbooks look like Ansible's, so a user will try
  * `{{ vip | ipaddr }}` or `{% if %}`; a half-implemented Jinja would give such
  * a template a meaning close to, but not exactly, Ansible's, and a VIP config
@@ -29,7 +29,8 @@ export interface VarUse {
 
 export type TemplatePart = { text: string } | { varName: string };
 
-const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** a variable, then keys of maps (or indexes of lists) below it: `vip`, `item.address`, `vips.0.label` */
+const VAR_PATH = /^[A-Za-z_][A-Za-z0-9_]*(\.(?:[A-Za-z_][A-Za-z0-9_]*|[0-9]+))*$/;
 const RAW_OPEN = /^\{%\s*raw\s*%\}/;
 const RAW_CLOSE = /\{%\s*endraw\s*%\}/;
 
@@ -59,9 +60,9 @@ export function parseTemplate(text: string): { parts: TemplatePart[] } | { error
       const close = rest.indexOf('}}', 2);
       if (close < 0) return { error: `unclosed "{{" in ${JSON.stringify(text)}` };
       const inner = rest.slice(2, close).trim();
-      if (!VAR_NAME.test(inner)) {
+      if (!VAR_PATH.test(inner)) {
         return {
-          error: `unsupported template "${rest.slice(0, close + 2)}": vipush substitutes only {{ name }}, with no filters or expressions`,
+          error: `unsupported template "${rest.slice(0, close + 2)}": vipush substitutes only {{ name }} and {{ name.key }}, with no filters or expressions`,
         };
       }
       if (literal) parts.push({ text: literal });
@@ -85,7 +86,10 @@ export function parseTemplate(text: string): { parts: TemplatePart[] } | { error
   return { parts };
 }
 
-type Resolution = { ok: true; value: unknown; uses: VarUse[] } | { ok: false; diagnostics: Diagnostic[] };
+export type Resolution = { ok: true; value: unknown; uses: VarUse[] } | { ok: false; diagnostics: Diagnostic[] };
+
+/** A dotted path's lookup: found, absent (for `is defined`), or an error such as a variable that refers to itself. */
+export type PathLookup = Resolution | { ok: 'undefined'; diagnostics: Diagnostic[] };
 
 export type RenderResult = { value: unknown; uses: Map<string, VarUse[]> } | { diagnostics: Diagnostic[] };
 
@@ -105,9 +109,60 @@ export class TemplateRenderer {
   private readonly vars: Vars;
   private readonly resolved = new Map<string, Resolution>();
   private readonly resolving: string[] = [];
+  /** the renderer this one adds variables to (a loop's `item`), asked for every other name */
+  private readonly parent: TemplateRenderer | undefined;
 
-  constructor(vars: Vars) {
+  constructor(vars: Vars, parent?: TemplateRenderer) {
     this.vars = vars;
+    this.parent = parent;
+  }
+
+  /**
+   * A renderer that knows `extra` too, already rendered (a loop's item: its templates were substituted
+   * when the loop's list was), and shares this one's work for every other variable.
+   */
+  withValues(extra: Vars): TemplateRenderer {
+    const child = new TemplateRenderer(extra, this);
+    for (const [name, v] of extra) child.resolved.set(name, { ok: true, value: v.value, uses: [] });
+    return child;
+  }
+
+  /**
+   * `name.key.key`: the variable, then a key of a map or an index of a list at each dot. A name or key
+   * that is not there is `undefined` (what `is defined` asks), with the error a template would give.
+   */
+  lookupPath(path: string, usedAt: Location): PathLookup {
+    const [name, ...keys] = path.split('.');
+    const root = this.lookup(name, usedAt);
+    if (!root.ok) return this.has(name) ? root : { ok: 'undefined', diagnostics: root.diagnostics };
+    let value = root.value;
+    let walked = name;
+    for (const key of keys) {
+      const note = describeUses(root.uses);
+      const from = note ? ` ${note}` : '';
+      if (Array.isArray(value) && /^[0-9]+$/.test(key)) {
+        if (Number(key) >= value.length) {
+          return { ok: 'undefined', diagnostics: [{ loc: usedAt, message: `"${walked}" has no item ${key}: it holds ${value.length}${from}` }] };
+        }
+        value = value[Number(key)];
+      } else if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        if (!Object.hasOwn(value, key)) {
+          const near = suggest(key, Object.keys(value));
+          const message = `"${walked}" has no key "${key}"${near ? ` (did you mean "${near}"?)` : ''}${from}`;
+          return { ok: 'undefined', diagnostics: [{ loc: usedAt, message }] };
+        }
+        value = (value as Record<string, unknown>)[key];
+      } else {
+        const kind = typeof value === 'string' || typeof value === 'number' ? `a ${typeof value}` : kindOf(value);
+        return { ok: 'undefined', diagnostics: [{ loc: usedAt, message: `"${walked}" is ${kind}, not a map: it has no key "${key}"${from}` }] };
+      }
+      walked += `.${key}`;
+    }
+    return { ok: true, value, uses: root.uses };
+  }
+
+  private has(name: string): boolean {
+    return this.vars.has(name) || (this.parent?.has(name) ?? false);
   }
 
   /** Renders one string written at `loc`. */
@@ -115,7 +170,7 @@ export class TemplateRenderer {
     const parsed = parseTemplate(text);
     if ('error' in parsed) return { ok: false, diagnostics: [{ loc, message: parsed.error }] };
     const { parts } = parsed;
-    if (parts.length === 1 && 'varName' in parts[0]) return this.lookup(parts[0].varName, loc);
+    if (parts.length === 1 && 'varName' in parts[0]) return definedOrError(this.lookupPath(parts[0].varName, loc));
     let out = '';
     const uses: VarUse[] = [];
     const diagnostics: Diagnostic[] = [];
@@ -124,7 +179,7 @@ export class TemplateRenderer {
         out += part.text;
         continue;
       }
-      const found = this.lookup(part.varName, loc);
+      const found = definedOrError(this.lookupPath(part.varName, loc));
       if (!found.ok) {
         diagnostics.push(...found.diagnostics);
         continue;
@@ -173,6 +228,7 @@ export class TemplateRenderer {
 
   private lookup(name: string, usedAt: Location): Resolution {
     const variable = this.vars.get(name);
+    if (!variable && this.parent) return this.parent.lookup(name, usedAt);
     if (!variable) {
       const near = suggest(name, this.vars.keys());
       return { ok: false, diagnostics: [{ loc: usedAt, message: `undefined variable "${name}"${near ? ` (did you mean "${near}"?)` : ''}` }] };
@@ -194,6 +250,10 @@ export class TemplateRenderer {
     this.resolved.set(name, result);
     return result.ok ? { ok: true, value: result.value, uses: [use] } : result;
   }
+}
+
+function definedOrError(r: PathLookup): Resolution {
+  return r.ok === 'undefined' ? { ok: false, diagnostics: r.diagnostics } : r;
 }
 
 /** `(from var "vip", site.yml:6:10)`: where a substituted value came from. */

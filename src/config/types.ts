@@ -1,6 +1,7 @@
 import type { Location } from '../source/location.js';
 import type { Vars } from '../inventory/types.js';
 import type { ModuleName } from '../modules/registry.js';
+import type { WhenCondition } from './when.js';
 
 export type { ResolvedTask } from '../modules/registry.js';
 
@@ -17,6 +18,24 @@ export interface TaskSpec {
   argSources: Map<string, Location>;
   /** ansible-style per-task keys */
   changedWhen?: boolean;
+  /** `loop:` with its `loop_control`: the task runs once per item, each its own task in reports */
+  loop?: TaskLoop;
+  /** `when:`, every condition parsed; all must hold (per item, for a loop) */
+  when?: WhenCondition[];
+}
+
+export interface TaskLoop {
+  /** a list as written, or a string that is one "{{ var }}" */
+  value: unknown;
+  source: Location;
+  /** where each item of a written list sits, by JSON pointer ("/0", "/1/address") */
+  sources: Map<string, Location>;
+  /** loop_control.loop_var (default "item") */
+  loopVar: string;
+  /** loop_control.index_var: the item's index from 0 */
+  indexVar?: string;
+  /** loop_control.label: what reports show for each item (default: the item) */
+  label?: { text: string; source: Location };
 }
 
 export type GateSpec = (

@@ -2,7 +2,7 @@ import { describeDiff, driftOf, safeOrder, simulate, summarise } from '../change
 import { HostError } from '../errors.js';
 import { factsLines, parseFacts } from '../facts/gather.js';
 import type { FactsRequest, HostFacts } from '../facts/types.js';
-import { factsNeeded, planTask, type ResolvedTask } from '../modules/registry.js';
+import { factsNeeded, isSkipped, planTask, type HostTask } from '../modules/registry.js';
 import { PlanRefusal, type TaskPlan } from '../modules/types.js';
 import { newNonce } from '../remote/markers.js';
 import {
@@ -107,7 +107,7 @@ export class HostRun {
 
   constructor(
     readonly host: string,
-    private readonly tasks: ResolvedTask[],
+    private readonly tasks: HostTask[],
     private readonly conn: HostConnection,
     private readonly opts: HostRunOptions,
   ) {
@@ -116,7 +116,17 @@ export class HostRun {
       status: 'ok',
       rolledBack: false,
       restored: [],
-      tasks: tasks.map((t) => ({ name: t.name, module: t.module, status: 'skipped', changes: [], diff: '', warnings: [], output: '', error: null })),
+      tasks: tasks.map((t) => ({
+        name: t.name,
+        module: t.module,
+        status: 'skipped',
+        changes: [],
+        diff: '',
+        warnings: [],
+        output: '',
+        error: null,
+        ...(isSkipped(t) ? { skipReason: t.skipped } : {}),
+      })),
       drift: [],
       error: null,
       durationMs: 0,
@@ -170,6 +180,7 @@ export class HostRun {
     for (let i = 0; i < this.tasks.length; i++) {
       const task = this.tasks[i];
       const tr = this.result.tasks[i];
+      if (isSkipped(task)) continue;
       let plan: TaskPlan;
       try {
         plan = planTask(task, state, { host: this.host });

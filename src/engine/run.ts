@@ -1,17 +1,19 @@
 import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { GateSpec, Play, Playbook, ResolvedTask } from '../config/types.js';
+import type { GateSpec, Play, Playbook } from '../config/types.js';
+import type { HostTask } from '../modules/registry.js';
 import type { Change } from '../changes/index.js';
 import { stepArgv } from '../changes/index.js';
 import { MAC_ADDRESS } from '../net/values.js';
 import { newNonce } from '../remote/markers.js';
 import { applyLines, parseOutcomes, scriptHead } from '../remote/script.js';
-import { resolvePlayForHost } from '../config/resolve.js';
+import { resolvePlayForHost, setProblems } from '../config/resolve.js';
 import { UserInputError, type Diagnostic } from '../errors.js';
 import type { ConnectionVars, Inventory, Vars } from '../inventory/types.js';
 import { connectionVars, hostVars, mergeVars } from '../inventory/vars.js';
 import { limitHosts, selectHosts } from '../inventory/pattern.js';
 import type { Transport } from '../transport/types.js';
+import { formatLocation } from '../source/location.js';
 import { HOST_SNAPSHOT_DIR, serializeHostSnapshot, type HostSnapshot } from '../state/snapshots.js';
 import { batches, batchFailed } from './batches.js';
 import { HostRun, type HostConnection } from './host-run.js';
@@ -21,7 +23,7 @@ import type { GateOutcome, HostResult, RunEvents, RunMode } from './types.js';
 export interface PreparedHost {
   name: string;
   conn: ConnectionVars;
-  tasks: ResolvedTask[];
+  tasks: HostTask[];
 }
 
 export interface PreparedPlay {
@@ -47,6 +49,7 @@ export function preparePlays(
   if (opts.limit && limitHosts(inv, [...inv.hosts.keys()], opts.limit, opts.warn).length === 0) {
     throw new UserInputError(`--limit ${JSON.stringify(opts.limit)} leaves no host of the inventory to target`);
   }
+  const earlierTasks = new Map<string, HostTask[]>();
   for (const play of playbook.plays) {
     let names: string[];
     try {
@@ -65,6 +68,13 @@ export function preparePlays(
     for (const name of names) {
       const vars = mergeVars(hostVars(inv, name), play.vars, opts.extraVars);
       const r = resolvePlayForHost(play, vars);
+      // sets fight across plays too: a host's tasks of every play so far (within one play, resolvePlayForHost checks)
+      const all = [...(earlierTasks.get(name) ?? []), ...r.tasks];
+      if (earlierTasks.has(name)) {
+        const within = new Set(setProblems(r.tasks).map((d) => `${formatLocation(d.loc!)} ${d.message}`));
+        for (const d of setProblems(all)) if (!within.has(`${formatLocation(d.loc!)} ${d.message}`)) r.diagnostics.push(d);
+      }
+      earlierTasks.set(name, all);
       for (const d of r.diagnostics) {
         const key = `${d.loc?.file}:${d.loc?.line}:${d.loc?.col}:${d.message}`;
         if (!seen.has(key)) {

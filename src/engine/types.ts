@@ -13,6 +13,8 @@ export interface TaskResult {
   warnings: string[];
   output: string;
   error: string | null;
+  /** why the task was skipped (`when` was false); absent for a task that ran */
+  skipReason?: string;
 }
 
 export interface HostDrift extends DriftItem {

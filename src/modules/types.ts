@@ -35,6 +35,41 @@ export interface TaskKeywords {
   changedWhen?: boolean;
 }
 
+/** The task that closes a set: it runs after the set's items, planned against what they did. */
+export interface SetClosing {
+  /** a registered (usually internal) module */
+  module: string;
+  args: unknown;
+  /** shown after the task's name: "NAME (retire undeclared VIPs on lo)" */
+  what: string;
+  /** two sets with the same key on one host would undo each other: one per key and host */
+  key: string;
+  /** the set, for the message when a second one has the key: "exclusive address task for lo" */
+  describe: string;
+}
+
+/**
+ * A module whose task may declare a whole set (address `exclusive: true`): its items are the set,
+ * and a closing task makes the host hold no other member. `keys` are args that are one value for
+ * the set (never the loop's item), so a set closes even when its list is empty.
+ */
+export interface SetSupport<Args> {
+  keys: readonly string[];
+  /** whether the args as written (templates not substituted) may declare a set; only then are `keys` held to one value */
+  declaredBy(raw: Record<string, unknown>): boolean;
+  /**
+   * `setArgs`: the `keys` as written, substituted (checked here: with an empty list, no item's
+   * resolve() sees them); `items`: the args of the items this host runs. undefined: not a set;
+   * problems: by key, what is wrong with the set's args.
+   */
+  close(setArgs: Record<string, unknown>, items: readonly Args[]): SetClosing | { problems: { key: string; message: string }[] } | undefined;
+  /**
+   * Why another task of this module on the same host (not one of the set's items) fights the set:
+   * the closing task would undo it at the end of every run. undefined: no conflict.
+   */
+  conflicts?(setArgs: Record<string, unknown>, other: Args): string | undefined;
+}
+
 /**
  * A module: one folder under src/modules, registered in registry.ts. Its args are checked twice: by
  * `schema` at load time (values that are still `{{ templates }}` skipped) and for each host after
@@ -46,6 +81,10 @@ export interface ModuleDefinition<Args> {
   schema: object;
   /** whether the task may carry `changed_when` */
   takesChangedWhen?: boolean;
+  /** not written in playbooks: a task of another module expands into it (an exclusive address task's retirement) */
+  internal?: boolean;
+  /** a task of this module may declare a whole set (see SetSupport) */
+  set?: SetSupport<Args>;
   resolve(value: unknown, problems: ArgProblems, keywords: TaskKeywords): Args | undefined;
   /** what the facts must read for this task */
   needs(args: Args): Partial<FactsRequest>;

@@ -35,6 +35,7 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
       if ((o.check || o.verbose) && t.status === 'changed' && o.mode === 'run') {
         for (const c of t.changes) out.push(`${o.check ? 'would change' : 'changed'} ${name}: ${f(t.name)}: ${f(c)}`);
       }
+      if (o.verbose && t.status === 'skipped' && t.skipReason) out.push(`skipped ${name}: ${f(t.name)}: ${f(t.skipReason)}`);
       if (o.diff && t.diff && t.status !== 'ok') out.push(`--- ${name}: ${f(t.name)}`, escapeBlock(t.diff.trimEnd()));
     }
     if (o.mode !== 'run') {

@@ -12,6 +12,7 @@ function deferred(): Deferred {
   return { promise, resolve };
 }
 
+type Task = ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>;
 type Counts = Record<HostStatus, number>;
 const zero = (): Counts => ({ ok: 0, changed: 0, failed: 0, unreachable: 0, skipped: 0 });
 const fmt = (c: Counts) => `ok=${c.ok} changed=${c.changed} failed=${c.failed} unreachable=${c.unreachable}`;
@@ -27,9 +28,10 @@ const fmt = (c: Counts) => `ok=${c.ok} changed=${c.changed} failed=${c.failed} u
 export class TerminalProgress implements RunEvents {
   private readonly plays: string[];
   private readonly done = new Map<string, Deferred>();
-  private readonly tasks = new Map<string, ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>>();
+  private readonly tasks = new Map<string, Task>();
   private readonly counts = new Map<string, Counts>();
-  private readonly ready = new Map<string, Deferred>();
+  /** Updates for a play whose listr2 task has not started yet, applied in order when it starts. */
+  private readonly pending = new Map<string, ((t: Task) => void)[]>();
   private current?: string;
   private listr?: Promise<unknown>;
 
@@ -40,7 +42,7 @@ export class TerminalProgress implements RunEvents {
     this.plays = plays;
     for (const p of plays) {
       this.done.set(p, deferred());
-      this.ready.set(p, deferred());
+      this.pending.set(p, []);
       this.counts.set(p, zero());
     }
   }
@@ -50,9 +52,10 @@ export class TerminalProgress implements RunEvents {
     const list = new Listr(
       this.plays.map((p) => ({
         title: f(p),
-        task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>) => {
+        task: async (_ctx: unknown, task: Task) => {
           this.tasks.set(p, task);
-          this.ready.get(p)!.resolve();
+          for (const update of this.pending.get(p) ?? []) update(task);
+          this.pending.set(p, []);
           await this.done.get(p)!.promise;
         },
       })),
@@ -69,20 +72,21 @@ export class TerminalProgress implements RunEvents {
     this.listr = list.run().catch(() => undefined);
   }
 
-  private async withTask(play: string, fn: (t: ListrTaskWrapper<unknown, typeof DefaultRenderer, typeof SimpleRenderer>) => void) {
-    await this.ready.get(play)?.promise;
+  /** Applies an update to the play's line now, or, before listr2 has started that play, as soon as it does: none is dropped. */
+  private withTask(play: string, fn: (t: Task) => void): void {
     const t = this.tasks.get(play);
     if (t) fn(t);
+    else this.pending.get(play)?.push(fn);
   }
 
   playStart(p: { name: string; hosts: string[] }): void {
     if (this.current && this.current !== p.name) this.done.get(this.current)?.resolve();
     this.current = p.name;
-    void this.withTask(p.name, (t) => (t.title = `${f(p.name)} (${p.hosts.length} hosts)`));
+    this.withTask(p.name, (t) => (t.title = `${f(p.name)} (${p.hosts.length} hosts)`));
   }
 
   batchStart(b: { play: string; index: number; count: number; hosts: string[] }): void {
-    if (b.count > 1) void this.withTask(b.play, (t) => (t.output = `batch ${b.index + 1}/${b.count}: ${b.hosts.length} hosts`));
+    if (b.count > 1) this.withTask(b.play, (t) => (t.output = `batch ${b.index + 1}/${b.count}: ${b.hosts.length} hosts`));
   }
 
   hostDone(r: HostResult): void {
@@ -90,20 +94,20 @@ export class TerminalProgress implements RunEvents {
     if (!play) return;
     const c = this.counts.get(play)!;
     c[r.status]++;
-    void this.withTask(play, (t) => (t.title = `${f(play)}: ${fmt(c)}`));
+    this.withTask(play, (t) => (t.title = `${f(play)}: ${fmt(c)}`));
   }
 
   batchDone(b: { play: string; index: number; failed: string[]; stopped: boolean; reason?: string }): void {
-    if (b.stopped) void this.withTask(b.play, (t) => (t.output = `stopped: ${f(b.reason ?? '')}`));
+    if (b.stopped) this.withTask(b.play, (t) => (t.output = `stopped: ${f(b.reason ?? '')}`));
   }
 
   gate(g: GateOutcome): void {
-    void this.withTask(g.play, (t) => (t.output = `gate ${f(g.name)} after batch ${g.batch + 1}: ${g.ok ? 'passed' : 'FAILED'}: ${f(g.detail)}`));
+    this.withTask(g.play, (t) => (t.output = `gate ${f(g.name)} after batch ${g.batch + 1}: ${g.ok ? 'passed' : 'FAILED'}: ${f(g.detail)}`));
   }
 
   async finish(): Promise<void> {
+    // every play's task still runs (and takes its pending updates) before listr2 ends
     for (const d of this.done.values()) d.resolve();
-    for (const d of this.ready.values()) d.resolve();
     await this.listr;
   }
 }

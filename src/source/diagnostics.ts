@@ -1,4 +1,5 @@
 import { formatLocation, type Location } from './location.js';
+import { escapeField } from '../text/escape.js';
 
 /** One problem in the user's input, reported as one line: `file:line:col: message`. */
 export interface Diagnostic {
@@ -32,9 +33,7 @@ export class UserInputError extends Error {
  * never obeyed by the terminal that prints the message.
  */
 export function oneLine(message: string): string {
-  return message.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) =>
-    c === '\n' ? '\\n' : c === '\t' ? '\\t' : c === '\r' ? '\\r' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
+  return escapeField(message);
 }
 
 /** The same diagnostics, each message made oneLine(). */

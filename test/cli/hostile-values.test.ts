@@ -261,7 +261,7 @@ describe("a command task is the operator's own: dangerous-looking arguments arri
     const { tasks, diagnostics } = resolvePlayForHost(play, new Map());
     expect(diagnostics).toEqual([]);
     const task = tasks[0];
-    if (task.module !== 'command' || !task.args.argv) throw new Error('allowed-command.yml must hold one command task with argv');
+    if (task.module !== 'command' || task.args === undefined || !task.args.argv) throw new Error('allowed-command.yml must hold one command task with argv');
     const argv = task.args.argv;
     expect(argv).toContain('; rm -rf /');
     expect(argv.length).toBeGreaterThan(8);
@@ -275,7 +275,7 @@ describe("a command task is the operator's own: dangerous-looking arguments arri
   it('and so through the command line the transport sends (argv, then the remote timeout wrapper)', async () => {
     const play = (await loadPlaybook(playbook)).plays[0];
     const task = resolvePlayForHost(play, new Map()).tasks[0];
-    if (task.module !== 'command' || !task.args.argv) throw new Error('allowed-command.yml must hold one command task with argv');
+    if (task.module !== 'command' || task.args === undefined || !task.args.argv) throw new Error('allowed-command.yml must hold one command task with argv');
     const words = task.args.argv;
     // printf's own format first; the hostile words follow as its arguments
     const line = withRemoteTimeout(commandLine({ argv: ['printf', '%s\\0', ...words] }), 10_000);

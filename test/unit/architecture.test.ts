@@ -26,8 +26,15 @@ const SEPARATED: readonly (readonly [string, string])[] = [
   ['source', 'root'],
 ];
 
-/** Folders at the bottom: they import nothing else from src/, so anything may import them. */
-const LEAVES = ['net', 'source'];
+/**
+ * Folders at the bottom: they import nothing else from src/ but the leaves named with them, so anything
+ * may import them (source's diagnostics escape a value with text's one escaper).
+ */
+const LEAVES: readonly (readonly [string, readonly string[]])[] = [
+  ['net', []],
+  ['source', ['text']],
+  ['text', []],
+];
 
 interface Edge {
   file: string; // importing file, relative to src/
@@ -177,8 +184,10 @@ describe('folder imports', () => {
     expect(joined && describeCycle(graph, joined, [a, b])).toBeUndefined();
   });
 
-  it.each(LEAVES)('%s imports no other folder of src/', (leaf) => {
-    const imports = [...(graph.get(leaf) ?? new Map<string, Edge[]>())].map(([to, edges]) => `${leaf} -> ${to}: src/${edges[0].file}`);
+  it.each(LEAVES)('%s imports no other folder of src/ but %j', (leaf, allowed) => {
+    const imports = [...(graph.get(leaf) ?? new Map<string, Edge[]>())]
+      .filter(([to]) => !allowed.includes(to))
+      .map(([to, edges]) => `${leaf} -> ${to}: src/${edges[0].file}`);
     expect(imports).toEqual([]);
   });
 });

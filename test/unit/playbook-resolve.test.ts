@@ -132,7 +132,7 @@ describe('address', () => {
     ]);
     expect(errors(task('address', '{{ whole }}'), { whole: { address: '10.0.0.1/32', device: 'lo' } })).toEqual([
       'playbooks/site.yml:13:7: `address` is missing `dev` (from var "whole", playbooks/site.yml:6:10)',
-      'playbooks/site.yml:13:7: unknown `address` key `device`; valid keys are `address`, `dev`, `scope`, `label`, `state`, `persist` and `allow_arp` (from var "whole", playbooks/site.yml:6:10)',
+      'playbooks/site.yml:13:7: unknown `address` key `device`; valid keys are `address`, `dev`, `scope`, `label`, `state`, `persist`, `allow_arp` and `exclusive` (from var "whole", playbooks/site.yml:6:10)',
     ]);
   });
 });

@@ -94,10 +94,10 @@ describe('substitution', () => {
 
 describe('unsupported syntax is an error, never a guess', () => {
   test.each([
-    ['{{ vip | ipaddr }}', 'unsupported template "{{ vip | ipaddr }}": vipush substitutes only {{ name }}, with no filters or expressions'],
-    ['{{ host.vip }}', 'unsupported template "{{ host.vip }}": vipush substitutes only {{ name }}, with no filters or expressions'],
-    ['{{ a + b }}', 'unsupported template "{{ a + b }}": vipush substitutes only {{ name }}, with no filters or expressions'],
-    ['{{- vip }}', 'unsupported template "{{- vip }}": vipush substitutes only {{ name }}, with no filters or expressions'],
+    ['{{ vip | ipaddr }}', 'unsupported template "{{ vip | ipaddr }}": vipush substitutes only {{ name }} and {{ name.key }}, with no filters or expressions'],
+    ['{{ host["vip"] }}', 'unsupported template "{{ host["vip"] }}": vipush substitutes only {{ name }} and {{ name.key }}, with no filters or expressions'],
+    ['{{ a + b }}', 'unsupported template "{{ a + b }}": vipush substitutes only {{ name }} and {{ name.key }}, with no filters or expressions'],
+    ['{{- vip }}', 'unsupported template "{{- vip }}": vipush substitutes only {{ name }} and {{ name.key }}, with no filters or expressions'],
     ['{{ vip', 'unclosed "{{" in "{{ vip"'],
     [
       '{% if x %}y{% endif %}',

@@ -33,6 +33,29 @@ export const taskSchema = {
   properties: {
     name: { type: 'string', minLength: 1 },
     changed_when: booleanSchema,
+    loop: { type: ['array', 'string'], 'x-message': 'must be a list, or "{{ var }}" naming one' },
+    loop_control: {
+      type: 'object',
+      'x-kind': '`loop_control`',
+      additionalProperties: false,
+      properties: {
+        loop_var: {
+          type: 'string',
+          pattern: VAR_NAME_PATTERN,
+          'x-message': { pattern: 'is not a variable name: use letters, digits and `_`, not starting with a digit' },
+        },
+        index_var: {
+          type: 'string',
+          pattern: VAR_NAME_PATTERN,
+          'x-message': { pattern: 'is not a variable name: use letters, digits and `_`, not starting with a digit' },
+        },
+        label: { type: 'string' },
+      },
+    },
+    when: {
+      anyOf: [{ type: ['string', 'boolean'] }, { type: 'array', minItems: 1, items: { type: ['string', 'boolean'] } }],
+      'x-message': 'must be a condition (such as `vip_role == "web"`), or a list of conditions that must all hold',
+    },
     ...Object.fromEntries(MODULE_NAMES.map((n) => [n, moduleSchema(n)])),
   },
 } as const;

@@ -1,13 +1,14 @@
 import ipaddr from 'ipaddr.js';
 import type { Change, DriftItem } from '../../changes/index.js';
 import type { HostFacts, LiveAddress } from '../../facts/types.js';
-import { PlanRefusal, type ModuleDefinition, type TaskPlan } from '../types.js';
+import { PlanRefusal, type ModuleDefinition, type SetSupport, type TaskPlan } from '../types.js';
 import { arpExposure, weakAnnounce } from './arp.js';
 import { bootArpExposure } from './boot-arp.js';
 import { scopeLostReason } from './persist/index.js';
 import { persistChanges, persistNeeds, type PersistOutcome } from './persist-plan.js';
-import { resolveAddress, type AddressArgs } from './resolve.js';
-import { addressArgsSchema } from './schema.js';
+import { resolveAddress, type AddressArgs, type PersistBackend } from './resolve.js';
+import { addressArgsSchema, PERSIST_BACKENDS } from './schema.js';
+import { interfaceNameProblem } from '../../net/values.js';
 
 export type { AddressArgs, PersistBackend } from './resolve.js';
 export { arpExposure, effectiveArp } from './arp.js';
@@ -62,11 +63,45 @@ function bootGuard(args: AddressArgs, state: HostFacts, persisted: PersistOutcom
   ];
 }
 
+/**
+ * `exclusive: true`: the task's items are every VIP vipush manages on `dev`; after them, the
+ * internal address_retire task (retire.ts) takes off the ones no longer declared.
+ */
+const exclusiveSet: SetSupport<AddressArgs> = {
+  keys: ['exclusive', 'dev', 'persist'],
+  declaredBy: (raw) => raw.exclusive !== undefined && raw.exclusive !== false,
+  close(setArgs, items) {
+    const problems: { key: string; message: string }[] = [];
+    if (typeof setArgs.exclusive !== 'boolean')
+      problems.push({ key: 'exclusive', message: `\`exclusive\` must be true or false, got ${JSON.stringify(setArgs.exclusive)}` });
+    const devProblem = typeof setArgs.dev === 'string' ? interfaceNameProblem(setArgs.dev, 'device name') : '`dev` must be a device name such as lo';
+    if (devProblem) problems.push({ key: 'dev', message: devProblem });
+    if (setArgs.persist !== undefined && !(PERSIST_BACKENDS as readonly unknown[]).includes(setArgs.persist)) {
+      problems.push({ key: 'persist', message: `\`persist\` must be one of ${PERSIST_BACKENDS.join(', ')}, got ${JSON.stringify(setArgs.persist)}` });
+    }
+    if (problems.length > 0) return { problems };
+    if (setArgs.exclusive !== true) return undefined;
+    const dev = String(setArgs.dev);
+    return {
+      module: 'address_retire',
+      args: { dev, declared: items.map((a) => ({ cidr: a.address, family: a.family })), persist: (setArgs.persist as PersistBackend | undefined) ?? 'none' },
+      what: `retire undeclared VIPs on ${dev}`,
+      key: `address ${dev}`,
+      describe: `exclusive address task for ${dev}`,
+    };
+  },
+  conflicts(setArgs, other) {
+    if (setArgs.exclusive !== true || other.dev !== setArgs.dev || other.state !== 'present') return undefined;
+    return `${other.address} on ${other.dev} is declared outside the exclusive set`;
+  },
+};
+
 /** `address`: an IP address on an interface (a VIP on lo, hidden from ARP), live and persisted for boot. */
 export const addressModule: ModuleDefinition<AddressArgs> = {
   schema: addressArgsSchema,
   resolve: resolveAddress,
   needs: persistNeeds,
+  set: exclusiveSet,
 
   plan(args, state): TaskPlan {
     const { ip, prefix } = splitCidr(args.address);

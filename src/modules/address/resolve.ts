@@ -15,6 +15,8 @@ export interface AddressArgs {
   state: 'present' | 'absent';
   persist: PersistBackend;
   allowArp: boolean;
+  /** these VIPs (the task's items) and no others that vipush manages on `dev`: see retire.ts */
+  exclusive?: true;
 }
 
 export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | undefined {
@@ -48,6 +50,12 @@ export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | 
       ctx.error('/label', `label ${JSON.stringify(label)} must start with the device name "${dev}" (the kernel refuses other labels)`);
     else if (!('error' in parsed) && parsed.family === 6) ctx.error('/label', 'labels exist only for IPv4 addresses; remove `label`');
   }
+  if (args.exclusive === true && args.state === 'absent') {
+    ctx.error(
+      '/exclusive',
+      '`exclusive: true` declares the VIPs that stay on the device; it does not go with `state: absent` (delete the VIP from the list instead)',
+    );
+  }
   if ('error' in parsed) return undefined;
   let scope = (args.scope as AddressArgs['scope'] | undefined) ?? (dev === 'lo' ? 'host' : 'global');
   if (parsed.family === 6) {
@@ -75,5 +83,6 @@ export function resolveAddress(value: unknown, ctx: ArgProblems): AddressArgs | 
     state: (args.state as AddressArgs['state'] | undefined) ?? 'present',
     persist: (args.persist as AddressArgs['persist'] | undefined) ?? 'none',
     allowArp: (args.allow_arp as boolean | undefined) ?? false,
+    ...(args.exclusive === true ? { exclusive: true as const } : {}),
   };
 }

@@ -1,4 +1,4 @@
-export const PERSIST_BACKENDS = ['auto', 'ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg', 'none'] as const;
+export const PERSIST_BACKENDS = ['auto', 'ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg', 'systemd', 'none'] as const;
 
 export const addressArgsSchema = {
   type: 'object',
@@ -13,5 +13,6 @@ export const addressArgsSchema = {
     state: { type: 'string', enum: ['present', 'absent'] },
     persist: { type: 'string', enum: PERSIST_BACKENDS },
     allow_arp: { type: 'boolean' },
+    exclusive: { type: 'boolean' },
   },
 } as const;
