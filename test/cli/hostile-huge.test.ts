@@ -298,16 +298,23 @@ describe('what is too deep for YAML in an INI value stays text, as Ansible keeps
 });
 
 describe('input files that are not files', () => {
+  it('-i DIR reads the directory as an inventory directory: its bad files are located errors, exit 3', async () => {
+    const r = await measuredCli(['validate', CLEAN_PLAYBOOK, '-i', scratch]);
+    expect(r.code, r.stderr).toBe(3);
+    const lines = r.stderr.trimEnd().split('\n');
+    for (const line of lines) expect(line).toMatch(new RegExp(`^vipush: ${scratch}/[^:]+:\\d+:\\d+: `));
+  });
+
   const notFiles: [string, () => string, RegExp][] = [
     ['a directory', () => scratch, /not a regular file/],
     ['/dev/zero (endless)', () => '/dev/zero', /not a regular file/],
     ['a missing file', () => join(scratch, 'missing.yml'), /file not found/],
   ];
-  it.each(notFiles)('%s is refused with exit 3, not read', async (_name, path, message) => {
-    for (const args of [
-      ['validate', path(), '-i', CLEAN_INVENTORY],
-      ['validate', CLEAN_PLAYBOOK, '-i', path()],
-    ]) {
+  it.each(notFiles)('%s is refused with exit 3, not read', async (name, path, message) => {
+    const uses = [['validate', path(), '-i', CLEAN_INVENTORY]];
+    // -i DIR is an inventory directory (as in Ansible), read below; a playbook is never a directory
+    if (name !== 'a directory') uses.push(['validate', CLEAN_PLAYBOOK, '-i', path()]);
+    for (const args of uses) {
       const r = await measuredCli(args);
       expect(r.code, r.stderr).toBe(3);
       expect(r.stderr).toMatch(message);
