@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk, runSync, killPid, killRef, LabError, type ProcessRef } from './exec.js';
@@ -187,6 +187,7 @@ export function destroyLabByPrefix(prefix: string, opts: { tracked?: readonly Pr
   if (namespaces.length > 0) runSync('ip', ['-force', '-batch', '-'], namespaces.map((n) => `netns del ${n}\n`).join(''));
   const controllerIf = `${prefix}c`;
   if (runSync('ip', ['link', 'show', 'dev', controllerIf]).code === 0) runSync('ip', ['link', 'del', controllerIf]);
+  removeLabCgroups(prefix);
   const dirs = opts.dirs ?? labDirsOf(prefix);
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   return { namespaces, killed: pids.length, dirs: [...dirs] };
@@ -225,4 +226,36 @@ export function listLabs(): LabSummary[] {
     if (m) entry(m[1]).dirs.push(join(tmpdir(), name));
   }
   return [...byPrefix.values()].sort((a, b) => a.prefix.localeCompare(b.prefix));
+}
+
+/** Where the systemd tier (nspawn/boot-lab.ts) puts each host: `vipush-lab-PREFIX-HOST` under each of these that exists. */
+export const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+
+/**
+ * Removes the cgroup dirs of a lab's systemd hosts, depth-first, once their processes are gone (a
+ * killed host's processes may take a moment to leave). Returns the dirs that stayed.
+ */
+export function removeLabCgroups(prefix: string): string[] {
+  if (!LAB_PREFIX_RE.test(prefix)) return [];
+  const left: string[] = [];
+  const rmTree = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+    for (let i = 0; ; i++) {
+      try {
+        rmdirSync(dir);
+        return;
+      } catch {
+        if (i >= 100) {
+          left.push(dir);
+          return;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  };
+  for (const root of CGROUP_ROOTS) {
+    if (!existsSync(root)) continue;
+    for (const name of readdirSync(root)) if (name.startsWith(`vipush-lab-${prefix}-`)) rmTree(join(root, name));
+  }
+  return left;
 }
