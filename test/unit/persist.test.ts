@@ -365,8 +365,8 @@ describe('refusals', () => {
 });
 
 describe('scope host across reboots', () => {
-  it('only ifupdown and networkd bring the VIP back with scope host', () => {
-    expect(STACK_BACKENDS.filter(keepsScopeHost)).toEqual(['ifupdown', 'networkd']);
+  it('only ifupdown, networkd and the systemd unit bring the VIP back with scope host', () => {
+    expect(STACK_BACKENDS.filter(keepsScopeHost)).toEqual(['ifupdown', 'networkd', 'systemd']);
   });
 
   it('explains the refusal in one line and suggests arp_ignore 1', () => {

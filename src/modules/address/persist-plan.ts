@@ -39,7 +39,7 @@ function stackFacts(state: HostFacts, backend?: keyof typeof PERSIST_FORMATS): S
   f.presentFiles = [];
   f.existing = {};
   for (const [path, file] of state.files) {
-    if (!file || (fmt && !fmt.mayBeOurs(path))) continue;
+    if (!file || (fmt && !fmt.mayBeOurs(path) && !fmt.isCompanion?.(path))) continue;
     f.presentFiles.push(path);
     f.existing[path] = file.content.toString('utf8');
   }
@@ -61,12 +61,15 @@ export interface PersistOutcome {
 export function persistChanges(args: AddressArgs, state: HostFacts, warnings: string[]): PersistOutcome {
   if (args.persist === 'none') return { changes: [], systemd: false };
   const probed = parsePersistProbe(probeLines(state));
-  const chosen = chooseBackend(args.persist, probed);
+  const chosen = chooseBackend(args.persist, probed, args);
   if (!chosen.backend)
     throw new PlanRefusal(
-      `cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg, or use persist: none`,
+      `cannot persist ${args.address}: ${chosen.reason}. Name the stack with persist: ifupdown|netplan|networkd|networkmanager|ifcfg|systemd, or use persist: none`,
     );
   const backend = chosen.backend;
+  if (backend === 'systemd' && !probed.systemd && args.state === 'present') {
+    warnings.push(`${args.address}: PID 1 is not systemd here, so the unit vipush writes adds the VIP at boot only if the host boots with systemd`);
+  }
   if (args.state === 'present' && args.family === 4 && args.dev === 'lo' && !keepsScopeHost(backend)) {
     if (hidesOnlyScopeHost(state)) throw new PlanRefusal(scopeHostRefusal(backend, args.address));
   }
@@ -76,6 +79,8 @@ export function persistChanges(args: AddressArgs, state: HostFacts, warnings: st
   for (const f of plan.files) {
     const before = state.files.get(f.path) ?? null;
     if (before && before.content.toString('utf8') === f.content && (before.mode & 0o7777) === f.mode) continue;
+    const dir = f.path.slice(0, f.path.lastIndexOf('/'));
+    if (!before && f.createDir) out.push({ kind: 'exec', argv: ['mkdir', '-p', '--', dir], why: `create the directory of ${f.path}` });
     out.push({ kind: 'file', path: f.path, before, after: { content: Buffer.from(f.content, 'utf8'), mode: f.mode } });
   }
   for (const path of plan.remove) {

@@ -1,4 +1,4 @@
-export const PERSIST_BACKENDS = ['auto', 'ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg', 'none'] as const;
+export const PERSIST_BACKENDS = ['auto', 'ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg', 'systemd', 'none'] as const;
 
 export const addressArgsSchema = {
   type: 'object',

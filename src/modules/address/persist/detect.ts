@@ -1,7 +1,7 @@
 import type { PersistBackend } from '../resolve.js';
 import { serviceActive, serviceEnabled } from './format.js';
 import { nmLoopbackSupported } from './networkmanager.js';
-import type { StackDetection, StackFacts } from './types.js';
+import type { StackBackend, StackDetection, StackFacts } from './types.js';
 
 /**
  * Which stack will bring lo's addresses up at boot, in this order:
@@ -75,9 +75,59 @@ export function detectStack(f: StackFacts): StackDetection {
   };
 }
 
-/** The backend for a task's `persist:` value: `auto` detects, `none` persists nothing. */
-export function chooseBackend(persist: PersistBackend, f: StackFacts): StackDetection {
-  if (persist === 'auto') return detectStack(f);
+/**
+ * What a stack loses of a VIP on lo when it brings it back at boot, for the stacks that can't keep it
+ * as declared. A boot of real hosts showed NetworkManager 1.42 re-adding it with scope global and no
+ * label; ifup-aliases adds no scope; netplan rendered for NetworkManager is NetworkManager. ifupdown,
+ * networkd and netplan (networkd) brought it back with scope host and its label.
+ */
+function lostAtBoot(backend: StackBackend | null, f: StackFacts): { stack: string; scope: boolean; label: boolean } | null {
+  if (backend === 'networkmanager') return { stack: 'NetworkManager', scope: true, label: true };
+  if (backend === 'ifcfg') return { stack: 'network-scripts (ifup-aliases)', scope: true, label: false };
+  if (backend === 'netplan' && f.netplanNmRenderer && !serviceActive(f, 'systemd-networkd')) {
+    return { stack: 'netplan (rendering for NetworkManager)', scope: true, label: true };
+  }
+  return null;
+}
+
+/** What a task declares about its VIP, as far as the choice of a backend goes. */
+export interface DeclaredVip {
+  address: string;
+  family: 4 | 6;
+  scope: string;
+  label?: string;
+  dev: string;
+}
+
+/**
+ * The backend for a task's `persist:` value: `auto` detects, `none` persists nothing. Where the
+ * detected stack would bring the VIP back without `scope host` or its label, `auto` picks vipush's
+ * systemd unit when PID 1 is systemd, and otherwise keeps the stack only for a VIP it brings back
+ * as declared (IPv6, or IPv4 with scope global and no label): for any other, nothing can keep the
+ * declared state across a reboot, and the backend is null with the reason.
+ */
+export function chooseBackend(persist: PersistBackend, f: StackFacts, vip?: DeclaredVip): StackDetection {
+  if (persist === 'auto') {
+    const found = detectStack(f);
+    const lost = lostAtBoot(found.backend, f);
+    if (!lost) return found;
+    const what = [lost.scope ? 'scope global' : '', lost.label ? 'without its label' : ''].filter(Boolean).join(' and ');
+    if (f.systemd) {
+      return {
+        backend: 'systemd',
+        reason: `${found.reason}; ${lost.stack} would bring the VIP back with ${what}, so a unit of vipush's adds it at boot as declared`,
+      };
+    }
+    const label = vip?.family === 4 && vip.label !== undefined && vip.label !== vip.dev;
+    const loses = vip === undefined || (vip.family === 4 && ((lost.scope && vip.scope !== 'global') || (lost.label && label)));
+    if (!loses) return found;
+    return {
+      backend: null,
+      reason:
+        `${found.reason}, but ${lost.stack} would bring the VIP back with ${what}, and PID 1 is not systemd, ` +
+        `so no vipush unit can add it at boot as declared: it would drift after every reboot`,
+    };
+  }
   if (persist === 'none') return { backend: null, reason: 'persist: none, so the VIP is not kept across reboots' };
   return { backend: persist, reason: `persist: ${persist} is set in the playbook` };
 }

@@ -21,6 +21,13 @@ export interface PersistFormat {
   fileProblems(path: string, vips: readonly PersistedVip[], f: StackFacts): string[];
   /** the file's text after the vipush preamble; vips are sorted and non-empty */
   render(vips: readonly PersistedVip[], f: StackFacts): string;
+  /**
+   * Files that must exist exactly while the file at `path` does (a unit's enabling drop-in): their
+   * content comes after the vipush header, and they hold no VIP markers.
+   */
+  companions?(path: string): { path: string; content: string; mode: number; createDir?: boolean }[];
+  /** whether an existing file at this path may be a companion of one of ours */
+  isCompanion?(path: string): boolean;
   /** commands that make the running stack read changed files, when that disturbs nothing else */
   applyNow(changedPaths: readonly string[], f: StackFacts): string[][];
 }

@@ -11,6 +11,8 @@ export const PERSIST_FILE_GLOBS = [
   '/etc/systemd/network/05-vipush-*.network',
   '/etc/NetworkManager/system-connections/vipush-*.nmconnection',
   '/etc/sysconfig/network-scripts/ifcfg-*:*',
+  '/etc/systemd/system/vipush-addresses-*.service',
+  '/etc/systemd/system/multi-user.target.d/vipush-addresses-*.conf',
 ] as const;
 
 /** The call of sh/persist-probe.sh's probe: the services it asks systemd about, and our files' globs. */

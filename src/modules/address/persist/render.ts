@@ -2,10 +2,11 @@ import type { AddressArgs } from '../resolve.js';
 import type { PersistFormat } from './format.js';
 import { ifcfgFormat } from './ifcfg.js';
 import { ifupdownFormat } from './ifupdown.js';
-import { compareVips, isManaged, managedPreamble, readMarkers, toPersistedVip, vipKey, vipProblem } from './managed.js';
+import { compareVips, HEADER, isManaged, managedPreamble, readMarkers, toPersistedVip, vipKey, vipProblem } from './managed.js';
 import { netplanFormat } from './netplan.js';
 import { networkdFormat } from './networkd.js';
 import { networkManagerFormat } from './networkmanager.js';
+import { systemdFormat } from './systemd.js';
 import type { PersistedVip, PersistFile, PersistPlan, StackBackend, StackFacts } from './types.js';
 
 export const PERSIST_FORMATS: Readonly<Record<StackBackend, PersistFormat>> = {
@@ -14,6 +15,7 @@ export const PERSIST_FORMATS: Readonly<Record<StackBackend, PersistFormat>> = {
   networkd: networkdFormat,
   networkmanager: networkManagerFormat,
   ifcfg: ifcfgFormat,
+  systemd: systemdFormat,
 };
 
 /**
@@ -30,6 +32,7 @@ export function persistPathsToRead(backend: StackBackend, addrs: readonly Addres
     if (vipProblem(vip) === null) paths.add(fmt.pathFor(vip));
   }
   for (const p of f.presentFiles) if (fmt.mayBeOurs(p)) paths.add(p);
+  for (const p of [...paths]) for (const c of fmt.companions?.(p) ?? []) paths.add(c.path);
   return [...paths].sort();
 }
 
@@ -124,6 +127,29 @@ export function renderPersistAll(backend: StackBackend, addrs: readonly AddressA
     const untouched = previous === content;
     files.push({ path, content, mode: fmt.mode });
     if (!untouched) changed.push(path);
+  }
+
+  // A file's companions are written with it and removed with it.
+  for (const file of [...files]) {
+    for (const c of fmt.companions?.(file.path) ?? []) {
+      const previous = f.existing[c.path];
+      if (previous === undefined && f.presentFiles.includes(c.path)) problems.push(`${c.path} exists but its content was not read before planning`);
+      if (previous !== undefined && !isManaged(previous)) {
+        problems.push(`${c.path} exists and is not managed by vipush; vipush will not overwrite it`);
+        continue;
+      }
+      const content = `${HEADER}\n${c.content}`;
+      files.push({ path: c.path, content, mode: c.mode, ...(c.createDir ? { createDir: true } : {}) });
+      if (previous !== content) changed.push(c.path);
+    }
+  }
+  for (const path of [...remove]) {
+    for (const c of fmt.companions?.(path) ?? []) {
+      const previous = f.existing[c.path];
+      if (previous === undefined || !isManaged(previous)) continue;
+      remove.push(c.path);
+      changed.push(c.path);
+    }
   }
 
   const plan: PersistPlan = { files, remove, ownedPaths: [...ownedPaths].sort(), problems: [...new Set(problems)] };

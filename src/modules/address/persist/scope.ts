@@ -11,6 +11,7 @@ const SCOPE_LOST: Readonly<Record<StackBackend, string | null>> = {
   netplan: 'netplan has no scope option',
   networkmanager: 'NetworkManager adds addresses outside 127.0.0.0/8 with scope global',
   ifcfg: 'network-scripts (ifup-aliases) adds aliases without a scope',
+  systemd: null,
 };
 
 /** Why the backend brings a persisted VIP back with scope global, or null when it keeps scope host. */

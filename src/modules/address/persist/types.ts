@@ -1,6 +1,6 @@
 /** The network stacks vipush can write a persistent loopback VIP for. */
-export type StackBackend = 'ifupdown' | 'netplan' | 'networkd' | 'networkmanager' | 'ifcfg';
-export const STACK_BACKENDS: readonly StackBackend[] = ['ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg'];
+export type StackBackend = 'ifupdown' | 'netplan' | 'networkd' | 'networkmanager' | 'ifcfg' | 'systemd';
+export const STACK_BACKENDS: readonly StackBackend[] = ['ifupdown', 'netplan', 'networkd', 'networkmanager', 'ifcfg', 'systemd'];
 
 /** systemctl's own words (`active`, `inactive`, `enabled`, `masked`...), or `unknown` when it said nothing. */
 export interface ServiceState {
@@ -91,6 +91,8 @@ export interface PersistFile {
   path: string;
   content: string;
   mode: number;
+  /** its directory may not exist yet: create it before a first write */
+  createDir?: boolean;
 }
 
 export interface PersistPlan {

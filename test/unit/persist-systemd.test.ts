@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { chooseBackend, PERSIST_HEADER, renderPersistAll, withPlanApplied, type StackFacts } from '../../src/modules/address/persist/index.js';
+import { BOOT_SCRIPT } from '../../src/modules/address/persist/systemd.js';
+import { debianFacts, expectGolden, facts, vip } from '../fixtures/persist/helpers.js';
+import { execStartArgv } from '../fixtures/persist/unit-file.js';
+
+const UNIT = '/etc/systemd/system/vipush-addresses-lo.service';
+const DROPIN = '/etc/systemd/system/multi-user.target.d/vipush-addresses-lo.conf';
+const SYSTEMD: Partial<StackFacts> = { systemd: true };
+const svc = (active: string, enabled: string) => ({ active, enabled });
+const NM_142: Partial<StackFacts> = { systemd: true, nmVersion: '1.42.4', nmDir: true, services: { NetworkManager: svc('active', 'enabled') } };
+
+describe('persist: systemd', () => {
+  it('one unit for every VIP on lo, and a drop-in that makes multi-user.target want it', () => {
+    const plan = renderPersistAll('systemd', [vip('2001:db8::10/128'), vip('198.18.1.251/32'), vip('198.18.1.250/32', { label: 'lo:1' })], facts(SYSTEMD));
+    expect(plan.problems).toEqual([]);
+    expect(plan.files.map((f) => [f.path, f.mode, f.createDir ?? false])).toEqual([
+      [UNIT, 0o644, false],
+      [DROPIN, 0o644, true],
+    ]);
+    expectGolden('systemd/three-vips.service', plan.files[0].content);
+    expectGolden('systemd/three-vips.conf', plan.files[1].content);
+    expect(plan.ownedPaths).toEqual([UNIT]);
+    expect(plan.applyNow).toEqual([['systemctl', 'daemon-reload']]);
+    for (const f of plan.files) expect(f.content.split('\n')[0]).toBe(PERSIST_HEADER);
+  });
+
+  it('ExecStart= runs sh with the script as it is and the VIPs in fours, label "-" for none', () => {
+    const plan = renderPersistAll('systemd', [vip('198.18.1.250/32', { label: 'lo:1' }), vip('198.18.1.251/32'), vip('2001:db8::10/128')], facts());
+    expect(execStartArgv(plan.files[0].content)).toEqual([
+      '/bin/sh',
+      '-c',
+      BOOT_SCRIPT,
+      'vipush-addresses-lo',
+      'lo',
+      '198.18.1.250/32',
+      'host',
+      'lo:1',
+      'lo',
+      '198.18.1.251/32',
+      'host',
+      '-',
+      'lo',
+      '2001:db8::10/128',
+      'global',
+      '-',
+    ]);
+    // nothing systemd would read as a quote, an escape or a line end
+    expect(BOOT_SCRIPT).not.toMatch(/['\\\n]/);
+    // without systemd running, nothing to reload
+    expect(plan.applyNow).toBeUndefined();
+  });
+
+  it('removing the last VIP removes the unit and its drop-in; another VIP keeps both', () => {
+    const two = renderPersistAll('systemd', [vip('198.18.1.250/32', { label: 'lo:1' }), vip('198.18.1.251/32')], facts(SYSTEMD));
+    const f = withPlanApplied(facts(SYSTEMD), two);
+    const one = renderPersistAll('systemd', [vip('198.18.1.251/32', { state: 'absent' })], f);
+    expect(one.remove).toEqual([]);
+    expect(one.files.map((x) => x.path)).toEqual([UNIT, DROPIN]);
+    expect(execStartArgv(one.files[0].content).slice(4)).toEqual(['lo', '198.18.1.250/32', 'host', 'lo:1']);
+    // the drop-in is the same bytes: only the unit changed
+    expect(one.files[1].content).toBe(f.existing[DROPIN]);
+    const none = renderPersistAll('systemd', [vip('198.18.1.250/32', { state: 'absent' })], withPlanApplied(f, one));
+    expect(none.files).toEqual([]);
+    expect(none.remove).toEqual([UNIT, DROPIN]);
+    expect(none.applyNow).toEqual([['systemctl', 'daemon-reload']]);
+  });
+
+  it('a second run plans the same bytes', () => {
+    const tasks = [vip('198.18.1.250/32', { label: 'lo:1' })];
+    const first = renderPersistAll('systemd', tasks, facts(SYSTEMD));
+    const again = renderPersistAll('systemd', tasks, withPlanApplied(facts(SYSTEMD), first));
+    expect(again.files).toEqual(first.files);
+    expect(again.applyNow).toBeUndefined();
+  });
+
+  it("refuses a drop-in or a unit of that name that is not vipush's, and a device other than lo", () => {
+    const theirs = facts({ ...SYSTEMD, presentFiles: [DROPIN], existing: { [DROPIN]: '[Unit]\nWants=foo.service\n' } });
+    const plan = renderPersistAll('systemd', [vip('198.18.1.250/32')], theirs);
+    expect(plan.problems).toEqual([`${DROPIN} exists and is not managed by vipush; vipush will not overwrite it`]);
+    expect(plan.files).toEqual([]);
+    const unit = facts({ ...SYSTEMD, presentFiles: [UNIT], existing: { [UNIT]: '[Service]\nExecStart=/bin/true\n' } });
+    expect(renderPersistAll('systemd', [vip('198.18.1.250/32')], unit).problems).toEqual([
+      `198.18.1.250/32: ${UNIT} exists and is not managed by vipush; vipush will not overwrite it`,
+    ]);
+    expect(renderPersistAll('systemd', [vip('198.18.1.250/32', { dev: 'eth0' })], facts(SYSTEMD)).problems).toEqual([
+      '198.18.1.250/32: vipush persists VIPs with a systemd unit only on lo, not on eth0',
+    ]);
+  });
+});
+
+describe('persist: auto picks the systemd unit where the stack would not keep the VIP as declared', () => {
+  const v4 = { address: '198.18.1.250/32', family: 4 as const, scope: 'host', label: 'lo:1', dev: 'lo' };
+
+  it('NetworkManager, netplan for NetworkManager and ifcfg, under systemd: the unit', () => {
+    const nm = chooseBackend('auto', facts(NM_142), v4);
+    expect(nm.backend).toBe('systemd');
+    expect(nm.reason).toBe(
+      "NetworkManager 1.42.4 is active and /etc/netplan is empty; NetworkManager would bring the VIP back with scope global and without its label, so a unit of vipush's adds it at boot as declared",
+    );
+    const netplanNm = facts({ ...NM_142, netplanFiles: ['01-network-manager-all.yaml'], netplanNmRenderer: true });
+    expect(chooseBackend('auto', netplanNm, v4).backend).toBe('systemd');
+    // netplan for NetworkManager while NetworkManager is not (yet) running
+    expect(chooseBackend('auto', facts({ ...SYSTEMD, netplanFiles: ['a.yaml'], netplanNmRenderer: true }), v4).backend).toBe('systemd');
+    const rhel7 = facts({ ...SYSTEMD, ifcfgDir: true, ifcfgAliases: true, services: { network: svc('active', 'enabled') } });
+    expect(chooseBackend('auto', rhel7, v4).backend).toBe('systemd');
+  });
+
+  it('ifupdown, networkd and netplan for networkd keep their own files', () => {
+    expect(chooseBackend('auto', debianFacts(), v4).backend).toBe('ifupdown');
+    expect(chooseBackend('auto', facts({ ...SYSTEMD, services: { 'systemd-networkd': svc('active', 'enabled') } }), v4).backend).toBe('networkd');
+    const ubuntu = facts({ ...SYSTEMD, netplanFiles: ['50-cloud-init.yaml'], services: { 'systemd-networkd': svc('active', 'enabled') } });
+    expect(chooseBackend('auto', ubuntu, v4).backend).toBe('netplan');
+    // a Debian desktop: ifupdown brings up lo even though NetworkManager runs
+    expect(chooseBackend('auto', debianFacts({ ...NM_142, services: { ...NM_142.services, networking: svc('active', 'enabled') } }), v4).backend).toBe(
+      'ifupdown',
+    );
+  });
+
+  it('without systemd: refused with the reason, unless the stack brings the VIP back as declared', () => {
+    const nm = facts({ nmDir: true, nmVersion: '1.42.4' });
+    const refused = chooseBackend('auto', nm, v4);
+    expect(refused.backend).toBeNull();
+    expect(refused.reason).toBe(
+      'NetworkManager 1.42.4 is installed and nothing else manages the network, but NetworkManager would bring the VIP back with scope global and without its label, and PID 1 is not systemd, so no vipush unit can add it at boot as declared: it would drift after every reboot',
+    );
+    expect(refused.reason).not.toContain('\n');
+    // a label alone is enough to refuse; scope host alone too
+    expect(chooseBackend('auto', nm, { ...v4, scope: 'global' }).backend).toBeNull();
+    expect(chooseBackend('auto', nm, { ...v4, label: undefined }).backend).toBeNull();
+    // what NetworkManager keeps: IPv6, and IPv4 with scope global and no label
+    expect(chooseBackend('auto', nm, { address: '2001:db8::10/128', family: 6, scope: 'global', dev: 'lo' }).backend).toBe('networkmanager');
+    expect(chooseBackend('auto', nm, { ...v4, scope: 'global', label: 'lo' }).backend).toBe('networkmanager');
+    // ifcfg keeps the label, not the scope
+    const ifcfg = facts({ ifcfgDir: true, ifcfgAliases: true });
+    expect(chooseBackend('auto', ifcfg, { ...v4, scope: 'global' }).backend).toBe('ifcfg');
+    expect(chooseBackend('auto', ifcfg, v4).backend).toBeNull();
+  });
+
+  it('an explicit persist: is taken as it is', () => {
+    expect(chooseBackend('networkmanager', facts(NM_142), v4).backend).toBe('networkmanager');
+    expect(chooseBackend('systemd', debianFacts(), v4)).toEqual({ backend: 'systemd', reason: 'persist: systemd is set in the playbook' });
+  });
+});
