@@ -18,6 +18,15 @@ export function parseEvery(every: string): { seconds: number; systemd: string; c
   return { seconds, systemd: `${n}${m[2] === 'm' ? 'min' : m[2]}`, cron };
 }
 
+/**
+ * One word of an ExecStart= line: double-quoted (C escapes) when it holds a blank, a quote or a
+ * backslash, and `$` and `%` doubled, which systemd would otherwise expand.
+ */
+export function systemdWord(word: string): string {
+  const quoted = word === '' || /[\s"'\\]/.test(word) ? JSON.stringify(word) : word;
+  return quoted.replace(/[$%]/g, '$&$&');
+}
+
 /** Where a scheduled run writes (its history; as root, also its saved runs): the only path the service may write. */
 export const SCHEDULE_STATE_DIR = '/var/lib/vipush';
 
@@ -59,7 +68,7 @@ After=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart=${argv.map((a) => (/[\s"'\\$%]/.test(a) ? JSON.stringify(a) : a)).join(' ')}
+ExecStart=${argv.map(systemdWord).join(' ')}
 # exit 2 means drift was found (without --fix): the unit still ran as designed
 SuccessExitStatus=2
 TimeoutStartSec=${Math.max(120, Math.min(every.seconds - 30, 3600))}
@@ -70,7 +79,10 @@ NoNewPrivileges=yes
 PrivateTmp=yes
 ProtectSystem=strict
 ProtectHome=read-only
-ReadWritePaths=${SCHEDULE_STATE_DIR}
+# systemd creates ${SCHEDULE_STATE_DIR}, the one writable path, before it sets up the namespace (a writable path
+# that does not exist would fail the service with 226/NAMESPACE)
+StateDirectory=${SCHEDULE_STATE_DIR.slice('/var/lib/'.length)}
+StateDirectoryMode=0700
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
 ProtectControlGroups=yes

@@ -1,9 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { copyFileSync } from 'node:fs';
+import { describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installUnits } from '../../src/cli/commands/schedule.js';
-import { parseEvery, scheduleUnits } from '../../src/cli/schedule.js';
+import { installUnits, scheduleCommand } from '../../src/cli/commands/schedule.js';
+import { parseEvery, scheduleUnits, systemdWord } from '../../src/cli/schedule.js';
+import { exitCodeFor } from '../../src/cli/exit.js';
+import { ExitCode, UserInputError } from '../../src/errors.js';
 
 describe('vipush schedule', () => {
   it('turns intervals into systemd and cron schedules, and refuses ones cron cannot express', () => {
@@ -30,7 +33,9 @@ describe('vipush schedule', () => {
     for (const k of ['Type=oneshot', 'SuccessExitStatus=2', 'TimeoutStartSec=', 'Nice=10', 'NoNewPrivileges=yes', 'ProtectSystem=strict']) {
       expect(u.service).toContain(k);
     }
-    expect(u.service).toContain('ReadWritePaths=/var/lib/vipush');
+    // systemd creates the state directory itself: ReadWritePaths= on a missing one fails with 226/NAMESPACE
+    expect(u.service).toContain('StateDirectory=vipush\nStateDirectoryMode=0700\n');
+    expect(u.service).not.toContain('ReadWritePaths=');
     expect(u.timer).toContain('OnUnitActiveSec=15min');
     expect(u.timer).toContain('Persistent=true');
     expect(u.cron).toMatch(/^\*\/15 \* \* \* \* root \/usr\/bin\/node \/opt\/vipush\/bin\/vipush\.js drift '\/srv\/p b\/hidden-arp\.yml' /);
@@ -54,7 +59,7 @@ describe('vipush schedule', () => {
       return root;
     };
 
-    it('creates /var/lib/vipush (mode 0700), which ReadWritePaths= needs, before it starts the timer', async () => {
+    it('creates /var/lib/vipush (mode 0700) before it starts the timer', async () => {
       const root = machine(true);
       const u = units();
       const calls: string[][] = [];
@@ -65,7 +70,6 @@ describe('vipush schedule', () => {
           calls.push(args);
         },
       });
-      expect(u.service).toContain('ReadWritePaths=/var/lib/vipush\n');
       expect(statSync(join(root, 'var/lib/vipush')).mode & 0o777).toBe(0o700);
       expect(readFileSync(join(root, `etc/systemd/system/${u.name}.service`), 'utf8')).toBe(u.service);
       expect(readFileSync(join(root, `etc/systemd/system/${u.name}.timer`), 'utf8')).toBe(u.timer);
@@ -87,5 +91,67 @@ describe('vipush schedule', () => {
       expect(existsSync(join(root, 'var/lib/vipush'))).toBe(false);
       expect(readdirSync(join(root, 'etc/systemd/system'))).toEqual([]);
     });
+
+    it('a systemctl that fails (not root, say) is one line of user error, exit 3, not an internal error', async () => {
+      const root = machine(true);
+      const failing = Object.assign(new Error('Command failed: systemctl daemon-reload'), {
+        status: 1,
+        stderr: Buffer.from('Failed to reload daemon: Access denied\n'),
+      });
+      const e = await installUnits(units(), {
+        root,
+        systemctl: () => {
+          throw failing;
+        },
+      }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(UserInputError);
+      expect((e as Error).message).toBe('vipush schedule --install: systemctl daemon-reload failed: Failed to reload daemon: Access denied; run it as root');
+      expect(exitCodeFor(e)).toBe(ExitCode.invalidInput);
+    });
+
+    it('a unit file it cannot write is one line of user error too', async () => {
+      const root = mkdtempSync(join(tmpdir(), 'vipush-install-'));
+      mkdirSync(join(root, 'run/systemd/system'), { recursive: true });
+      // no /etc/systemd/system
+      const u = units();
+      const e = await installUnits(u, { root, systemctl: () => expect.unreachable() }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(UserInputError);
+      expect((e as Error).message).toBe(`vipush schedule --install: cannot write /etc/systemd/system/${u.name}.service: ENOENT (open)`);
+    });
+  });
+
+  it('quotes ExecStart= words for systemd: blanks and quotes in C-style double quotes, $ and % doubled', () => {
+    expect(systemdWord('/srv/inv.yml')).toBe('/srv/inv.yml');
+    expect(systemdWord('/srv/p b.yml')).toBe('"/srv/p b.yml"');
+    expect(systemdWord('vip=10.0.0.80')).toBe('vip=10.0.0.80');
+    expect(systemdWord('pw=$HOME%h')).toBe('pw=$$HOME%%h');
+    expect(systemdWord('it\'s \\ "x"')).toBe('"it\'s \\\\ \\"x\\""');
+    expect(systemdWord('')).toBe('""');
+  });
+
+  it('prints the units and a shell-quoted command that installs them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vipush schedule's "));
+    const playbook = join(dir, 'hidden arp.yml');
+    copyFileSync('playbooks/hidden-arp.yml', playbook);
+    const argv = [playbook, '-i', 'inventory/example.yml', '--every', '15m', '-e', 'vip=10.0.0.80'];
+    let out = '';
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      out += String(chunk);
+      return true;
+    });
+    try {
+      const code = await scheduleCommand.handler({
+        values: { inventory: 'inventory/example.yml', every: '15m', 'extra-vars': ['vip=10.0.0.80'] },
+        positionals: [playbook],
+        argv,
+      });
+      expect(code).toBe(0);
+    } finally {
+      write.mockRestore();
+    }
+    const quotedDir = dir.replace("'", "'\\''");
+    expect(out.trimEnd().split('\n').pop()).toBe(
+      `# install with: vipush schedule '${quotedDir}/hidden arp.yml' -i inventory/example.yml --every 15m -e vip=10.0.0.80 --install`,
+    );
   });
 });

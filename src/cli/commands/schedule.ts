@@ -5,6 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { preparePlays } from '../../engine/run.js';
 import { ExitCode, UserInputError } from '../../errors.js';
+import { shJoin } from '../../remote/quote.js';
+import { escapeField } from '../../report/escape.js';
 import { parseExtraVars } from '../../inventory/vars.js';
 import type { Command } from '../command.js';
 import { SCHEDULE_HELP } from '../help.js';
@@ -51,7 +53,7 @@ export const scheduleCommand: Command = {
     if (!values.install) {
       process.stdout.write(
         `# /etc/systemd/system/${units.name}.service\n${units.service}\n# /etc/systemd/system/${units.name}.timer\n${units.timer}\n` +
-          `# or, without systemd, one line in /etc/cron.d/${units.name}:\n${units.cron}\n\n# install with: vipush schedule ${argv.join(' ')} --install\n`,
+          `# or, without systemd, one line in /etc/cron.d/${units.name}:\n${units.cron}\n\n# install with: ${shJoin(['vipush', 'schedule', ...argv, '--install'])}\n`,
       );
       return ExitCode.ok;
     }
@@ -67,7 +69,24 @@ export interface InstallTarget {
   systemctl(args: string[]): void;
 }
 
-const thisMachine: InstallTarget = { root: '/', systemctl: (args) => void execFileSync('systemctl', args) };
+const thisMachine: InstallTarget = {
+  root: '/',
+  systemctl: (args) => void execFileSync('systemctl', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 120_000 }),
+};
+
+/** What went wrong with a file or a program, in one line, and what to do when that is plain. */
+function installProblem(what: string, e: unknown): UserInputError {
+  const err = e as NodeJS.ErrnoException & { stderr?: Buffer | string; status?: number | null };
+  const said = String(err.stderr ?? '')
+    .trim()
+    .split('\n')
+    .pop();
+  const why =
+    said || (err.code ? `${err.code}${err.syscall ? ` (${err.syscall})` : ''}` : err.status != null ? `exit ${err.status}` : String(err.message ?? e));
+  const root =
+    err.code === 'EACCES' || err.code === 'EPERM' || /access denied|permission|privilege|authentication required/i.test(why) ? '; run it as root' : '';
+  return new UserInputError(`vipush schedule --install: ${what}: ${escapeField(why.slice(0, 300))}${root}`);
+}
 
 /** Writes the service and timer to /etc/systemd/system and starts the timer. */
 export async function installUnits(units: ScheduleUnits, target: InstallTarget = thisMachine): Promise<void> {
@@ -75,12 +94,25 @@ export async function installUnits(units: ScheduleUnits, target: InstallTarget =
   if (!existsSync(at('/run/systemd/system'))) {
     throw new UserInputError(`vipush schedule --install needs systemd as init; without it, put this line in /etc/cron.d/${units.name}:\n${units.cron}`);
   }
-  // systemd cannot set up ReadWritePaths= for a path that does not exist: the service would fail with 226/NAMESPACE.
-  await mkdir(at(SCHEDULE_STATE_DIR), { recursive: true, mode: 0o700 });
-  await writeFile(at(`/etc/systemd/system/${units.name}.service`), units.service, { mode: 0o644 });
-  await writeFile(at(`/etc/systemd/system/${units.name}.timer`), units.timer, { mode: 0o644 });
-  target.systemctl(['daemon-reload']);
-  target.systemctl(['enable', '--now', `${units.name}.timer`]);
+  // The service's StateDirectory= has systemd create it too; made here, it exists with its mode from the start.
+  await mkdir(at(SCHEDULE_STATE_DIR), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    throw installProblem(`cannot create ${SCHEDULE_STATE_DIR}`, e);
+  });
+  for (const [path, text] of [
+    [`/etc/systemd/system/${units.name}.service`, units.service],
+    [`/etc/systemd/system/${units.name}.timer`, units.timer],
+  ] as const) {
+    await writeFile(at(path), text, { mode: 0o644 }).catch((e: unknown) => {
+      throw installProblem(`cannot write ${path}`, e);
+    });
+  }
+  for (const args of [['daemon-reload'], ['enable', '--now', `${units.name}.timer`]]) {
+    try {
+      target.systemctl(args);
+    } catch (e) {
+      throw installProblem(`systemctl ${args.join(' ')} failed`, e);
+    }
+  }
 }
 
 function resolveIfPath(key: string, value: string): string {
