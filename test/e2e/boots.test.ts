@@ -5,7 +5,7 @@
  * tests; they never skip.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JsonReport } from '../../src/report/json.js';
 import { createBootLab, type BootLab, type NetworkStack } from '../lab/nspawn/boot-lab.js';
@@ -19,6 +19,18 @@ const STACKS: [string, NetworkStack][] = [
 ];
 /** the dead-man switch's host */
 const DM = 'h5';
+/** a systemd host acting as the controller of `vipush schedule --install`; it drives h1 */
+const CTL = 'h6';
+/** The machine's node binary (linked against libc and libstdc++ only) and the built CLI, as the controller host sees them. */
+function controllerBinds(): { src: string; dst: string }[] {
+  const binds = [
+    { src: realpathSync(process.execPath), dst: '/usr/bin/node' },
+    { src: repoRoot, dst: repoRoot },
+  ];
+  const modules = realpathSync(join(repoRoot, 'node_modules'));
+  if (!modules.startsWith(`${repoRoot}/`)) binds.push({ src: modules, dst: modules });
+  return binds;
+}
 const IGNORE = 'net.ipv4.conf.all.arp_ignore';
 const ANNOUNCE = 'net.ipv4.conf.all.arp_announce';
 
@@ -26,7 +38,9 @@ let lab: BootLab;
 const args = () => ['-i', lab.inventoryFile, '--known-hosts', lab.knownHostsFile, '-e', `vip=${lab.vip}`];
 
 beforeAll(async () => {
-  lab = await createBootLab({ hosts: [...STACKS.map(([name, stack]) => ({ name, stack })), { name: DM, stack: 'ifupdown' }] });
+  lab = await createBootLab({
+    hosts: [...STACKS.map(([name, stack]) => ({ name, stack })), { name: DM, stack: 'ifupdown' }, { name: CTL, stack: 'networkd', bindRo: controllerBinds() }],
+  });
 }, 900_000);
 afterAll(async () => {
   await lab?.teardown();
@@ -114,4 +128,77 @@ describe("the dead-man switch's systemd-run branch reverts by itself when confir
     expect(await lab.reboot(DM)).not.toBe(before);
     expect(await lab.sshOk(DM, 'nft list tables')).not.toContain('vpcut');
   });
+});
+
+describe('vipush schedule --install on a systemd host acting as controller', () => {
+  /** polls `check` every second until it holds or `ms` pass */
+  const eventually = async (ms: number, check: () => Promise<boolean>): Promise<boolean> => {
+    for (const deadline = Date.now() + ms; Date.now() < deadline; ) {
+      if (await check()) return true;
+      await new Promise((res) => setTimeout(res, 1_000));
+    }
+    return check();
+  };
+  const vipAsDeclared = async () =>
+    (await lab.addresses('h1')).some((a) => a.local === lab.vip && a.prefixlen === 32 && a.scope === 'host' && a.label === 'lo:1');
+  const breakByHand = async () => {
+    await lab.sshOk('h1', `ip addr del ${lab.vip}/32 dev lo`);
+    expect(await vipAsDeclared()).toBe(false);
+  };
+
+  it('the timer fires, drift --fix repairs a host broken by hand (also after the controller reboots), and the journal has the JSON lines', async () => {
+    const playbook = join(repoRoot, 'playbooks', 'hidden-arp.yml');
+    const first = await vipush(['run', playbook, ...args(), '--limit', 'h1'], { timeoutMs: 120_000 });
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(await vipAsDeclared()).toBe(true);
+
+    // the controller host gets the lab's key, h1's host key and an inventory of h1 alone
+    const h1 = lab.host('h1');
+    const known = readFileSync(lab.knownHostsFile, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith(`${h1.ip} `))
+      .join('\n');
+    const files: Record<string, string> = {
+      id_ed25519: readFileSync(lab.privateKeyFile, 'utf8'),
+      known_hosts: `${known}\n`,
+      'inventory.yml': `all:\n  vars:\n    ansible_user: root\n    ansible_ssh_private_key_file: /root/sched/id_ed25519\n  children:\n    realservers:\n      hosts:\n        h1: { ansible_host: ${h1.ip} }\n`,
+    };
+    for (const [name, content] of Object.entries(files)) {
+      await lab.sshOk(CTL, `mkdir -p -m 700 /root/sched && umask 077 && cat > /root/sched/${name}`, { input: content });
+    }
+    // issue 19: the unit failed 226/NAMESPACE where /var/lib/vipush did not exist yet
+    expect((await lab.ssh(CTL, ['test -e /var/lib/vipush'])).code).toBe(1);
+    const install = await lab.ssh(CTL, [
+      `/usr/bin/node ${repoRoot}/bin/vipush.js schedule ${playbook} -i /root/sched/inventory.yml --every 1m --fix --install --known-hosts /root/sched/known_hosts -e vip=${lab.vip}`,
+    ]);
+    expect(install.code, install.stdout + install.stderr).toBe(0);
+    const unit = /installed and started (vipush-drift-[A-Za-z0-9_-]+)\.timer/.exec(install.stdout)?.[1];
+    expect(unit, install.stdout).toBeDefined();
+    // The timer's first run is OnBootSec=5min, which in a container counts from the container's start.
+    // The lab adds an earlier trigger (OnActiveSec, 5 s after the timer starts: at install and at each
+    // boot) in a drop-in of its own and leaves vipush's units as installed.
+    await lab.sshOk(
+      CTL,
+      `mkdir -p /etc/systemd/system/${unit}.timer.d && printf '[Timer]\\nOnActiveSec=5s\\n' > /etc/systemd/system/${unit}.timer.d/lab-sooner.conf && systemctl daemon-reload && systemctl restart ${unit}.timer`,
+    );
+
+    await breakByHand();
+    const fixed = await eventually(150_000, vipAsDeclared);
+    const journal = await lab.sshOk(CTL, `journalctl --no-pager -o cat -u ${unit}.service -u ${unit}.timer`);
+    expect(fixed, journal).toBe(true);
+    const events = journal
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string; host?: string; status?: string });
+    expect(events.map((e) => e.event)).toContain('host_done');
+    expect(events).toContainEqual(expect.objectContaining({ event: 'host_done', host: 'h1', status: 'changed' }));
+
+    // after a real reboot of the controller the timer is still there and fires again
+    const before = lab.bootId(CTL);
+    expect(await lab.reboot(CTL)).not.toBe(before);
+    expect((await lab.sshOk(CTL, `systemctl is-enabled ${unit}.timer`)).trim()).toBe('enabled');
+    await breakByHand();
+    const fixedAgain = await eventually(150_000, vipAsDeclared);
+    expect(fixedAgain, await lab.sshOk(CTL, `journalctl --no-pager -o cat -b -u ${unit}.service -u ${unit}.timer`)).toBe(true);
+  }, 600_000);
 });
