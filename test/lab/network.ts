@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { existsSync, readdirSync, readlinkSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk, runSync, killPid, killRef, LabError, type ProcessRef } from './exec.js';
@@ -189,7 +189,10 @@ export function destroyLabByPrefix(prefix: string, opts: { tracked?: readonly Pr
   if (runSync('ip', ['link', 'show', 'dev', controllerIf]).code === 0) runSync('ip', ['link', 'del', controllerIf]);
   removeLabCgroups(prefix);
   const dirs = opts.dirs ?? labDirsOf(prefix);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) {
+    lowerInotifyBy(d);
+    rmSync(d, { recursive: true, force: true });
+  }
   return { namespaces, killed: pids.length, dirs: [...dirs] };
 }
 
@@ -258,4 +261,29 @@ export function removeLabCgroups(prefix: string): string[] {
     for (const name of readdirSync(root)) if (name.startsWith(`vipush-lab-${prefix}-`)) rmTree(join(root, name));
   }
   return left;
+}
+
+const INOTIFY_KEY = '/proc/sys/fs/inotify/max_user_instances';
+/** A lab dir holding this file raised fs.inotify.max_user_instances by the number in it (nspawn/boot-lab.ts). */
+export const INOTIFY_RAISE_FILE = 'inotify-raised';
+
+/** Raises the machine's inotify instance limit by `by` and notes it in the lab dir, so teardown or `down` puts it back. */
+export function raiseInotify(labDir: string, by: number): void {
+  const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
+  writeFileSync(join(labDir, INOTIFY_RAISE_FILE), `${by}\n`);
+  writeFileSync(INOTIFY_KEY, `${now + by}\n`);
+}
+
+/** Takes back what the lab added (other labs may have raised the limit meanwhile, so never a saved absolute value). */
+function lowerInotifyBy(labDir: string): void {
+  let by: number;
+  try {
+    by = Number(readFileSync(join(labDir, INOTIFY_RAISE_FILE), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(by) || by <= 0) return;
+  const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
+  writeFileSync(INOTIFY_KEY, `${Math.max(128, now - by)}\n`);
+  rmSync(join(labDir, INOTIFY_RAISE_FILE), { force: true });
 }

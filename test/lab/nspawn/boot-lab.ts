@@ -25,6 +25,7 @@ import { generateKey, knownHostsLine } from '../host-processes.js';
 import { inventoryYaml } from '../inventory.js';
 import type { LabAddress, LabHost } from '../lab.js';
 import {
+  raiseInotify,
   addNamespaces,
   buildSwitch,
   CGROUP_ROOTS,
@@ -68,7 +69,6 @@ export interface BootHost extends LabHost {
 
 /** How long one boot may take; 2 shared cores. */
 const BOOT_TIMEOUT_MS = 120_000;
-const INOTIFY_KEY = '/proc/sys/fs/inotify/max_user_instances';
 const INOTIFY_PER_HOST = 16;
 /** nspawn uses the name=systemd hierarchy on a hybrid machine, the unified one otherwise. */
 
@@ -95,8 +95,6 @@ export class BootLab {
   readonly hosts: BootHost[];
   readonly timings: Record<string, number> = {};
   private readonly states = new Map<string, HostState>();
-  private inotifyBefore: number | null = null;
-  private inotifySet: number | null = null;
   private tornDown = false;
 
   constructor(
@@ -158,7 +156,7 @@ export class BootLab {
   /** The controller's key and every host's host key, the network, each host's files, then every host booted. */
   async build(): Promise<void> {
     const t0 = Date.now();
-    this.raiseInotify();
+    raiseInotify(this.dir, INOTIFY_PER_HOST * this.hosts.length);
     await generateKey(this.privateKeyFile, `vipush-boot-lab-${this.prefix}`);
     const all = [...this.states.values()];
     for (const s of all) {
@@ -381,23 +379,6 @@ SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --dir
     return after;
   }
 
-  private raiseInotify(): void {
-    const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
-    const want = now + INOTIFY_PER_HOST * this.hosts.length;
-    writeFileSync(INOTIFY_KEY, `${want}\n`);
-    this.inotifyBefore = now;
-    this.inotifySet = want;
-  }
-
-  /** Puts the limit back, by what this lab added: other labs may have raised it meanwhile. */
-  private restoreInotify(): void {
-    if (this.inotifyBefore === null || this.inotifySet === null) return;
-    const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
-    const back = Math.max(this.inotifyBefore, now - (this.inotifySet - this.inotifyBefore));
-    writeFileSync(INOTIFY_KEY, `${back}\n`);
-    this.inotifyBefore = this.inotifySet = null;
-  }
-
   /** Powers every host off (nspawn turns SIGTERM into a clean shutdown), then removes what is left like `cli.js down`. */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
@@ -419,12 +400,9 @@ SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --dir
     this.finish();
   }
 
+  /** Like `cli.js down`: processes, namespaces, cgroup dirs, the lab dir, and the inotify limit put back. */
   private finish(): void {
-    try {
-      destroyLabByPrefix(this.prefix, { dirs: [this.dir] });
-    } finally {
-      this.restoreInotify();
-    }
+    destroyLabByPrefix(this.prefix, { dirs: [this.dir] });
   }
 }
 

@@ -12,8 +12,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LabError, run } from '../exec.js';
 
-/** test/lab/.cache (gitignored) */
-export const CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '.cache');
+/** test/lab/.cache (gitignored), also when this runs compiled from dist/test/lab/nspawn */
+export const CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)).replace(/\/dist\/test\/lab\/nspawn$/, '/test/lab/nspawn'), '..', '.cache');
 
 /**
  * Inside each booted host: systemd as PID 1 (systemd-sysv) with dbus, sshd, the four network stacks
