@@ -40,6 +40,8 @@ const args = () => ['-i', lab.inventoryFile, '--known-hosts', lab.knownHostsFile
 beforeAll(async () => {
   lab = await createBootLab({
     hosts: [...STACKS.map(([name, stack]) => ({ name, stack })), { name: DM, stack: 'ifupdown' }, { name: CTL, stack: 'networkd', bindRo: controllerBinds() }],
+    // the rootfs build and the boot times, in CI's log
+    log: (m) => process.stderr.write(`${m}\n`),
   });
 }, 900_000);
 afterAll(async () => {
