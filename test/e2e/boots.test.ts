@@ -79,6 +79,8 @@ describe('hidden ARP with persist: auto survives a real reboot on ifupdown, netw
       const drift = await vipush(['drift', join(repoRoot, 'playbooks', 'hidden-arp.yml'), ...args(), '--limit', h], { timeoutMs: 120_000 });
       expect(drift.code, drift.stdout + drift.stderr).toBe(0);
       const host = lab.host(h);
+      // the probe works: the host answers for its own eth0 address
+      expect(await lab.arpOwners(host.ip)).toEqual([host.mac]);
       const owners = await lab.arpOwners();
       expect(owners).not.toContain(host.mac);
       expect(owners).toEqual([]);
@@ -121,6 +123,7 @@ describe("the dead-man switch's systemd-run branch reverts by itself when confir
     expect(await lab.sshOk(DM, 'nft list tables')).not.toContain('vpcut');
     // it was the systemd-run branch: the timer was a transient unit, and that unit ran the revert
     const how = await lab.sshOk(DM, 'cat /var/lib/vipush/deadman/*.how 2>/dev/null; ls /var/lib/vipush/deadman');
+    expect(how).toMatch(/^systemd$/m);
     expect(how).toMatch(/\.run$/m);
     expect(how).toMatch(/\.log$/m);
     const journal = await lab.sshOk(DM, "journalctl --no-pager -o cat -u 'vipush-deadman-*'");
