@@ -131,7 +131,7 @@ With --install it writes the units to /etc/systemd/system and enables the timer.
   -i, --inventory FILE   inventory (required)
       --every INTERVAL   how often (required; at least 1m)
       --fix              repair drift, not only report it
-      --install          install and start the units (needs systemd)
+      --install          install and start the units (needs systemd and root)
       --known-hosts, --private-key, -u, --limit, -e   passed on to vipush drift
 
 Example:

@@ -39,7 +39,18 @@ describe('persist: systemd on lab hosts', () => {
 
   beforeAll(async () => {
     await ensureLabPackages();
-    lab = await createLab({ hosts: 2 });
+    lab = await createLab({
+      hosts: 3,
+      // h3 poses as a NetworkManager host without systemd: nothing there keeps the VIP as declared
+      hostOptions: {
+        h3: {
+          seedEtc: {
+            'network/interfaces': null,
+            'NetworkManager/system-connections/eth0.nmconnection': '[connection]\nid=eth0\ntype=ethernet\ninterface-name=eth0\n',
+          },
+        },
+      },
+    });
     await lab.setupDirector(['h1', 'h2']);
   });
   afterAll(async () => {
@@ -114,5 +125,37 @@ describe('persist: systemd on lab hosts', () => {
     expect(existsSync(upper('h2', UNIT))).toBe(false);
     expect(existsSync(upper('h2', DROPIN))).toBe(false);
     expect((await lab.addresses('h2')).filter((a) => a.local === lab.vip)).toEqual([]);
+  });
+
+  it('moving a VIP from ifupdown to the unit takes it out of the ifupdown file vipush wrote', async () => {
+    const ifupdown = join(lab.dir, 'ifupdown.yml');
+    writeFileSync(ifupdown, readFileSync(playbook(lab, 'moved', ''), 'utf8').replace('persist: systemd', 'persist: ifupdown'));
+    const first = await vipush(['run', ifupdown, ...labArgs(lab), '--limit', 'h2']);
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(existsSync(upper('h2', 'network/interfaces.d/vipush-lo-1'))).toBe(true);
+    const moved = await vipush(['run', playbook(lab, 'moved', ''), ...labArgs(lab), '--limit', 'h2']);
+    expect(moved.code, moved.stdout + moved.stderr).toBe(0);
+    expect(moved.stdout).toContain("taken out of /etc/network/interfaces.d/vipush-lo-1, vipush's files of another stack");
+    expect(existsSync(upper('h2', 'network/interfaces.d/vipush-lo-1'))).toBe(false);
+    expect(existsSync(upper('h2', UNIT))).toBe(true);
+    const drift = await vipush(['drift', playbook(lab, 'moved', ''), ...labArgs(lab), '--limit', 'h2']);
+    expect(drift.code, drift.stdout).toBe(0);
+  });
+
+  it('persist: auto on a NetworkManager host without systemd is refused at plan time, in one line, and the host is untouched', async () => {
+    const auto = join(lab.dir, 'auto.yml');
+    writeFileSync(auto, readFileSync(playbook(lab, 'auto', ''), 'utf8').replace('persist: systemd', 'persist: auto'));
+    const report = join(lab.dir, 'auto.json');
+    const r = await vipush(['run', auto, ...labArgs(lab), '--limit', 'h3', '--report', report]);
+    expect(r.code, r.stdout + r.stderr).toBe(1);
+    const rep = await readReport(report);
+    expect(rep.hosts.h3.status).toBe('failed');
+    expect(rep.hosts.h3.error).toMatch(
+      /^task "the VIP": cannot persist 198\.18\.\d+\.250\/32: NetworkManager \S+ is installed and nothing else manages the network, but NetworkManager would bring the VIP back with scope global and without its label, and PID 1 is not systemd, so no vipush unit can add it at boot as declared: it would drift after every reboot\. /,
+    );
+    expect(rep.hosts.h3.error).not.toContain('\n');
+    expect(existsSync(upper('h3', 'sysctl.d/60-vipush-hidden-arp.conf'))).toBe(false);
+    expect(existsSync(upper('h3', UNIT))).toBe(false);
+    expect((await lab.addresses('h3')).filter((a) => a.local === lab.vip)).toEqual([]);
   });
 });

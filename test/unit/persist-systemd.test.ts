@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { parseFacts } from '../../src/facts/gather.js';
+import type { AddressArgs } from '../../src/modules/address/index.js';
+import { factsNeeded, planTask, type ResolvedTask } from '../../src/modules/registry.js';
+import { factsOutput } from './fake-transport.js';
 import { chooseBackend, PERSIST_HEADER, renderPersistAll, withPlanApplied, type StackFacts } from '../../src/modules/address/persist/index.js';
 import { BOOT_SCRIPT } from '../../src/modules/address/persist/systemd.js';
 import { debianFacts, expectGolden, facts, vip } from '../fixtures/persist/helpers.js';
@@ -104,6 +108,8 @@ describe('persist: auto picks the systemd unit where the stack would not keep th
     expect(chooseBackend('auto', facts({ ...SYSTEMD, netplanFiles: ['a.yaml'], netplanNmRenderer: true }), v4).backend).toBe('systemd');
     const rhel7 = facts({ ...SYSTEMD, ifcfgDir: true, ifcfgAliases: true, services: { network: svc('active', 'enabled') } });
     expect(chooseBackend('auto', rhel7, v4).backend).toBe('systemd');
+    // the unit carries VIPs on lo only: on another device the stack's files stay the choice
+    expect(chooseBackend('auto', rhel7, { ...v4, dev: 'eth0', label: 'eth0:1' }).backend).toBe('ifcfg');
   });
 
   it('ifupdown, networkd and netplan for networkd keep their own files', () => {
@@ -140,5 +146,70 @@ describe('persist: auto picks the systemd unit where the stack would not keep th
   it('an explicit persist: is taken as it is', () => {
     expect(chooseBackend('networkmanager', facts(NM_142), v4).backend).toBe('networkmanager');
     expect(chooseBackend('systemd', debianFacts(), v4)).toEqual({ backend: 'systemd', reason: 'persist: systemd is set in the playbook' });
+  });
+});
+
+describe('a VIP persisted earlier with another stack', () => {
+  const NM_FILE = '/etc/NetworkManager/system-connections/vipush-lo.nmconnection';
+  const task = (args: Partial<AddressArgs> = {}): ResolvedTask => ({
+    name: 'vip',
+    module: 'address',
+    source: { file: 'p.yml', line: 1, col: 1 },
+    args: { address: '198.18.0.250/32', family: 4, dev: 'lo', scope: 'host', label: 'lo:1', state: 'present', persist: 'auto', allowArp: false, ...args },
+  });
+  /** NetworkManager 1.42 under systemd, ARP hidden live and at boot, and vipush's NetworkManager profile of an earlier run. */
+  function host(t: ResolvedTask, profile: readonly AddressArgs[], arpIgnore = 1) {
+    const nm: Record<string, { content: string; mode: string }> =
+      profile.length > 0 ? { [NM_FILE]: { content: renderPersistAll('networkmanager', profile, facts(NM_142)).files[0].content, mode: '600' } } : {};
+    const out = factsOutput('0a1b2c', {
+      arp: { all: [arpIgnore, 2], default: [0, 0], lo: [0, 0], eth0: [0, 0] },
+      files: {
+        '/etc/sysctl.d/60-vip.conf': { content: `net.ipv4.conf.all.arp_ignore = ${arpIgnore}\n` },
+        ...nm,
+      },
+      probes: {
+        persist: [
+          'persist.systemd=1',
+          'persist.svc.NetworkManager.active=active',
+          'persist.svc.NetworkManager.enabled=enabled',
+          'persist.nm_version=1.42.4',
+          'persist.nm_dir=1',
+        ],
+      },
+    });
+    return parseFacts(Buffer.from(out), '0a1b2c', factsNeeded([t]));
+  }
+  const fileChanges = (t: ResolvedTask, state: ReturnType<typeof host>) =>
+    planTask(t, state, { host: 'h1' }).changes.flatMap((c) => (c.kind === 'file' ? [`${c.after ? 'write' : 'remove'} ${c.path}`] : []));
+
+  it("moves to the systemd unit: the VIP leaves vipush's NetworkManager profile, which goes when it holds nothing else", () => {
+    const t = task();
+    const state = host(t, [t.args as AddressArgs]);
+    expect(fileChanges(t, state)).toEqual([`write ${UNIT}`, `write ${DROPIN}`, `remove ${NM_FILE}`]);
+    // in order: the unit, the drop-in's directory and the drop-in, systemd told, the old profile out; no nmcli
+    expect(
+      planTask(t, state, { host: 'h1' }).changes.map((c) =>
+        c.kind === 'exec' ? c.argv.join(' ') : c.kind === 'file' ? c.path : c.kind === 'address' ? `${c.op} ${c.cidr}` : c.kind,
+      ),
+    ).toEqual(['add 198.18.0.250/32', UNIT, 'mkdir -p -- /etc/systemd/system/multi-user.target.d', DROPIN, 'systemctl daemon-reload', NM_FILE]);
+    const other = vip('198.18.0.251/32');
+    const plan = planTask(t, host(t, [t.args as AddressArgs, other]), { host: 'h1' });
+    const nm = plan.changes.find((c) => c.kind === 'file' && c.path === NM_FILE);
+    expect(nm?.kind === 'file' && nm.after?.content.toString()).toContain('address1=198.18.0.251/32\n');
+    expect(nm?.kind === 'file' && nm.after?.content.toString()).not.toContain('198.18.0.250');
+    expect(nm?.kind === 'file' && nm.after?.mode).toBe(0o600);
+    expect(plan.warnings).toContain(`198.18.0.250/32: taken out of ${NM_FILE}, vipush's files of another stack`);
+  });
+
+  it('arp_ignore 3 with scope host (playbooks/hidden-arp.yml) now persists on a NetworkManager host, where the profile was refused', () => {
+    const t = task();
+    expect(fileChanges(t, host(t, [], 3))).toEqual([`write ${UNIT}`, `write ${DROPIN}`]);
+    const nm = task({ persist: 'networkmanager' });
+    expect(() => planTask(nm, host(nm, [], 3), { host: 'h1' })).toThrow(/arp_ignore=3 hides only scope-host addresses, but NetworkManager adds/);
+  });
+
+  it("state: absent takes the VIP out of every stack's files of vipush's", () => {
+    const t = task({ state: 'absent' });
+    expect(fileChanges(t, host(t, [task().args as AddressArgs]))).toEqual([`remove ${NM_FILE}`]);
   });
 });

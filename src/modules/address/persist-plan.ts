@@ -13,6 +13,7 @@ import {
   probeLinesFromFiles,
   renderPersistAll,
   scopeHostRefusal,
+  STACK_BACKENDS,
   type StackBackend,
   type StackFacts,
 } from './persist/index.js';
@@ -89,5 +90,39 @@ export function persistChanges(args: AddressArgs, state: HostFacts, warnings: st
   }
   if (out.length > 0) for (const argv of plan.applyNow ?? []) out.push({ kind: 'exec', argv, why: `make ${backend} read its files now` });
   if (args.persist === 'auto' && out.length > 0) warnings.push(`persisting with ${backend}: ${chosen.reason}`);
+  out.push(...staleChanges(args, state, backend, warnings));
   return { changes: out, backend, systemd: probed.systemd };
+}
+
+/**
+ * The VIP out of vipush's files of every other backend: a VIP that an earlier run persisted with
+ * another stack (`auto` picked NetworkManager before it picked the systemd unit, say) would come
+ * back from both at boot, and the older one not as declared. Only vipush's own files, and in them
+ * only this VIP; the running stacks are not told (telling NetworkManager to forget an active
+ * profile would take lo's addresses down with it): the files stop counting at the next boot.
+ */
+function staleChanges(args: AddressArgs, state: HostFacts, backend: StackBackend, warnings: string[]): Change[] {
+  const out: Change[] = [];
+  for (const other of STACK_BACKENDS) {
+    if (other === backend) continue;
+    const f = stackFacts(state, other);
+    if (f.presentFiles.length === 0) continue;
+    const plan = renderPersistAll(other, [{ ...args, state: 'absent' }], f);
+    if (plan.problems.length > 0) {
+      warnings.push(`${args.address} stays in ${other}'s files of vipush's: ${plan.problems.join('; ')}`);
+      continue;
+    }
+    for (const file of plan.files) {
+      const before = state.files.get(file.path) ?? null;
+      if (before && before.content.toString('utf8') === file.content) continue;
+      out.push({ kind: 'file', path: file.path, before, after: { content: Buffer.from(file.content, 'utf8'), mode: before?.mode ?? file.mode } });
+    }
+    for (const path of plan.remove) {
+      const before = state.files.get(path) ?? null;
+      if (before) out.push({ kind: 'file', path, before, after: null });
+    }
+  }
+  if (out.length > 0)
+    warnings.push(`${args.address}: taken out of ${out.map((c) => (c.kind === 'file' ? c.path : '')).join(', ')}, vipush's files of another stack`);
+  return out;
 }

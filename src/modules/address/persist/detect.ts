@@ -71,7 +71,7 @@ export function detectStack(f: StackFacts): StackDetection {
     backend: null,
     reason:
       'no known network stack found: no netplan YAML, no /etc/network/interfaces, no network-scripts, ' +
-      'and neither NetworkManager nor systemd-networkd is running; set persist: to one of ifupdown, netplan, networkd, networkmanager, ifcfg',
+      'and neither NetworkManager nor systemd-networkd is running; set persist: to one of ifupdown, netplan, networkd, networkmanager, ifcfg, systemd',
   };
 }
 
@@ -109,7 +109,8 @@ export interface DeclaredVip {
 export function chooseBackend(persist: PersistBackend, f: StackFacts, vip?: DeclaredVip): StackDetection {
   if (persist === 'auto') {
     const found = detectStack(f);
-    const lost = lostAtBoot(found.backend, f);
+    // the unit carries VIPs on lo only; elsewhere the stack's own files stay the choice
+    const lost = vip === undefined || vip.dev === 'lo' ? lostAtBoot(found.backend, f) : null;
     if (!lost) return found;
     const what = [lost.scope ? 'scope global' : '', lost.label ? 'without its label' : ''].filter(Boolean).join(' and ');
     if (f.systemd) {

@@ -106,6 +106,8 @@ export const systemdFormat: PersistFormat = {
       '[Service]',
       'Type=oneshot',
       'RemainAfterExit=yes',
+      // oneshot units wait forever by default, and multi-user.target waits for this one
+      'TimeoutStartSec=60',
       `ExecStart=${renderExecStart(vips)}`,
       '',
     ].join('\n');
