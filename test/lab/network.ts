@@ -233,6 +233,7 @@ export function listLabs(): LabSummary[] {
 
 /** Where the systemd tier (nspawn/boot-lab.ts) puts each host: `vipush-lab-PREFIX-HOST` under each of these that exists. */
 export const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+const NSPAWN_PROPAGATE = '/run/systemd/nspawn/propagate';
 
 /**
  * Removes the cgroup dirs of a lab's systemd hosts, depth-first, once their processes are gone (a
@@ -259,6 +260,17 @@ export function removeLabCgroups(prefix: string): string[] {
   for (const root of CGROUP_ROOTS) {
     if (!existsSync(root)) continue;
     for (const name of readdirSync(root)) if (name.startsWith(`vipush-lab-${prefix}-`)) rmTree(join(root, name));
+  }
+  // nspawn's mount propagation dir per machine (`PREFIX-HOST`): it removes it itself unless it was killed
+  if (existsSync(NSPAWN_PROPAGATE)) {
+    for (const name of readdirSync(NSPAWN_PROPAGATE)) {
+      if (!name.startsWith(`${prefix}-`)) continue;
+      try {
+        rmdirSync(join(NSPAWN_PROPAGATE, name)); // empty once its machine is gone; never reached into
+      } catch {
+        left.push(join(NSPAWN_PROPAGATE, name));
+      }
+    }
   }
   return left;
 }
