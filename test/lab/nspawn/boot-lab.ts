@@ -70,7 +70,13 @@ export interface BootHost extends LabHost {
 /** How long one boot may take; 2 shared cores. */
 const BOOT_TIMEOUT_MS = 120_000;
 const INOTIFY_PER_HOST = 16;
-/** nspawn uses the name=systemd hierarchy on a hybrid machine, the unified one otherwise. */
+/** The service that brings the network up on a host of each stack; checked active after every boot. */
+const STACK_UNIT: Record<NetworkStack, string> = {
+  ifupdown: 'networking.service',
+  networkd: 'systemd-networkd.service',
+  netplan: 'systemd-networkd.service',
+  networkmanager: 'NetworkManager.service',
+};
 
 interface HostState {
   host: BootHost;
@@ -296,11 +302,15 @@ SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --dir
     s.nspawn = child;
     s.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : null))));
     await waitForPort(h.ip, 22, `sshd of boot host ${h.name}`, h.consoleLog, child, BOOT_TIMEOUT_MS);
-    const r = await this.ssh(h, ['systemctl is-system-running --wait; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: BOOT_TIMEOUT_MS });
+    const unit = STACK_UNIT[s.spec.stack];
+    const r = await this.ssh(h, [`systemctl is-system-running --wait; systemctl is-active ${unit}; cat /proc/sys/kernel/random/boot_id`], {
+      timeoutMs: BOOT_TIMEOUT_MS,
+    });
     const lines = r.stdout.trim().split('\n');
     const bootId = lines.at(-1) ?? '';
     if (!/^[0-9a-f-]{36}$/.test(bootId)) throw new LabError(`boot host ${h.name}: no boot id over SSH (exit ${r.code}): ${r.stderr.trim()}`);
     if (!/^(running|degraded)$/.test(lines[0] ?? '')) throw new LabError(`boot host ${h.name}: systemd is "${lines[0]}" after the boot`);
+    if (lines[1] !== 'active') throw new LabError(`boot host ${h.name}: ${unit} (its ${s.spec.stack} stack) is "${lines[1]}" after the boot`);
     s.bootId = bootId;
     return bootId;
   }
