@@ -27,6 +27,8 @@ import type { LabAddress, LabHost } from '../lab.js';
 import {
   raiseInotify,
   addNamespaces,
+  addPort,
+  deletePort,
   buildSwitch,
   CGROUP_ROOTS,
   claimSubnet,
@@ -37,8 +39,12 @@ import {
   pidsInNamespaces,
   randomPrefix,
   CLIENT_OCTET,
+  DIRECTOR_OCTET,
   VIP_OCTET,
 } from '../network.js';
+
+/** the lab's own arping namespace: after the controller (.1), the director (.2) and the client (.3) */
+const ARP_OCTET = 4;
 import { parseArpingMacs, parseIpAddrJson } from '../parse.js';
 import { ensureLabPackages } from '../packages.js';
 import { ensureRootfs } from './rootfs.js';
@@ -46,7 +52,10 @@ import { ensureRootfs } from './rootfs.js';
 export type NetworkStack = 'ifupdown' | 'networkd' | 'netplan' | 'networkmanager';
 
 export interface BootHostSpec {
-  /** inventory name: h1, h2, ... (the namespace is `${prefix}-${name}`) */
+  /**
+   * inventory name: h1, h2, ... (real servers), or `director` (holds the VIP on eth0, so it answers
+   * ARP for it) and `client` (the vantage host of vipush's gates); the namespace is `${prefix}-${name}`
+   */
   name: string;
   stack: NetworkStack;
   /** read-only bind mounts from this machine into the host (`--bind-ro=src:dst`) */
@@ -95,9 +104,9 @@ export class BootLab {
   readonly privateKeyFile: string;
   readonly publicKeyFile: string;
   readonly switchNs: string;
-  /** a plain namespace (no processes) for arping: `${prefix}-cli` */
-  readonly clientNs: string;
-  readonly clientIp: string;
+  /** a plain namespace (no processes) the lab's own arping runs in: `${prefix}-arp` */
+  readonly arpNs: string;
+  readonly arpIp: string;
   readonly hosts: BootHost[];
   readonly timings: Record<string, number> = {};
   private readonly states = new Map<string, HostState>();
@@ -115,15 +124,16 @@ export class BootLab {
     this.controllerIp = `${net}.1`;
     this.vip = `${net}.${VIP_OCTET}`;
     this.switchNs = `${prefix}-sw`;
-    this.clientNs = `${prefix}-cli`;
-    this.clientIp = `${net}.${CLIENT_OCTET}`;
+    this.arpNs = `${prefix}-arp`;
+    this.arpIp = `${net}.${ARP_OCTET}`;
     this.inventoryFile = join(dir, 'inventory.yml');
     this.knownHostsFile = join(dir, 'known_hosts');
     this.privateKeyFile = join(dir, 'id_ed25519');
     this.publicKeyFile = join(dir, 'id_ed25519.pub');
-    this.hosts = opts.hosts.map((spec, i) => {
+    let realServers = 0;
+    this.hosts = opts.hosts.map((spec) => {
       const hostDir = join(dir, 'hosts', spec.name);
-      const octet = hostOctet(i);
+      const octet = spec.name === 'director' ? DIRECTOR_OCTET : spec.name === 'client' ? CLIENT_OCTET : hostOctet(realServers++);
       const host: BootHost = {
         name: spec.name,
         ns: `${prefix}-${spec.name}`,
@@ -172,23 +182,29 @@ export class BootLab {
       await generateKey(join(s.host.dir, 'ssh_host_ed25519_key'), s.host.name);
       this.seedHost(s);
     }
-    await addNamespaces([this.switchNs, this.clientNs, ...all.map((s) => s.host.ns)]);
+    await addNamespaces([this.switchNs, this.arpNs, ...all.map((s) => s.host.ns)]);
     await buildSwitch(
       this.switchNs,
       [
         ...all.map((s) => ({ port: s.host.switchPort, ns: s.host.ns, mac: s.host.mac })),
-        { port: 'cli', ns: this.clientNs, mac: labMac(this.subnetOctet, CLIENT_OCTET) },
+        { port: 'probe', ns: this.arpNs, mac: labMac(this.subnetOctet, ARP_OCTET) },
       ],
       { ifname: `${this.prefix}c`, peer: `${this.prefix}s` },
     );
-    await runOk('ip', ['-n', this.clientNs, '-batch', '-'], { input: `link set lo up\naddr add ${this.clientIp}/24 dev eth0\nlink set eth0 up\n` });
+    await runOk('ip', ['-n', this.arpNs, '-batch', '-'], { input: `link set lo up\naddr add ${this.arpIp}/24 dev eth0\nlink set eth0 up\n` });
     this.timings.setup = Date.now() - t0;
 
     const known = await Promise.all(this.hosts.map((h) => knownHostsLine({ ...h, dir: h.dir })));
     writeFileSync(this.knownHostsFile, `${known.join('\n')}\n`, { mode: 0o600 });
     writeFileSync(
       this.inventoryFile,
-      inventoryYaml({ prefix: this.prefix, privateKeyFile: this.privateKeyFile, hosts: this.hosts, director: null, client: null }),
+      inventoryYaml({
+        prefix: this.prefix,
+        privateKeyFile: this.privateKeyFile,
+        hosts: this.hosts.filter((h) => /^h\d+$/.test(h.name)),
+        director: this.hosts.find((h) => h.name === 'director') ?? null,
+        client: this.hosts.find((h) => h.name === 'client') ?? null,
+      }),
       { mode: 0o600 },
     );
     const t1 = Date.now();
@@ -362,17 +378,23 @@ SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --dir
     return (await this.sshOk(ref, `sysctl -n ${key}`)).trim();
   }
 
-  /** Distinct MACs that answered ARP for `vip` (default the lab's VIP), asked from the client namespace: three broadcasts. */
+  /** The VIP as a normal address on the director's eth0, so the director answers ARP for it (live only). */
+  async setupDirector(): Promise<void> {
+    await this.sshOk('director', `ip addr replace ${this.vip}/32 dev eth0`);
+  }
+
+  /** Distinct MACs that answered ARP for `vip` (default the lab's VIP), asked from the lab's arp namespace: three broadcasts. */
   async arpOwners(vip: string = this.vip): Promise<string[]> {
-    await runOk('ip', ['-n', this.clientNs, 'neigh', 'flush', 'dev', 'eth0']);
-    const r = await run('ip', ['netns', 'exec', this.clientNs, 'arping', '-b', '-c3', '-I', 'eth0', vip], { timeoutMs: 15_000 });
+    await runOk('ip', ['-n', this.arpNs, 'neigh', 'flush', 'dev', 'eth0']);
+    const r = await run('ip', ['netns', 'exec', this.arpNs, 'arping', '-b', '-c3', '-I', 'eth0', vip], { timeoutMs: 15_000 });
     if (r.code === 0 || r.code === 1) return parseArpingMacs(r.stdout);
     throw new LabError(`arping ${vip} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`);
   }
 
   /**
-   * A real reboot: `systemctl reboot` inside, nspawn exits 133, the host boots again from its overlay,
-   * and this resolves once a new boot id is reported over SSH.
+   * A real reboot: `systemctl reboot` inside, nspawn exits 133, the host boots again from its overlay
+   * in a new network namespace (nothing live survives), and this resolves once a new boot id is
+   * reported over SSH and the host's network stack service is active.
    */
   async reboot(ref: string | LabHost): Promise<string> {
     const s = this.state(ref);
@@ -384,6 +406,13 @@ SYSTEMD_NSPAWN_API_VFS_WRITABLE=network exec systemd-nspawn --quiet --boot --dir
     if (code !== 133) {
       throw new LabError(`reboot of ${s.host.name}: nspawn ended with ${code} instead of 133; see ${s.host.consoleLog}:\n${tailOf(s.host.consoleLog)}`);
     }
+    // A reboot loses the kernel's network state (addresses, routes, net.* sysctls): the host gets a new
+    // network namespace, and its switch port a new veth with the same MAC, as the namespace lab does.
+    const h = s.host;
+    await deletePort(this.switchNs, h.switchPort);
+    await runOk('ip', ['netns', 'del', h.ns]);
+    await addNamespaces([h.ns]);
+    await addPort(this.switchNs, { port: h.switchPort, ns: h.ns, mac: h.mac });
     const after = await this.boot(s);
     if (after === before) throw new LabError(`reboot of ${s.host.name}: the boot id did not change`);
     return after;
@@ -449,7 +478,10 @@ async function preflight(): Promise<void> {
 
 export async function createBootLab(opts: BootLabOptions): Promise<BootLab> {
   if (opts.hosts.length === 0 || opts.hosts.length > 32) throw new LabError('a boot lab has 1 to 32 hosts');
-  for (const h of opts.hosts) if (!/^h\d{1,2}$/.test(h.name)) throw new LabError(`boot host names are h1..h32, got "${h.name}"`);
+  for (const h of opts.hosts) {
+    if (!/^(h\d{1,2}|director|client)$/.test(h.name)) throw new LabError(`boot host names are h1..h32, director and client, got "${h.name}"`);
+  }
+  if (new Set(opts.hosts.map((h) => h.name)).size !== opts.hosts.length) throw new LabError('boot host names must be distinct');
   await ensureLabPackages();
   await preflight();
   const rootfs = await ensureRootfs(opts.log);

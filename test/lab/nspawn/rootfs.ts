@@ -18,7 +18,7 @@ export const CACHE_DIR = join(dirname(fileURLToPath(import.meta.url)).replace(/\
 /**
  * Inside each booted host: systemd as PID 1 (systemd-sysv) with dbus, sshd, the four network stacks
  * vipush persists to, sudo, python3 (Ansible-like checks), libstdc++6 (a controller host runs the
- * machine's node binary), nftables (the dead-man test cuts SSH), procps (sysctl), util-linux (flock).
+ * machine's node binary), nftables (the dead-man test cuts SSH), iputils-arping (a client host runs vipush's ARP gates), procps (sysctl), util-linux (flock).
  */
 export const ROOTFS_PACKAGES = [
   'systemd-sysv',
@@ -32,6 +32,7 @@ export const ROOTFS_PACKAGES = [
   'python3',
   'libstdc++6',
   'nftables',
+  'iputils-arping',
   'procps',
   'util-linux',
   'kmod',
