@@ -244,14 +244,17 @@ describe('playbooks/hidden-arp-rolling.yml (arp_ignore 1, persist: auto) keeps t
     await Promise.all(ROLLING.map(([h]) => lab.reboot(h)));
   }, 600_000);
 
-  it.each(ROLLING)('%s (%s): after the boot the VIP has its label, arp_ignore is 1, drift 0, only the director answers ARP', async (h) => {
-    expect(code, runOutput).toBe(0);
-    const vip = (await lab.addresses(h)).filter((a) => a.local === lab.vip);
-    expect(vip, `${h} after the boot`).toEqual([expect.objectContaining({ family: 'inet', prefixlen: 32, label: 'lo:1' })]);
-    expect(await lab.sysctl(h, IGNORE)).toBe('1');
-    expect(await lab.sysctl(h, ANNOUNCE)).toBe('2');
-    const drift = await vipush(['drift', join(lab.dir, 'hidden-arp-rolling.yml'), ...args(), '--limit', h], { timeoutMs: 120_000 });
-    expect(drift.code, drift.stdout + drift.stderr).toBe(0);
-    expect(await lab.arpOwners()).toEqual([lab.host('director').mac]);
-  });
+  it.each(ROLLING)(
+    '%s (%s): after the boot the VIP has its scope (host, the default on lo) and label, arp_ignore is 1, drift 0, only the director answers ARP',
+    async (h) => {
+      expect(code, runOutput).toBe(0);
+      const vip = (await lab.addresses(h)).filter((a) => a.local === lab.vip);
+      expect(vip, `${h} after the boot`).toEqual([expect.objectContaining({ family: 'inet', prefixlen: 32, scope: 'host', label: 'lo:1' })]);
+      expect(await lab.sysctl(h, IGNORE)).toBe('1');
+      expect(await lab.sysctl(h, ANNOUNCE)).toBe('2');
+      const drift = await vipush(['drift', join(lab.dir, 'hidden-arp-rolling.yml'), ...args(), '--limit', h], { timeoutMs: 120_000 });
+      expect(drift.code, drift.stdout + drift.stderr).toBe(0);
+      expect(await lab.arpOwners()).toEqual([lab.host('director').mac]);
+    },
+  );
 });
