@@ -10,10 +10,16 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const BUILT = join(root, 'dist', 'vipush.cjs');
 
+/** Dot entries are skipped: test/lab/.cache holds the systemd tier's rootfs, no source. */
 function newest(path: string): number {
   const st = statSync(path);
   if (!st.isDirectory()) return st.mtimeMs;
-  return Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newest(join(path, n))));
+  return Math.max(
+    st.mtimeMs,
+    ...readdirSync(path)
+      .filter((n) => !n.startsWith('.'))
+      .map((n) => newest(join(path, n))),
+  );
 }
 
 export default function setup(): void {

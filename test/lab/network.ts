@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readdirSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk, runSync, killPid, killRef, LabError, type ProcessRef } from './exec.js';
@@ -187,8 +187,12 @@ export function destroyLabByPrefix(prefix: string, opts: { tracked?: readonly Pr
   if (namespaces.length > 0) runSync('ip', ['-force', '-batch', '-'], namespaces.map((n) => `netns del ${n}\n`).join(''));
   const controllerIf = `${prefix}c`;
   if (runSync('ip', ['link', 'show', 'dev', controllerIf]).code === 0) runSync('ip', ['link', 'del', controllerIf]);
+  removeLabCgroups(prefix);
   const dirs = opts.dirs ?? labDirsOf(prefix);
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  for (const d of dirs) {
+    lowerInotifyBy(d);
+    rmSync(d, { recursive: true, force: true });
+  }
   return { namespaces, killed: pids.length, dirs: [...dirs] };
 }
 
@@ -225,4 +229,73 @@ export function listLabs(): LabSummary[] {
     if (m) entry(m[1]).dirs.push(join(tmpdir(), name));
   }
   return [...byPrefix.values()].sort((a, b) => a.prefix.localeCompare(b.prefix));
+}
+
+/** Where the systemd tier (nspawn/boot-lab.ts) puts each host: `vipush-lab-PREFIX-HOST` under each of these that exists. */
+export const CGROUP_ROOTS = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
+const NSPAWN_PROPAGATE = '/run/systemd/nspawn/propagate';
+
+/**
+ * Removes the cgroup dirs of a lab's systemd hosts, depth-first, once their processes are gone (a
+ * killed host's processes may take a moment to leave). Returns the dirs that stayed.
+ */
+export function removeLabCgroups(prefix: string): string[] {
+  if (!LAB_PREFIX_RE.test(prefix)) return [];
+  const left: string[] = [];
+  const rmTree = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rmTree(join(dir, e.name));
+    for (let i = 0; ; i++) {
+      try {
+        rmdirSync(dir);
+        return;
+      } catch {
+        if (i >= 100) {
+          left.push(dir);
+          return;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+      }
+    }
+  };
+  for (const root of CGROUP_ROOTS) {
+    if (!existsSync(root)) continue;
+    for (const name of readdirSync(root)) if (name.startsWith(`vipush-lab-${prefix}-`)) rmTree(join(root, name));
+  }
+  // nspawn's mount propagation dir per machine (`PREFIX-HOST`): it removes it itself unless it was killed
+  if (existsSync(NSPAWN_PROPAGATE)) {
+    for (const name of readdirSync(NSPAWN_PROPAGATE)) {
+      if (!name.startsWith(`${prefix}-`)) continue;
+      try {
+        rmdirSync(join(NSPAWN_PROPAGATE, name)); // empty once its machine is gone; never reached into
+      } catch {
+        left.push(join(NSPAWN_PROPAGATE, name));
+      }
+    }
+  }
+  return left;
+}
+
+const INOTIFY_KEY = '/proc/sys/fs/inotify/max_user_instances';
+/** A lab dir holding this file raised fs.inotify.max_user_instances by the number in it (nspawn/boot-lab.ts). */
+export const INOTIFY_RAISE_FILE = 'inotify-raised';
+
+/** Raises the machine's inotify instance limit by `by` and notes it in the lab dir, so teardown or `down` puts it back. */
+export function raiseInotify(labDir: string, by: number): void {
+  const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
+  writeFileSync(join(labDir, INOTIFY_RAISE_FILE), `${by}\n`);
+  writeFileSync(INOTIFY_KEY, `${now + by}\n`);
+}
+
+/** Takes back what the lab added (other labs may have raised the limit meanwhile, so never a saved absolute value). */
+function lowerInotifyBy(labDir: string): void {
+  let by: number;
+  try {
+    by = Number(readFileSync(join(labDir, INOTIFY_RAISE_FILE), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(by) || by <= 0) return;
+  const now = Number(readFileSync(INOTIFY_KEY, 'utf8').trim());
+  writeFileSync(INOTIFY_KEY, `${Math.max(128, now - by)}\n`);
+  rmSync(join(labDir, INOTIFY_RAISE_FILE), { force: true });
 }
