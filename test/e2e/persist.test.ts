@@ -56,21 +56,29 @@ describe('persistence across a reboot, and stack detection (real hosts)', () => 
     expect(fix.code, fix.stdout).toBe(0);
   });
 
-  it('netplan keeps no scope host: with arp_ignore 3 the host is refused and untouched', async () => {
+  it('netplan keeps no scope host: auto refuses (drift after every reboot), persist: netplan with arp_ignore 3 too; untouched', async () => {
     const report = join(lab.dir, 'netplan.json');
     const r = await vipush(['run', 'playbooks/hidden-arp.yml', ...labArgs(lab), '--limit', 'h3', '--report', report]);
     expect(r.code).toBe(1);
     const rep = await readReport(report);
     expect(rep.hosts.h3.status).toBe('failed');
-    expect(rep.hosts.h3.error).toMatch(/netplan/);
-    expect(rep.hosts.h3.error).toMatch(/arp_ignore: 1/);
+    expect(rep.hosts.h3.error).toMatch(/netplan would bring the VIP back with scope global/);
+    expect(rep.hosts.h3.error).toMatch(/drift after every reboot/);
+
+    const pb = join(lab.dir, 'netplan3.yml');
+    writeFileSync(pb, readFileSync('playbooks/hidden-arp.yml', 'utf8').replace('persist: auto', 'persist: netplan'));
+    const named = await vipush(['run', pb, ...labArgs(lab), '--limit', 'h3', '--report', report]);
+    expect(named.code).toBe(1);
+    const rep2 = await readReport(report);
+    expect(rep2.hosts.h3.error).toMatch(/netplan/);
+    expect(rep2.hosts.h3.error).toMatch(/arp_ignore: 1/);
     expect(existsSync(join(lab.etcUpper('h3'), 'sysctl.conf'))).toBe(false);
     expect(await lab.sysctl('h3', IGNORE)).toBe('0');
   });
 
-  it('netplan with arp_ignore 1: vipush writes its own netplan file', async () => {
+  it('netplan named, with arp_ignore 1: vipush writes its own netplan file', async () => {
     const pb = join(lab.dir, 'arp1.yml');
-    writeFileSync(pb, readFileSync('playbooks/hidden-arp.yml', 'utf8').replace('arp_ignore: 3', 'arp_ignore: 1'));
+    writeFileSync(pb, readFileSync('playbooks/hidden-arp.yml', 'utf8').replace('arp_ignore: 3', 'arp_ignore: 1').replace('persist: auto', 'persist: netplan'));
     const r = await vipush(['run', pb, ...labArgs(lab), '--limit', 'h3']);
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const files = readdirSync(join(lab.etcUpper('h3'), 'netplan'));

@@ -112,11 +112,17 @@ describe('persist: auto picks the systemd unit where the stack would not keep th
     expect(chooseBackend('auto', rhel7, { ...v4, dev: 'eth0', label: 'eth0:1' }).backend).toBe('ifcfg');
   });
 
-  it('ifupdown, networkd and netplan for networkd keep their own files', () => {
+  it('ifupdown and networkd keep their own files; netplan (no scope option) only for a VIP it brings back as declared', () => {
     expect(chooseBackend('auto', debianFacts(), v4).backend).toBe('ifupdown');
     expect(chooseBackend('auto', facts({ ...SYSTEMD, services: { 'systemd-networkd': svc('active', 'enabled') } }), v4).backend).toBe('networkd');
     const ubuntu = facts({ ...SYSTEMD, netplanFiles: ['50-cloud-init.yaml'], services: { 'systemd-networkd': svc('active', 'enabled') } });
-    expect(chooseBackend('auto', ubuntu, v4).backend).toBe('netplan');
+    // a real boot brought a netplan (networkd) VIP back scope global: under systemd, the unit keeps scope host
+    expect(chooseBackend('auto', ubuntu, v4).backend).toBe('systemd');
+    expect(chooseBackend('auto', ubuntu, { address: '2001:db8::10/128', family: 6, scope: 'global', dev: 'lo' }).backend).toBe('systemd');
+    // without systemd, netplan only for what it keeps: scope global (a label it keeps)
+    const noSystemd = facts({ netplanFiles: ['50-cloud-init.yaml'] });
+    expect(chooseBackend('auto', noSystemd, { ...v4, scope: 'global' }).backend).toBe('netplan');
+    expect(chooseBackend('auto', noSystemd, v4).backend).toBeNull();
     // a Debian desktop: ifupdown brings up lo even though NetworkManager runs
     expect(chooseBackend('auto', debianFacts({ ...NM_142, services: { ...NM_142.services, networking: svc('active', 'enabled') } }), v4).backend).toBe(
       'ifupdown',

@@ -78,8 +78,10 @@ export function detectStack(f: StackFacts): StackDetection {
 /**
  * What a stack loses of a VIP on lo when it brings it back at boot, for the stacks that can't keep it
  * as declared. A boot of real hosts showed NetworkManager 1.42 re-adding it with scope global and no
- * label; ifup-aliases adds no scope; netplan rendered for NetworkManager is NetworkManager. ifupdown,
- * networkd and netplan (networkd) brought it back with scope host and its label.
+ * label; ifup-aliases adds no scope; netplan rendered for NetworkManager is NetworkManager; netplan
+ * rendered for networkd kept the label but not the scope (netplan has no scope option: a real boot in
+ * the systemd lab brought it back scope global). ifupdown and networkd brought it back with scope host
+ * and its label.
  */
 function lostAtBoot(backend: StackBackend | null, f: StackFacts): { stack: string; scope: boolean; label: boolean } | null {
   if (backend === 'networkmanager') return { stack: 'NetworkManager', scope: true, label: true };
@@ -87,6 +89,8 @@ function lostAtBoot(backend: StackBackend | null, f: StackFacts): { stack: strin
   if (backend === 'netplan' && f.netplanNmRenderer && !serviceActive(f, 'systemd-networkd')) {
     return { stack: 'netplan (rendering for NetworkManager)', scope: true, label: true };
   }
+  // netplan has no scope option: networkd, rendering its YAML, brings the VIP back scope global (label kept)
+  if (backend === 'netplan') return { stack: 'netplan', scope: true, label: false };
   return null;
 }
 
