@@ -270,7 +270,10 @@ export class HostRun {
       const tr = this.result.tasks[s.taskIndex];
       if (!o) continue;
       tr.output += o.output;
-      if (o.ok) {
+      if (o.same) {
+        // its effect was already there: nothing changed, nothing to undo
+        if (tr.status === 'skipped') tr.status = 'ok';
+      } else if (o.ok) {
         this.applied.push(s);
         if (tr.status !== 'failed') tr.status = 'changed';
       } else {
@@ -307,11 +310,17 @@ export class HostRun {
     else if (failedStep) this.result.error = `task "${this.result.tasks[failedStep.taskIndex].name}" failed: ${this.result.tasks[failedStep.taskIndex].error}`;
     else this.result.error = `the apply script stopped early (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
 
-    // Undo what took effect, plus the failed step (it may have half-applied),
-    // or every step when we can't know how far the script got.
+    // Undo what took effect, plus a failed command (it may have half-applied), or every step when we
+    // can't know how far the script got. vipush's own steps change nothing when they fail (a file
+    // write is atomic; a sysctl, address or ARP check that finds the host changed since it was read
+    // refuses), and one that found its effect already there changed nothing.
     const unknown = !!lost || (!failedStep && !ended);
-    // A failed file write left the file as it was (the write is atomic), so it needs no undo.
-    const toUndo = unknown ? steps : steps.filter((s) => outcomes.get(s.index)?.ok || (outcomes.has(s.index) && s.change.kind !== 'file'));
+    const toUndo = unknown
+      ? steps.filter((s) => !outcomes.get(s.index)?.same)
+      : steps.filter((s) => {
+          const o = outcomes.get(s.index);
+          return o !== undefined && !o.same && (o.ok || s.change.kind === 'command');
+        });
     await this.revert(toUndo, lost !== undefined);
     if (deadman && armed) {
       if (this.result.rolledBack) {

@@ -64,6 +64,8 @@ export interface StepOutcome {
   index: number;
   ok: boolean;
   output: string;
+  /** the step found its effect already there and changed nothing (vp_same): not a change, and not undone */
+  same?: boolean;
 }
 
 /** What an apply or revert script said: each step's outcome and output, whether it reached its end, whether it armed a dead-man switch. */
@@ -73,12 +75,13 @@ export function parseOutcomes(out: Buffer | string, nonce: string): { outcomes: 
   let armed = false;
   let open: { index: number; output: string } | undefined;
   for (const s of parseMarked(typeof out === 'string' ? Buffer.from(out) : out, nonce)) {
-    const index = Number(s.arg);
+    const [arg, flag] = s.arg.split(' ');
+    const index = Number(arg);
     if (s.kind === 'end') ended = true;
     else if (s.kind === 'armed') armed = true;
     else if (s.kind === 'begin') open = { index, output: s.body.toString('utf8') };
     else if ((s.kind === 'done' || s.kind === 'failed') && open?.index === index) {
-      outcomes.set(index, { index, ok: s.kind === 'done', output: open.output.trimEnd() });
+      outcomes.set(index, { index, ok: s.kind === 'done', output: open.output.trimEnd(), ...(s.kind === 'done' && flag === 'same' ? { same: true } : {}) });
       open = undefined;
     }
   }

@@ -108,9 +108,11 @@ export function factsOutput(
 }
 
 /** What an apply or revert script prints: each step's begin marker, output and outcome, then the end when it got there. */
-export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number, 'done' | 'failed', string?]>, ended: boolean): string {
+export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number, 'done' | 'failed' | 'same', string?]>, ended: boolean): string {
   let out = '';
-  for (const [i, outcome, text] of steps) out += `${mark(nonce, `begin ${i}`)}${text ?? ''}${mark(nonce, `${outcome} ${i}`)}`;
+  // 'same': a step that found its effect already there ("done N same")
+  for (const [i, outcome, text] of steps)
+    out += `${mark(nonce, `begin ${i}`)}${text ?? ''}${mark(nonce, outcome === 'same' ? `done ${i} same` : `${outcome} ${i}`)}`;
   return ended ? `${out}${mark(nonce, 'end')}` : out;
 }
 

@@ -95,11 +95,61 @@ describe('HostRun', () => {
     expect(r.tasks[1].error).toContain('boom');
     expect(r.rolledBack).toBe(true);
     expect(t.calls.map((c) => c.via)).toEqual(['exchange', 'finish', 'exec']);
-    // the VIP comes down first, then the sysctls go back, then the file
-    expect(programs(run.undone)).toEqual(['vp_addr_del', 'vp_sysctl', 'vp_sysctl', 'vp_write']);
-    expect(r.restored[0]).toMatch(/^del 198.18.0.250\/32/);
+    // the sysctls go back, then the file; the failed add changed nothing (vipush's own steps refuse
+    // before they change anything), so it is not undone
+    expect(programs(run.undone)).toEqual(['vp_sysctl', 'vp_sysctl', 'vp_write']);
+    expect(r.restored[0]).toMatch(/^net.ipv4.conf.all.arp_announce 2 -> 0/);
     // the revert takes the lock again: it runs over a command of its own
     expect(t.calls[2].script).toContain('flock ');
+  });
+});
+
+describe('a step whose effect was already there (compare-and-swap)', () => {
+  it('is neither a change nor undone', async () => {
+    const t = new FakeTransport('h1', (call) => {
+      if (call.via === 'finish')
+        return {
+          stdout: stepsOutput(
+            call.nonce,
+            [
+              [0, 'done'],
+              [1, 'same'],
+              [2, 'same'],
+              [3, 'failed', 'boom'],
+            ],
+            false,
+          ),
+          code: 70,
+        };
+      return healthy(call);
+    });
+    const run = new HostRun('h1', tasks, conn(t), opts);
+    const r = await run.run();
+    expect(r.status).toBe('failed');
+    // only the file write took effect: the sysctls the host already had are not "restored"
+    expect(programs(run.undone)).toEqual(['vp_write']);
+  });
+
+  it('leaves its task ok when every step of it found its effect there', async () => {
+    const t = new FakeTransport('h1', (call) => {
+      if (call.via === 'finish')
+        return {
+          stdout: stepsOutput(
+            call.nonce,
+            [
+              [0, 'same'],
+              [1, 'same'],
+              [2, 'same'],
+              [3, 'done'],
+            ],
+            true,
+          ),
+        };
+      return healthy(call);
+    });
+    const r = await new HostRun('h1', tasks, conn(t), opts).run();
+    expect(r.tasks.map((x) => x.status)).toEqual(['ok', 'changed']);
+    expect(r.status).toBe('changed');
   });
 });
 

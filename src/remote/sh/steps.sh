@@ -5,13 +5,14 @@
 # sysctl write none, an address change one `ip`. Steps run in the script's own shell (no subshell
 # each): what a function changes, it puts back.
 
-# One step: its output, between a begin marker and its outcome.
+# One step: its output, between a begin marker and its outcome. A step that found its effect already
+# there sets vp_same: its outcome says so ("done N same"), and it is neither a change nor undone.
 vp_step() { # index function-or-program args...
-  vp_i=$1
+  vp_i=$1 vp_same=
   shift
   vp_mark "begin $vp_i"
   if "$@" </dev/null 2>&1; then
-    vp_mark "done $vp_i"
+    vp_mark "done $vp_i${vp_same:+ same}"
   else
     vp_mark "failed $vp_i"
     return 1
@@ -114,24 +115,35 @@ vp_sysread() {
   vp_fold "$v"
 }
 
-# vp_sysctl key value procpath [expect]: the kernel's file, written and read back by the shell (what
-# `sysctl -w` does, without the program). expect (an undo's: the value the run wrote): a kernel that
-# holds another value keeps it, one that already holds the value to restore needs nothing.
+# vp_sysctl key value procpath arp how [expect]: the kernel's file, written and read back by the shell
+# (what `sysctl -w` does, without the program). A kernel that already has the value needs nothing
+# (vp_same). how: 'read' (a run's step: expect is the value the plan read) or 'wrote' (an undo:
+# expect is what the run wrote): a kernel that has another value keeps it; '-': no expectation.
+# arp 'guard' (an arp_ignore or arp_announce without allow_arp): a lowering that would make the host
+# answer ARP for an address on lo is refused (vp_arp_keeps_hidden).
 vp_sysctl() {
   k=$1 e=
   vp_fold "$2"
-  w=$v n=${#v}
-  if [ $# -gt 3 ]; then
-    vp_fold "$4"
+  w=$v n=${#v} x=
+  if [ $# -gt 5 ]; then
+    vp_fold "$6"
     x=$v
     [ ${#x} -le "$n" ] || n=${#x}
-    vp_sysread "$3" "$n"
-    [ "$v" != "$w" ] || return 0
-    [ "$v" = "$x" ] || {
-      echo "sysctl $k changed since vipush wrote it (the kernel has ${v:-nothing}, vipush wrote $x); not restored (vipush rollback --force restores it anyway)" >&2
-      return 1
-    }
   fi
+  vp_sysread "$3" "$n"
+  if [ "$v" = "$w" ]; then
+    vp_same=1
+    return 0
+  fi
+  if [ $# -gt 5 ] && [ "$v" != "$x" ]; then
+    if [ "$5" = read ]; then
+      echo "sysctl $k changed since it was read (the kernel has ${v:-nothing}, vipush read $x); changed nothing: run again" >&2
+    else
+      echo "sysctl $k changed since vipush wrote it (the kernel has ${v:-nothing}, vipush wrote $x); not restored (vipush rollback --force restores it anyway)" >&2
+    fi
+    return 1
+  fi
+  if [ "$4" = guard ] && [ -n "$v" ] && [ "$w" -lt "$v" ] 2>/dev/null; then vp_arp_keeps_hidden "$3" "$k" "$w" || return 1; fi
   printf '%s\n' "$2" 2>/dev/null >"$3" || e='the kernel refused the value'
   vp_sysread "$3" "$n"
   [ "$v" = "$w" ] || { echo "sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}" >&2; return 1; }
@@ -143,25 +155,48 @@ vp_ipout() {
   while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done <"$vp_out"
 }
 
-# vp_addr_add family cidr dev scope [label]: one `ip` changes the address and reads it back (a batch;
-# the values are validated: no blanks). -force: the read-back runs even when the add fails, so an
-# address already there with the scope (an undo that finds it back) is fine, and one with another
-# scope is refused.
+# vp_addr_add family cidr dev scope [label]: one `ip` reads the address (only this IP: a /32 or /128
+# of it), adds it and reads it back (a batch; the values are validated: no blanks). -force: every line
+# runs even when the add fails. The kernel refuses to add an address that is there (its
+# compare-and-swap): one already there with the scope needs nothing (vp_same); one with another scope
+# is left as it is and refused.
 vp_addr_add() {
+  if [ "$1" = 4 ]; then q=${2%/*}/32; else q=${2%/*}/128; fi
   ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+addr show dev $3 to $q
 addr add $2 dev $3 scope $4${5:+ label $5}
-addr show dev $3 to $2
+addr show dev $3 to $q
 VIPUSH_IP
-  vp_ipout
-  case " $o" in
-    *" scope $4 "*) ;;
-    *) echo "$2 is not on $3 with scope $4 after adding it${o:+: $o}" >&2; return 1 ;;
-  esac
+  # the inet lines: the first read's (what was there), then the read-back's
+  c=0 s='' o=''
+  while IFS= read -r vp_l || [ -n "$vp_l" ]; do
+    o="$o$vp_l "
+    case $vp_l in
+      *" inet"*)
+        c=$((c + 1))
+        case "$vp_l " in *" scope $4 "*) ;; *)
+            s=${vp_l#* scope }
+            s=${s%% *}
+            ;; esac
+        ;;
+    esac
+  done <"$vp_out"
+  [ $c -ne 0 ] || { echo "$2 is not on $3 after adding it${o:+: $o}" >&2; return 1; }
+  if [ -n "$s" ]; then
+    if [ $c -gt 1 ]; then
+      echo "$2 is already on $3 with scope $s (vipush wants scope $4): it changed since it was read; changed nothing: run again" >&2
+    else
+      echo "$2 is not on $3 with scope $4 after adding it: $o" >&2
+    fi
+    return 1
+  fi
+  [ $c -eq 1 ] || vp_same=1
 }
 
-# vp_addr_del family cidr dev [scope]: an address already gone is fine (-force: the read-back runs
-# anyway); one still there is not. scope (an undo's: the scope the run gave it): an address that has
-# another scope now stays. Only this IP is looked at (a /32 or /128 of it), not its whole subnet.
+# vp_addr_del family cidr dev [scope how]: an address already gone needs nothing (vp_same); one still
+# there after the removal fails. scope: the scope the plan read ('read') or the run gave it ('wrote',
+# an undo): an address that has another scope now stays. Only this IP is looked at (a /32 or /128 of
+# it), not its whole subnet.
 vp_addr_del() {
   if [ "$1" = 4 ]; then q=${2%/*}/32; else q=${2%/*}/128; fi
   if [ $# -gt 3 ]; then
@@ -169,13 +204,20 @@ vp_addr_del() {
     vp_ipout
     case "$o" in
       *inet*) ;;
-      *) return 0 ;;
+      *)
+        vp_same=1
+        return 0
+        ;;
     esac
     case " $o" in
       *" scope $4 "*) ;;
       *)
         s=${o#* scope }
-        echo "$2 on $3 changed since vipush added it (scope ${s%% *} now, vipush gave it scope $4); not removed (vipush rollback --force removes it anyway)" >&2
+        if [ "${5:-wrote}" = read ]; then
+          echo "$2 on $3 changed since it was read (scope ${s%% *} now, vipush read scope $4); changed nothing: run again" >&2
+        else
+          echo "$2 on $3 changed since vipush added it (scope ${s%% *} now, vipush gave it scope $4); not removed (vipush rollback --force removes it anyway)" >&2
+        fi
         return 1
         ;;
     esac
