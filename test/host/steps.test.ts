@@ -12,12 +12,14 @@ import { applyLines, HostExit, lockedScript, parseOutcomes as parseMarked, rever
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
 // the host run directory (lock, scratch output) of these scripts: their own, not this machine's /run/vipush
 const runDir = join(dir, 'run');
+// vipush's state (the journal) of these scripts: their own, not this machine's /var/lib/vipush
+const stateDir = join(dir, 'state');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Scripts as a host gets them over a connection of their own, with one nonce for every script of this file. */
 const nonce = newNonce();
-const applyScript = (steps: Step[], lockWait = 30) => lockedScript({ nonce, runDir }, lockWait, applyLines(stepLines(steps)));
-const revertScript = (steps: Step[]) => lockedScript({ nonce, runDir }, 30, revertLines(stepLines(steps)));
+const applyScript = (steps: Step[], lockWait = 30) => lockedScript({ nonce, runDir, stateDir }, lockWait, applyLines(stepLines(steps)));
+const revertScript = (steps: Step[]) => lockedScript({ nonce, runDir, stateDir }, 30, revertLines(stepLines(steps)));
 const parseOutcomes = (out: string | Buffer) => parseMarked(out, nonce);
 const LOCK_BUSY_EXIT = HostExit.lockBusy;
 const NOT_ROOT_EXIT = HostExit.notRoot;

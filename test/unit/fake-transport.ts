@@ -116,9 +116,9 @@ export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number
   return ended ? `${out}${mark(nonce, 'end')}` : out;
 }
 
-/** The number of steps a script runs (its vp_step lines), for a fake that answers "all done". */
+/** The number of steps a script runs (its vp_step lines, or vp_jstep: journalled), for a fake that answers "all done". */
 export function stepCount(script: string): number {
-  return (script.match(/^vp_step /gm) ?? []).length;
+  return (script.match(/^vp_j?step /gm) ?? []).length;
 }
 
 /** A host that answers its facts with `facts(nonce)`, then runs every step it is sent (an apply, or a revert over a command of its own). */

@@ -10,11 +10,15 @@
 vp_step() { # index function-or-program args...
   vp_i=$1 vp_same=
   shift
-  vp_mark "begin $vp_i"
+  # a marker that can't be written (the controller is gone; the apply traps SIGPIPE): the step does not run
+  vp_mark "begin $vp_i" || {
+    vp_lost=1
+    return 1
+  }
   if "$@" </dev/null 2>&1; then
-    vp_mark "done $vp_i${vp_same:+ same}"
+    vp_mark "done $vp_i${vp_same:+ same}" || vp_lost=1
   else
-    vp_mark "failed $vp_i"
+    vp_mark "failed $vp_i" || vp_lost=1
     return 1
   fi
 }
@@ -44,6 +48,7 @@ vp_write() {
   h=
   if [ -f "$p" ] && { [ "$6" != - ] || [ ${#5} -eq 64 ]; }; then vp_sha "$p" || return 1; fi
   if [ "$6" != - ] && [ "$h" = "$6" ]; then
+    vp_same=1
     chmod "$3" "$p"
     return
   fi
@@ -52,13 +57,11 @@ vp_write() {
     absent) [ ! -e "$p" ] || { vp_changed "$1" "$6" appeared; return 1; } ;;
     *) [ "$h" = "$5" ] || { vp_changed "$1" "$6" changed; return 1; } ;;
   esac
-  # a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
-  if [ "$5" = absent ]; then
-    t=$p
-  else
-    t="${p%/*}/.vipush-$vp_r-${p##*/}"
-    if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t"; fi
-  fi
+  # a new temp name in the target's directory (never ending in .conf: a drop-in directory would read
+  # it), in the journal first, so a crash leaves nothing the next run does not remove
+  t="${p%/*}/.vipush-$vp_r-${p##*/}.tmp"
+  if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t"; fi
+  vp_jtemp "$t"
   [ "$4" = - ] || umask "$4"
   set -C
   { : >"$t"; } 2>/dev/null
@@ -70,10 +73,31 @@ vp_write() {
   printf -- "$2" >"$t" || { rm -f -- "$t"; echo "cannot write $1" >&2; return 1; }
   [ "$4" != - ] || chmod "$3" "$t" || { rm -f -- "$t"; return 1; }
   if [ -n "${7:-}" ]; then chown "$7:$8" "$t" || { rm -f -- "$t"; return 1; }; fi
-  if sync -- "$t" && { [ "$t" = "$p" ] || mv -f -- "$t" "$p"; }; then return 0; fi
+  # one sync: the temp file's bytes, the journal, and the directory of the rename before this one
+  # (so renames reach the disk in the order they ran); the last directory at the end (vp_dflush)
+  # shellcheck disable=SC2086 # vp_dsync: none, or one quoted word
+  if sync -- "$t" ${vp_jon:+"$vp_jf"} ${vp_dsync:+"$vp_dsync"} </dev/null; then
+    vp_dsync=''
+    # a file that was absent must still be: a rename replaces whatever is there
+    if [ "$5" = absent ] && { [ -e "$p" ] || [ -L "$p" ]; }; then
+      rm -f -- "$t"
+      vp_changed "$1" "$6" appeared
+      return 1
+    fi
+    if mv -f -- "$t" "$p"; then
+      vp_dsync=${p%/*}
+      return 0
+    fi
+  fi
   rm -f -- "$t"
   echo "cannot replace $1" >&2
   return 1
+}
+
+# vp_dflush: the directory of the last rename, to the disk
+vp_dflush() {
+  [ -z "$vp_dsync" ] || sync -- "$vp_dsync" </dev/null
+  vp_dsync=''
 }
 
 # vp_changed path newsha appeared|changed: why vp_write refused, for a run's write or an undo
