@@ -5,7 +5,8 @@ import { run, LabError } from './exec.js';
  * namespaces, arping and tcpdump to watch ARP, nft for the director, ifupdown
  * for boot emulation, curl for HTTP checks, sysctl (procps), unshare and
  * nsenter (util-linux), sudo for the become tests; shellcheck and busybox for
- * the tests of the host-side shell. CI starts from a bare Debian 12, so they
+ * the tests of the host-side shell; strace to stop or kill a host's shell at an
+ * exact system call (the crash tests of the journal). CI starts from a bare Debian 12, so they
  * are checked.
  */
 export const LAB_PACKAGES = [
@@ -22,6 +23,7 @@ export const LAB_PACKAGES = [
   'sudo',
   'shellcheck',
   'busybox',
+  'strace',
 ] as const;
 
 let checked: Promise<void> | null = null;
