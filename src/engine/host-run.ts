@@ -28,6 +28,9 @@ import type { HostResult, RunMode } from './types.js';
 /** A read of nothing but what every read has (the journal first): after a lost connection. */
 const NO_FACTS: FactsRequest = { sysctlKeys: [], files: [], paths: [], globs: [], probes: [] };
 
+/** How long a host whose connection was lost is tried again, at most (and at most the command timeout). */
+const RECONNECT_WINDOW_MS = 30_000;
+
 /** Seconds a host script waits for another vipush run's lock on that host. */
 const LOCK_WAIT_SECONDS = 30;
 
@@ -377,7 +380,18 @@ export class HostRun {
   private async afterLost(steps: Step[], lost: unknown, armed?: { deadman: Deadman; armedAt: number }): Promise<void> {
     let journal: JournalRead | undefined;
     try {
-      const t = await this.conn.reconnect();
+      // one new connection, tried until it connects or the window is over (a partition may last a while)
+      const until = Date.now() + Math.min(this.opts.commandTimeoutMs, RECONNECT_WINDOW_MS);
+      let t: Transport | undefined;
+      for (;;) {
+        try {
+          t = await this.conn.reconnect();
+          break;
+        } catch (e) {
+          if (Date.now() >= until) throw e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
       const session = await t.session({ become: this.opts.become });
       try {
         ({ journal } = await lockAndReadFacts(this.host, session, this.scriptContext(), NO_FACTS, this.opts.commandTimeoutMs));
@@ -388,6 +402,7 @@ export class HostRun {
       this.result.outcome = 'outcome unknown';
       this.result.error = `${errorText(lost)}; could not read the host's journal over a new connection (${errorText(e)}): outcome unknown`;
       this.applied = steps;
+      this.leftToDeadman(armed);
       return;
     }
     const ours = journal !== undefined && journal.run === this.runNonce;
@@ -425,6 +440,14 @@ export class HostRun {
     this.result.outcome = 'outcome unknown';
     this.applied = steps;
     this.result.error = `${errorText(lost)}; the host's journal ${journal ? `names another run (${journal.state} ${journal.run})` : 'could not be read'}: outcome unknown`;
+    this.leftToDeadman(armed);
+  }
+
+  /** An armed dead-man switch that vipush could not confirm nor disarm: the host reverts by itself. */
+  private leftToDeadman(armed?: { deadman: Deadman }): void {
+    if (!armed) return;
+    this.result.deadman = 'left-to-revert';
+    this.result.journal = `${this.result.journal ?? ''} The host's dead-man switch reverts it within ${armed.deadman.timeoutSeconds} s of the change.`.trim();
   }
 
   /** Reverts steps in reverse order (so the VIP comes down before the sysctls are restored) and records what was restored. */

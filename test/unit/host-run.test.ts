@@ -3,7 +3,7 @@ import { stepArgv } from '../../src/changes/index.js';
 import { HostRun, type HostRunOptions } from '../../src/engine/host-run.js';
 import { needsHostDeadline, type Step } from '../../src/engine/steps.js';
 import type { ResolvedTask } from '../../src/modules/registry.js';
-import { FakeTransport, factsOutput, healthyHost, stepsOutput } from './fake-transport.js';
+import { FakeTransport, factsOutput, healthyHost, mark, stepsOutput } from './fake-transport.js';
 
 const tasks: ResolvedTask[] = [
   {
@@ -178,5 +178,52 @@ describe('the host deadline (timeout) of an apply script', () => {
     expect(t.calls[1].script).toMatch(/^vp_nonce=/);
     // it inherits the lock's descriptor: taking the lock again would wait for itself
     expect(t.calls[1].script).not.toContain('flock ');
+  });
+});
+
+describe('a connection lost during the apply: one new connection reads the journal (issue 16, item 6)', () => {
+  /** A host whose apply's connection drops; the new connection's read answers with `journal(runNonce)`. */
+  function lostHost(journal: (run: string) => string) {
+    const t: FakeTransport = new FakeTransport('h1', (call, n) => {
+      if (call.via === 'finish') throw new Error('the connection to h1 was lost');
+      // the run's nonce is its first read's
+      if (call.via === 'exchange' && n > 0) return { stdout: `${hostFacts(call.nonce)}${mark(call.nonce, journal(t.calls[0].nonce))}` };
+      return healthy(call);
+    });
+    return t;
+  }
+
+  it('the host ran to its end: converged, and nothing is undone', async () => {
+    const t = lostHost((run) => `journal end ${run} 0 0`);
+    const run = new HostRun('h1', tasks, conn(t), opts);
+    const r = await run.run();
+    expect(r).toMatchObject({ outcome: 'converged', status: 'changed', error: null, rolledBack: false });
+    expect(r.rollbackError).toBeUndefined();
+    expect(t.calls.map((c) => c.via)).toEqual(['exchange', 'finish', 'exchange']);
+    // the new read takes the lock, so the old script has ended
+    expect(t.calls[2].script).toContain('flock ');
+    expect(run.applied).toHaveLength(4);
+  });
+
+  it('the host reverted from its journal: rolled back', async () => {
+    const r = await new HostRun('h1', tasks, conn(lostHost((run) => `journal undone ${run} 4 0`)), opts).run();
+    expect(r).toMatchObject({ outcome: 'rolled back', status: 'failed', rolledBack: true });
+    expect(r.rollbackError).toBeUndefined();
+  });
+
+  it('a journal of another run, or no new connection: outcome unknown, never ROLLBACK FAILED', async () => {
+    const other = await new HostRun('h1', tasks, conn(lostHost(() => 'journal end 0123abcd 0 0')), opts).run();
+    expect(other).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
+    expect(other.error).toMatch(/names another run .*outcome unknown$/);
+    const t = lostHost(() => 'journal end x 0 0');
+    const unreachable = await new HostRun(
+      'h1',
+      tasks,
+      { get: async () => t, reconnect: async () => Promise.reject(new Error('no route to host')) },
+      opts,
+    ).run();
+    expect(unreachable).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
+    expect(unreachable.error).toMatch(/could not read the host's journal over a new connection \(no route to host\): outcome unknown$/);
+    for (const r of [other, unreachable]) expect(r.rollbackError).toBeUndefined();
   });
 });
