@@ -145,6 +145,8 @@ vp_jrecover() {
     vp_mark "journal unfinished ${vp_jrun:--} 0 0"
     return 0
   fi
+  # the undos' own temp files are not this journal's (an apply reverting itself still holds it open)
+  vp_jon=''
   vp_jn=0 vp_jx=0
   for vp_l in $vp_jtodo; do
     eval "vp_u=\$vp_ju$vp_l vp_c=\$vp_jc$vp_l vp_s=\$vp_js$vp_l"
@@ -165,6 +167,7 @@ vp_jrecover() {
   done <<VIPUSH_TMP
 $vp_jtmp
 VIPUSH_TMP
+  vp_dflush
   printf 'recovered\n' >>"$vp_jf"
   vp_mark "journal undone ${vp_jrun:--} $vp_jn $vp_jx"
 }
