@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLab, ensureLabPackages, type Lab } from '../lab/lab.js';
-import { labArgs, readReport, vipush } from './vipush-cli.js';
+import { labArgs, readReport, spawnVipush, vipush } from './vipush-cli.js';
 
 /**
  * Issue 16, items 5 and 6, on a real host: the host's shell stopped by strace at an exact journal
@@ -185,4 +185,26 @@ describe('a host crash or a partition at a step boundary (strace stops the host 
     const drift = await vipush(['drift', PLAYBOOK, ...labArgs(lab)]);
     expect(drift.code, drift.stdout).toBe(state.vip.length > 0 ? 0 : 2);
   }, 200_000);
+
+  it('the controller killed (SIGKILL) mid-apply: the host script stops at its next step boundary and reverts from its journal', async () => {
+    await reset();
+    const pb = join(lab.dir, 'slow.yml');
+    writeFileSync(pb, `${readFileSync(PLAYBOOK, 'utf8')}    - name: slow step\n      command: [sleep, "2.7"]\n      changed_when: false\n`);
+    const child = spawnVipush(['run', pb, ...labArgs(lab), '--quiet']);
+    const gone = new Promise((res) => child.once('exit', res));
+    // inside the slow step: the VIP and the sysctls are up
+    await until(async () => (await lab.hostExec('h1', ['pgrep', '-f', '^sleep 2.7$'])).code === 0, 'the slow step');
+    expect((await lab.addresses('h1')).filter((a) => a.local === lab.vip).map((a) => a.scope)).toEqual(['host']);
+    child.kill('SIGKILL');
+    await gone;
+    // the step's end marker finds no one to read it (EPIPE): the script reverts by itself, and says so in its journal
+    await until(async () => (await lab.hostExec('h1', ['cat', JOURNAL])).stdout.trim().endsWith('recovered'), 'the host to revert', 20_000);
+    const state = await hostState();
+    expect(state).toMatchObject({ vip: [], ignore: '0', temps: '' });
+    expect(state.bootSafe).toBe(true);
+    expect((await lab.hostExec('h1', ['test', '-e', '/etc/network/interfaces.d/vipush-lo-1'])).code).toBe(1);
+    expect(readFileSync(join(lab.etcUpper('h1'), 'sysctl.conf'), 'utf8')).toBe(ORIGINAL_CONF);
+    const again = await vipush(['run', PLAYBOOK, ...labArgs(lab)]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+  }, 90_000);
 });
