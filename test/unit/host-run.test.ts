@@ -227,3 +227,31 @@ describe('a connection lost during the apply: one new connection reads the journ
     for (const r of [other, unreachable]) expect(r.rollbackError).toBeUndefined();
   });
 });
+
+describe('the journal read before the facts', () => {
+  const withJournal = (line: string) =>
+    new FakeTransport('h1', (call) => (call.via === 'exchange' ? { stdout: `${hostFacts(call.nonce)}${mark(call.nonce, line)}` } : healthy(call)));
+
+  it('drift and --check only look: an unfinished run is drift, and the read takes no lock and undoes nothing', async () => {
+    const t = withJournal('journal unfinished 0123abcd 0 0');
+    const r = await new HostRun('h1', tasks, conn(t), { ...opts, mode: 'drift' }).run();
+    expect(t.calls[0].script).toContain('\nvp_jrecover peek\n');
+    expect(t.calls[0].script).not.toContain('flock ');
+    expect(r.drift).toContainEqual({ task: '(journal)', item: 'vipush run 0123abcd', expected: 'finished or undone', actual: 'unfinished' });
+    expect(r.journal).toMatch(/did not finish on this host/);
+  });
+
+  it('a run reads it under the lock, which undoes what a dead run left, and says so', async () => {
+    const t = withJournal('journal undone 0123abcd 3 0');
+    const r = await new HostRun('h1', tasks, conn(t), opts).run();
+    const first = t.calls[0].script;
+    // the call, not the function's text in the script's head
+    const recover = first.indexOf('\nvp_jrecover\n');
+    expect(first.indexOf('flock ')).toBeLessThan(recover);
+    expect(recover).toBeLessThan(first.lastIndexOf('vp_facts_ssh\n'));
+    expect(r.journal).toBe(
+      'a vipush run (0123abcd) had not finished on this host (a lost controller or a crash): 3 of its steps undone from its journal before reading',
+    );
+    expect(r.drift.some((d) => d.task === '(journal)')).toBe(false);
+  });
+});
