@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Step } from '../../src/engine/steps.js';
-import { stepLines } from '../../src/engine/steps.js';
+import { stepLines, undoSteps } from '../../src/engine/steps.js';
 import { newNonce } from '../../src/remote/markers.js';
-import { applyLines, HostExit, journalLines, lockedScript, parseJournal, parseOutcomes } from '../../src/remote/script.js';
+import { applyLines, HostExit, journalLines, lockedScript, parseJournal, parseOutcomes, revertLines } from '../../src/remote/script.js';
 
 /**
  * The journal (issue 16, item 5), run for real: a hidden-ARP apply (sysctl.conf, the live sysctl, the
@@ -184,5 +184,45 @@ sh -s < ${read}`,
     expect(parseJournal(r.stdout, readCtx.nonce)).toMatchObject({ state: 'recovered', run: ctx.nonce });
     const seen = parseOutcomes(readFileSync(out), ctx.nonce).outcomes;
     expect([...seen.keys()]).toEqual(k === 4 ? [0] : [0, 1]);
+  });
+});
+
+describe("the controller's revert marks the journal of the run it reverts, and only that one", () => {
+  it('a failed apply, reverted by vipush: the next read undoes nothing more; a revert naming another run leaves the journal alone', () => {
+    const d = mkdtempSync(join(dir, 'revert-'));
+    const etc = join(d, 'etc');
+    mkdirSync(etc);
+    writeFileSync(join(etc, 'sysctl.conf'), '# old\n');
+    const ctx = { nonce: newNonce(), runDir: join(d, 'run'), stateDir: join(d, 'state') };
+    const all = steps(etc);
+    // arp_ignore stays 0 (the sysctl step is left out): the host refuses the VIP, so the apply stops at step 2
+    const failing = [all[0], all[2], all[3]];
+    const script = (name: string, text: string) => {
+      const f = join(d, name);
+      writeFileSync(f, text);
+      return f;
+    };
+    const apply = script('apply.sh', lockedScript(ctx, 5, applyLines(stepLines(failing))));
+    const undo = undoSteps([all[0]]);
+    const other = script('other.sh', lockedScript({ ...ctx, nonce: newNonce() }, 5, revertLines(stepLines(undo), '0123abcd')));
+    const revert = script('revert.sh', lockedScript({ ...ctx, nonce: newNonce() }, 5, revertLines(stepLines(undo), ctx.nonce)));
+    const readCtx = { ...ctx, nonce: newNonce() };
+    const read = script('read.sh', lockedScript(readCtx, 5, journalLines()));
+    const journal = join(ctx.stateDir, 'journal', 'current');
+    const r = spawnSync('unshare', [
+      '-n',
+      'sh',
+      '-c',
+      `ip link set lo up; ip link add eth9 type veth peer name eth9p; ip link set eth9 up; ip addr add 198.18.9.2/24 dev eth9
+sh -s < ${apply} >/dev/null; echo "@@apply $?"
+sh -s < ${other} >/dev/null; echo "@@other $?"; tail -n 1 ${journal}
+sh -s < ${revert} >/dev/null; echo "@@revert $?"; cat ${journal}; echo "@@conf $(cat ${etc}/sysctl.conf) $(ls -A ${etc} | tr '\\n' ' ')"
+sh -s < ${read}`,
+    ]);
+    const out = r.stdout.toString();
+    expect(out, r.stderr.toString()).toContain(
+      `@@apply ${HostExit.stepFailed}\n@@other 0\nf 2\n@@revert 0\nrun ${ctx.nonce}\nreverted\n@@conf # old sysctl.conf \n`,
+    );
+    expect(parseJournal(r.stdout, readCtx.nonce)).toMatchObject({ state: 'reverted', run: ctx.nonce, undone: 0 });
   });
 });

@@ -10,6 +10,7 @@
 #   t PATH                      a temp file the step may leave
 #   d N | s N | f N             step N done | found its effect already there | failed
 #   end | reverted | recovered  the run ended; was reverted by vipush; was undone from this journal
+#                               (the journal is then cut down to its first line and that word)
 # vp_state (the prelude): vipush's state directory, /var/lib/vipush, root's only.
 vp_jdir=$vp_state/journal
 vp_jf=$vp_jdir/current
@@ -89,15 +90,13 @@ vp_jclose() {
   vp_jon=''
 }
 
-# vp_jmark word [run]: appends word to the journal, only while it is the journal of that run (a
-# revert over a new connection names the run it reverts)
+# vp_jmark word run: the journal of that run (only: a revert over a new connection names the run it
+# reverts) says it is over, in two short lines: the next reads do not read its undos again
 vp_jmark() {
-  if [ $# -gt 1 ]; then
-    vp_l=
-    read -r vp_l <"$vp_jf" 2>/dev/null
-    [ "$vp_l" = "run $2" ] || return 0
-  fi
-  printf '%s\n' "$1" >>"$vp_jf"
+  vp_l=
+  read -r vp_l <"$vp_jf" 2>/dev/null
+  [ "$vp_l" = "run $2" ] || return 0
+  printf 'run %s\n%s\n' "$2" "$1" >"$vp_jf"
 }
 
 # vp_jrecover [peek]: reads the journal; a run that did not end and was not reverted is undone, last step
@@ -168,6 +167,6 @@ vp_jrecover() {
 $vp_jtmp
 VIPUSH_TMP
   vp_dflush
-  printf 'recovered\n' >>"$vp_jf"
+  printf 'run %s\nrecovered\n' "$vp_jrun" >"$vp_jf"
   vp_mark "journal undone ${vp_jrun:--} $vp_jn $vp_jx"
 }
