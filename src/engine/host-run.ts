@@ -28,7 +28,7 @@ import type { HostResult, RunMode } from './types.js';
 /** A read of nothing but what every read has (the journal first): after a lost connection. */
 const NO_FACTS: FactsRequest = { sysctlKeys: [], files: [], paths: [], globs: [], probes: [] };
 
-/** How long a host whose connection was lost is tried again, at most (and at most the command timeout). */
+/** How long a host whose connection was lost is tried again, at most (a partition may outlast the command timeout). */
 const RECONNECT_WINDOW_MS = 30_000;
 
 /** Seconds a host script waits for another vipush run's lock on that host. */
@@ -46,6 +46,8 @@ export interface HostRunOptions {
   confirmTimeoutSeconds?: number;
   /** vipush's directory on the host (default /run/vipush): tests point it elsewhere */
   hostRunDir?: string;
+  /** after a lost connection, how long a new one is tried (default 30 s) */
+  reconnectWindowMs?: number;
 }
 
 /** Connects (or reuses the run's connection), and reconnects once after a drop. */
@@ -381,7 +383,7 @@ export class HostRun {
     let journal: JournalRead | undefined;
     try {
       // one new connection, tried until it connects or the window is over (a partition may last a while)
-      const until = Date.now() + Math.min(this.opts.commandTimeoutMs, RECONNECT_WINDOW_MS);
+      const until = Date.now() + (this.opts.reconnectWindowMs ?? RECONNECT_WINDOW_MS);
       let t: Transport | undefined;
       for (;;) {
         try {

@@ -216,13 +216,22 @@ describe('a connection lost during the apply: one new connection reads the journ
     expect(other).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
     expect(other.error).toMatch(/names another run .*outcome unknown$/);
     const t = lostHost(() => 'journal end x 0 0');
+    let tries = 0;
     const unreachable = await new HostRun(
       'h1',
       tasks,
-      { get: async () => t, reconnect: async () => Promise.reject(new Error('no route to host')) },
-      opts,
+      {
+        get: async () => t,
+        reconnect: async () => {
+          tries++;
+          throw new Error('no route to host');
+        },
+      },
+      // tried again for 1.5 s: the connection is tried more than once within the window
+      { ...opts, reconnectWindowMs: 1500 },
     ).run();
     expect(unreachable).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
+    expect(tries).toBeGreaterThan(1);
     expect(unreachable.error).toMatch(/could not read the host's journal over a new connection \(no route to host\): outcome unknown$/);
     for (const r of [other, unreachable]) expect(r.rollbackError).toBeUndefined();
   });
