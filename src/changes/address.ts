@@ -20,8 +20,9 @@ export const addressKind: ChangeKind<AddressChange> = {
     return { ...c, op: c.op === 'add' ? 'del' : 'add', restore: true, ...(opts.force ? { force: true } : {}) };
   },
   stepArgv(c) {
-    // the undo of an add removes the address only while it has the scope the run gave it
-    if (c.op === 'del') return ['vp_addr_del', String(c.family), c.cidr, c.dev, ...(c.restore && !c.force ? [c.scope] : [])];
+    // a compare-and-swap: a run's removal takes the address only while it has the scope the plan read,
+    // the undo of an add only while it has the scope the run gave it (--force: whatever its scope)
+    if (c.op === 'del') return ['vp_addr_del', String(c.family), c.cidr, c.dev, ...(c.force ? [] : [c.scope, c.restore ? 'wrote' : 'read'])];
     const add = ['vp_addr_add', String(c.family), c.cidr, c.dev, c.scope, ...(c.label ? [c.label] : [])];
     // the host checks the ARP invariant itself before a VIP goes on lo (src/remote/sh/arp-guard.sh)
     return needsArpCheck(c) ? ['vp_hidden_then', c.scope, c.cidr, ...add] : add;

@@ -25,6 +25,8 @@ export interface SysctlLiveChange {
   restore?: boolean;
   /** an undo that restores whatever the kernel has now */
   force?: boolean;
+  /** the playbook allows ARP for addresses on lo (allow_arp): the host may lower arp_ignore/arp_announce under one */
+  allowArp?: boolean;
 }
 
 export interface AddressChange {

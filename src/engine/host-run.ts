@@ -10,17 +10,26 @@ import {
   deadmanArmLines,
   deadmanConfirmScript,
   HostExit,
+  journalLines,
   lockedScript,
   lockLines,
+  parseJournal,
   parseOutcomes,
   revertLines,
   scriptHead,
   type Deadman,
+  type JournalRead,
   type ScriptContext,
 } from '../remote/script.js';
 import type { ShellSession, Transport } from '../transport/types.js';
 import { needsHostDeadline, stepLines, undoSteps, type Step } from './steps.js';
 import type { HostResult, RunMode } from './types.js';
+
+/** A read of nothing but what every read has (the journal first): after a lost connection. */
+const NO_FACTS: FactsRequest = { sysctlKeys: [], files: [], paths: [], globs: [], probes: [] };
+
+/** How long a host whose connection was lost is tried again, at most (a partition may outlast the command timeout). */
+const RECONNECT_WINDOW_MS = 30_000;
 
 /** Seconds a host script waits for another vipush run's lock on that host. */
 const LOCK_WAIT_SECONDS = 30;
@@ -37,6 +46,8 @@ export interface HostRunOptions {
   confirmTimeoutSeconds?: number;
   /** vipush's directory on the host (default /run/vipush): tests point it elsewhere */
   hostRunDir?: string;
+  /** after a lost connection, how long a new one is tried (default 30 s) */
+  reconnectWindowMs?: number;
 }
 
 /** Connects (or reuses the run's connection), and reconnects once after a drop. */
@@ -61,10 +72,11 @@ function errorText(e: unknown): string {
 }
 
 /**
- * Takes the host's lock, then reads its facts, in one exchange of a shell session that holds the
- * lock until it ends: a run's apply, or a rollback's restore, then runs in the same shell. A run
- * that cannot change the host (--check, drift) reads without the lock: it waits for no one, and
- * saves every host the `flock` program.
+ * Takes the host's lock, reads the journal (undoing what a run that did not finish left: a dead
+ * controller, a crash), then reads its facts, in one exchange of a shell session that holds the lock
+ * until it ends: a run's apply, or a rollback's restore, then runs in the same shell. A run that
+ * cannot change the host (--check, drift) reads without the lock: it waits for no one, saves every
+ * host the `flock` program, and only looks at the journal.
  */
 export async function lockAndReadFacts(
   host: string,
@@ -73,10 +85,10 @@ export async function lockAndReadFacts(
   req: FactsRequest,
   commandTimeoutMs: number,
   lock = true,
-): Promise<HostFacts> {
+): Promise<{ facts: HostFacts; journal?: JournalRead }> {
   let out: Buffer;
   try {
-    out = await session.exchange(`${scriptHead(ctx)}${lock ? lockLines(LOCK_WAIT_SECONDS) : ''}${factsLines(req)}`, {
+    out = await session.exchange(`${scriptHead(ctx)}${lock ? lockLines(LOCK_WAIT_SECONDS) : ''}${journalLines(!lock)}${factsLines(req)}`, {
       timeoutMs: commandTimeoutMs + (lock ? LOCK_WAIT_SECONDS * 1000 : 0),
       what: 'reading facts',
     });
@@ -88,10 +100,19 @@ export async function lockAndReadFacts(
     throw e;
   }
   try {
-    return parseFacts(out, ctx.nonce, req);
+    return { facts: parseFacts(out, ctx.nonce, req), journal: parseJournal(out, ctx.nonce) };
   } catch (e) {
     throw new HostError(host, 'command', `could not read facts: ${(e as Error).message}`);
   }
+}
+
+/** One line on what the journal showed, for the host's report; undefined when there was nothing to say. */
+export function journalNote(j: JournalRead | undefined): string | undefined {
+  if (!j) return undefined;
+  if (j.state === 'unfinished') return `a vipush run (${j.run}) did not finish on this host; the next run undoes what it left first`;
+  if (j.state !== 'undone') return undefined;
+  const failed = j.failed > 0 ? `; ${j.failed} could not be undone: ${j.failures.join('; ')}` : '';
+  return `a vipush run (${j.run}) had not finished on this host (a lost controller or a crash): ${j.undone} of its steps undone from its journal before reading${failed}`;
 }
 
 /** One host's run: read facts, plan every task, then apply the whole plan as one transaction. */
@@ -104,6 +125,8 @@ export class HostRun {
   /** the undo steps of the last revert, in the order they ran */
   undone: Step[] = [];
   private readonly started = Date.now();
+  /** the nonce of the apply's session: names the run in the host's journal */
+  private runNonce?: string;
 
   constructor(
     readonly host: string,
@@ -165,14 +188,22 @@ export class HostRun {
     }
   }
 
-  private lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
+  private async lockAndRead(session: ShellSession, ctx: ScriptContext): Promise<HostFacts> {
     const mayChange = !this.opts.check && this.opts.mode !== 'drift';
-    return lockAndReadFacts(this.host, session, ctx, factsNeeded(this.tasks), this.opts.commandTimeoutMs, mayChange);
+    const { facts, journal } = await lockAndReadFacts(this.host, session, ctx, factsNeeded(this.tasks), this.opts.commandTimeoutMs, mayChange);
+    const note = journalNote(journal);
+    if (note) {
+      this.result.journal = note;
+      if (journal?.state === 'unfinished')
+        this.result.drift.push({ task: '(journal)', item: `vipush run ${journal.run}`, expected: 'finished or undone', actual: 'unfinished' });
+    }
+    return facts;
   }
 
   private async planAndApply(session: ShellSession): Promise<void> {
     const ctx = this.scriptContext();
     const facts = await this.lockAndRead(session, ctx);
+    this.runNonce = ctx.nonce;
 
     // Plan every task before touching anything: a refusal leaves the host untouched.
     const state = cloneFacts(facts);
@@ -225,7 +256,7 @@ export class HostRun {
     );
     if (!risky) return undefined;
     const id = `${(this.opts.runId ?? 'run').toLowerCase().replace(/[^a-z0-9-]/g, '')}-${this.host.toLowerCase().replace(/[^a-z0-9-]/g, '')}`.slice(0, 100);
-    const revertScript = lockedScript(this.scriptContext(), LOCK_WAIT_SECONDS, revertLines(stepLines(undoSteps(steps))));
+    const revertScript = lockedScript(this.scriptContext(), LOCK_WAIT_SECONDS, revertLines(stepLines(undoSteps(steps)), this.runNonce));
     return { id, timeoutSeconds: this.opts.confirmTimeoutSeconds ?? 60, revertScript };
   }
 
@@ -281,7 +312,10 @@ export class HostRun {
       const tr = this.result.tasks[s.taskIndex];
       if (!o) continue;
       tr.output += o.output;
-      if (o.ok) {
+      if (o.same) {
+        // its effect was already there: nothing changed, nothing to undo
+        if (tr.status === 'skipped') tr.status = 'ok';
+      } else if (o.ok) {
         this.applied.push(s);
         if (tr.status !== 'failed') tr.status = 'changed';
       } else {
@@ -318,12 +352,22 @@ export class HostRun {
     else if (failedStep) this.result.error = `task "${this.result.tasks[failedStep.taskIndex].name}" failed: ${this.result.tasks[failedStep.taskIndex].error}`;
     else this.result.error = `the apply script stopped early (exit ${code}): ${stderr.trim().split('\n').slice(-1)[0] ?? ''}`;
 
-    // Undo what took effect, plus the failed step (it may have half-applied),
-    // or every step when we can't know how far the script got.
-    const unknown = !!lost || (!failedStep && !ended);
-    // A failed file write left the file as it was (the write is atomic), so it needs no undo.
-    const toUndo = unknown ? steps : steps.filter((s) => outcomes.get(s.index)?.ok || (outcomes.has(s.index) && s.change.kind !== 'file'));
-    await this.revert(toUndo, lost !== undefined);
+    // Undo what took effect, plus a failed command (it may have half-applied), or every step when we
+    // can't know how far the script got. vipush's own steps change nothing when they fail (a file
+    // write is atomic; a sysctl, address or ARP check that finds the host changed since it was read
+    // refuses), and one that found its effect already there changed nothing.
+    if (lost) {
+      await this.afterLost(steps, lost, deadman && armed ? { deadman, armedAt } : undefined);
+      return;
+    }
+    const unknown = !failedStep && !ended;
+    const toUndo = unknown
+      ? steps.filter((s) => !outcomes.get(s.index)?.same)
+      : steps.filter((s) => {
+          const o = outcomes.get(s.index);
+          return o !== undefined && !o.same && (o.ok || s.change.kind === 'command');
+        });
+    await this.revert(toUndo);
     if (deadman && armed) {
       if (this.result.rolledBack) {
         // We reverted ourselves: disarm the timer so it does not run the revert again.
@@ -339,8 +383,88 @@ export class HostRun {
     }
   }
 
+  /**
+   * The connection was lost during the apply (or the script was killed). The host script either ran
+   * to its end by itself, or stopped at a step boundary and reverted from its journal, or died; one
+   * new connection takes the lock (so that script has ended), reads the journal (undoing a run that
+   * died first) and says which: converged, rolled back, or, when the host can't be reached or its
+   * journal names another run, outcome unknown. Never a rollback of a host that converged.
+   */
+  private async afterLost(steps: Step[], lost: unknown, armed?: { deadman: Deadman; armedAt: number }): Promise<void> {
+    let journal: JournalRead | undefined;
+    try {
+      // one new connection, tried until it connects or the window is over (a partition may last a while)
+      const until = Date.now() + (this.opts.reconnectWindowMs ?? RECONNECT_WINDOW_MS);
+      let t: Transport | undefined;
+      for (;;) {
+        try {
+          t = await this.conn.reconnect();
+          break;
+        } catch (e) {
+          if (Date.now() >= until) throw e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      const session = await t.session({ become: this.opts.become });
+      try {
+        ({ journal } = await lockAndReadFacts(this.host, session, this.scriptContext(), NO_FACTS, this.opts.commandTimeoutMs));
+      } finally {
+        session.close();
+      }
+    } catch (e) {
+      this.result.outcome = 'outcome unknown';
+      this.result.error = `${errorText(lost)}; could not read the host's journal over a new connection (${errorText(e)}): outcome unknown`;
+      this.applied = steps;
+      this.leftToDeadman(armed);
+      return;
+    }
+    const ours = journal !== undefined && journal.run === this.runNonce;
+    if (ours && journal?.state === 'end') {
+      this.result.outcome = 'converged';
+      this.applied = steps;
+      for (const s of steps) {
+        const tr = this.result.tasks[s.taskIndex];
+        tr.status = s.change.kind === 'command' && !s.change.reportChanged ? 'ok' : 'changed';
+      }
+      this.result.status = 'changed';
+      this.result.error = null;
+      this.result.journal = `the connection was lost during the apply (${errorText(lost)}); the host's journal says the run reached its end: converged`;
+      if (armed) {
+        try {
+          await this.confirm(armed.deadman, armed.armedAt);
+          this.result.deadman = 'confirmed';
+        } catch (e) {
+          this.result.status = 'failed';
+          this.result.deadman = 'left-to-revert';
+          this.result.error = errorText(e);
+        }
+      }
+      return;
+    }
+    if (ours && journal && ['undone', 'recovered', 'reverted'].includes(journal.state)) {
+      this.result.outcome = 'rolled back';
+      this.result.rolledBack = journal.failed === 0;
+      this.result.error = `${errorText(lost)}; the host stopped at a step boundary and reverted from its journal: rolled back`;
+      if (journal.failed > 0) this.result.rollbackError = `ROLLBACK INCOMPLETE on ${this.host}: ${journal.failures.join('; ')}`;
+      this.applied = journal.failed === 0 ? [] : steps;
+      if (armed) this.result.deadman = 'left-to-revert';
+      return;
+    }
+    this.result.outcome = 'outcome unknown';
+    this.applied = steps;
+    this.result.error = `${errorText(lost)}; the host's journal ${journal ? `names another run (${journal.state} ${journal.run})` : 'could not be read'}: outcome unknown`;
+    this.leftToDeadman(armed);
+  }
+
+  /** An armed dead-man switch that vipush could not confirm nor disarm: the host reverts by itself. */
+  private leftToDeadman(armed?: { deadman: Deadman }): void {
+    if (!armed) return;
+    this.result.deadman = 'left-to-revert';
+    this.result.journal = `${this.result.journal ?? ''} The host's dead-man switch reverts it within ${armed.deadman.timeoutSeconds} s of the change.`.trim();
+  }
+
   /** Reverts steps in reverse order (so the VIP comes down before the sysctls are restored) and records what was restored. */
-  async revert(steps: Step[], reconnect = false): Promise<void> {
+  async revert(steps: Step[]): Promise<void> {
     const undo = undoSteps(steps);
     this.undone = undo;
     if (undo.length === 0) {
@@ -348,9 +472,9 @@ export class HostRun {
       return;
     }
     try {
-      const t = reconnect ? await this.conn.reconnect() : await this.conn.get();
+      const t = await this.conn.get();
       const ctx = this.scriptContext();
-      const script = lockedScript(ctx, LOCK_WAIT_SECONDS, revertLines(stepLines(undo)));
+      const script = lockedScript(ctx, LOCK_WAIT_SECONDS, revertLines(stepLines(undo), this.runNonce));
       const r = await t.exec({ argv: ['sh', '-s'] }, { stdin: script, become: this.opts.become, timeoutMs: this.opts.commandTimeoutMs });
       const { outcomes } = parseOutcomes(r.stdoutBytes ?? r.stdout, ctx.nonce);
       const failed: string[] = [];

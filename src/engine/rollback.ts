@@ -133,7 +133,7 @@ export async function rollbackRun(snap: RunSnapshot, hosts: string[], opts: Roll
           const session = await t.session({ become: snap.hosts[host].conn.become });
           try {
             const ctx = { nonce: newNonce() };
-            const facts = await lockAndReadFacts(host, session, ctx, undoFactsRequest(undo), opts.commandTimeoutMs);
+            const { facts } = await lockAndReadFacts(host, session, ctx, undoFactsRequest(undo), opts.commandTimeoutMs);
             result.plan = planUndo(undo, facts);
             opts.planned?.(host, result.plan);
             if (opts.check) return result;

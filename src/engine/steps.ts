@@ -8,8 +8,17 @@ export interface Step {
   change: Change;
 }
 
+/** The host's lines for `steps`, each with its undo for the journal (a compare-and-swap like any undo). */
 export function stepLines(steps: readonly Step[]): StepLine[] {
-  return steps.map((s) => ({ index: s.index, argv: stepArgv(s.change) }));
+  return steps.map((s) => {
+    const inv = inverse(s.change);
+    return {
+      index: s.index,
+      argv: stepArgv(s.change),
+      ...(inv ? { undo: stepArgv(inv) } : {}),
+      ...(s.change.kind === 'command' ? { undoAfterFailure: true } : {}),
+    };
+  });
 }
 
 /**

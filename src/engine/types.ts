@@ -31,6 +31,10 @@ export interface HostResult {
   rollbackError?: string;
   tasks: TaskResult[];
   drift: HostDrift[];
+  /** what the host's journal showed before the read: a run that had not finished, undone first */
+  journal?: string;
+  /** the connection was lost during the apply: what the host's journal says happened, read over a new connection */
+  outcome?: 'converged' | 'rolled back' | 'outcome unknown';
   /** the dead-man switch, when a change could cut vipush off */
   deadman?: 'armed' | 'confirmed' | 'disarmed' | 'left-to-revert';
   error: string | null;

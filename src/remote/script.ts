@@ -5,10 +5,17 @@ import { shJoin, shQuote } from './quote.js';
 /** vipush's directory on a host for the run lock and scratch output: root's only (/run/lock is world-writable). */
 export const HOST_RUN_DIR = '/run/vipush';
 
+/** vipush's state on a host, kept across boots (the journal, the dead-man switch): root's only. */
+export const HOST_STATE_DIR = '/var/lib/vipush';
+
 /** Exit statuses of vipush's host scripts (sh/*.sh), in one place. */
 export const HostExit = {
   /** a step failed and the apply script stopped there */
   stepFailed: 70,
+  /** the journal could not be opened: nothing ran */
+  journalFailed: 73,
+  /** the controller went away (a marker write failed): the script stopped at a step boundary and reverted from its journal */
+  controllerLost: 74,
   /** a revert could not undo every step */
   revertIncomplete: 71,
   /** the dead-man switch could not be armed */
@@ -25,12 +32,14 @@ export interface ScriptContext {
   nonce: string;
   /** default HOST_RUN_DIR; tests run the scripts on their own machine with a directory of their own */
   runDir?: string;
+  /** default HOST_STATE_DIR; likewise */
+  stateDir?: string;
 }
 
 /** The head of every host script: inputs, a known shell state, the marker writer and the step functions. */
 export function scriptHead(ctx: ScriptContext): string {
   if (!/^[0-9a-f]+$/.test(ctx.nonce)) throw new Error(`bad nonce ${ctx.nonce}`);
-  return `vp_nonce=${ctx.nonce} vp_run=${shQuote(ctx.runDir ?? HOST_RUN_DIR)}\n${SHELL_TEXT.prelude}${SHELL_TEXT.steps}${SHELL_TEXT['arp-guard']}`;
+  return `vp_nonce=${ctx.nonce} vp_run=${shQuote(ctx.runDir ?? HOST_RUN_DIR)} vp_state=${shQuote(ctx.stateDir ?? HOST_STATE_DIR)}\n${SHELL_TEXT.prelude}${SHELL_TEXT.steps}${SHELL_TEXT['arp-guard']}${SHELL_TEXT.journal}`;
 }
 
 /** Root, then the host's run lock (held until the shell ends), waiting at most `waitSeconds`. */
@@ -42,28 +51,92 @@ export function lockLines(waitSeconds: number): string {
 export interface StepLine {
   index: number;
   argv: string[];
+  /** its undo's argv, for the journal (none: it has no undo) */
+  undo?: string[];
+  /** a failure may have half-applied it (a user's command): its undo runs even after it failed */
+  undoAfterFailure?: boolean;
 }
 
-/** Runs the steps in order and stops at the first that fails (exit HostExit.stepFailed). */
+/**
+ * Runs the steps in order, each one journalled (sh/journal.sh), and stops at the first that fails
+ * (exit HostExit.stepFailed). In braces: the shell reads the whole script before it runs any of it,
+ * so a script cut short by a lost connection runs nothing. A marker that can't be written (the
+ * controller is gone) stops it at the step boundary, where it reverts from its journal by itself
+ * (exit HostExit.controllerLost).
+ */
 export function applyLines(steps: readonly StepLine[]): string {
-  return [...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || exit ${HostExit.stepFailed}`), 'vp_mark end', ''].join('\n');
-}
-
-/** Runs every step even if one fails: an undo restores as much as it can. */
-export function revertLines(steps: readonly StepLine[]): string {
+  const undo = (s: StepLine) => (s.undo ? Buffer.from(shJoin(s.undo)).toString('base64') : '-');
   return [
-    'rc=0',
-    ...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || rc=${HostExit.revertIncomplete}`),
+    '{',
+    `trap 'vp_lost=1' PIPE HUP`,
+    `vp_jopen || exit ${HostExit.journalFailed}`,
+    ...steps.map((s) => `${shJoin(['vp_jstep', String(s.index), s.undoAfterFailure ? '1' : '0', undo(s), ...s.argv])} || vp_jstop ${HostExit.stepFailed}`),
+    'vp_jclose',
     'vp_mark end',
-    'exit $rc',
+    '}',
     '',
   ].join('\n');
+}
+
+/**
+ * Runs every step even if one fails: an undo restores as much as it can. `run`: the nonce of the run
+ * it reverts, whose journal it marks reverted when every undo succeeded.
+ */
+export function revertLines(steps: readonly StepLine[], run?: string): string {
+  if (run !== undefined && !/^[0-9a-f]+$/.test(run)) throw new Error(`bad run nonce ${run}`);
+  return [
+    '{',
+    'rc=0',
+    ...steps.map((s) => `${shJoin(['vp_step', String(s.index), ...s.argv])} || rc=${HostExit.revertIncomplete}`),
+    'vp_dflush',
+    ...(run ? [`[ $rc -ne 0 ] || vp_jmark reverted ${run}`] : []),
+    'vp_mark end',
+    'exit $rc',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The lines that read the journal first (after the lock): a run left unfinished is undone, unless `peek`. */
+export function journalLines(peek = false): string {
+  return peek ? 'vp_jrecover peek\n' : 'vp_jrecover\n';
+}
+
+/** What the journal said when it was read: the marker `journal STATE RUN UNDONE FAILED` and each undo's outcome. */
+export interface JournalRead {
+  state: 'none' | 'end' | 'reverted' | 'recovered' | 'undone' | 'unfinished';
+  run: string;
+  undone: number;
+  failed: number;
+  /** each undo that failed: its output */
+  failures: string[];
+}
+
+export function parseJournal(out: Buffer, nonce: string): JournalRead | undefined {
+  let read: JournalRead | undefined;
+  const failures: string[] = [];
+  let open = '';
+  for (const s of parseMarked(out, nonce)) {
+    if (s.kind === 'jstep') open = s.arg;
+    else if (s.kind === 'begin' && open) open = s.body.toString('utf8');
+    else if (s.kind === 'failed' && open) {
+      failures.push(open.trim() || 'failed');
+      open = '';
+    } else if (s.kind === 'done') open = '';
+    else if (s.kind === 'journal') {
+      const [state, run, undone, failed] = s.arg.split(' ');
+      read = { state: state as JournalRead['state'], run: run ?? '-', undone: Number(undone ?? 0), failed: Number(failed ?? 0), failures };
+    }
+  }
+  return read;
 }
 
 export interface StepOutcome {
   index: number;
   ok: boolean;
   output: string;
+  /** the step found its effect already there and changed nothing (vp_same): not a change, and not undone */
+  same?: boolean;
 }
 
 /** What an apply or revert script said: each step's outcome and output, whether it reached its end, whether it armed a dead-man switch. */
@@ -73,12 +146,13 @@ export function parseOutcomes(out: Buffer | string, nonce: string): { outcomes: 
   let armed = false;
   let open: { index: number; output: string } | undefined;
   for (const s of parseMarked(typeof out === 'string' ? Buffer.from(out) : out, nonce)) {
-    const index = Number(s.arg);
+    const [arg, flag] = s.arg.split(' ');
+    const index = Number(arg);
     if (s.kind === 'end') ended = true;
     else if (s.kind === 'armed') armed = true;
     else if (s.kind === 'begin') open = { index, output: s.body.toString('utf8') };
     else if ((s.kind === 'done' || s.kind === 'failed') && open?.index === index) {
-      outcomes.set(index, { index, ok: s.kind === 'done', output: open.output.trimEnd() });
+      outcomes.set(index, { index, ok: s.kind === 'done', output: open.output.trimEnd(), ...(s.kind === 'done' && flag === 'same' ? { same: true } : {}) });
       open = undefined;
     }
   }

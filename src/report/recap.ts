@@ -44,6 +44,8 @@ export function renderRecap(report: JsonReport, o: RecapOptions): string {
     if (h.error && h.status !== 'skipped') out.push(`[${h.status.toUpperCase()}] ${name}: ${f(h.error)}`);
     if (h.rolledBack) out.push(`[ROLLED BACK] ${name}: restored ${h.restored.length ? h.restored.map(f).join('; ') : 'nothing to restore'}`);
     if (h.rollbackError) out.push(`[ROLLBACK FAILED] ${f(h.rollbackError)}`);
+    // what the host's journal said: a run a dead controller or a crash left, or the outcome after a lost connection
+    if (h.journal) out.push(`[JOURNAL] ${name}: ${f(h.journal)}`);
   }
   if (report.stoppedReason) out.push(`[STOPPED] ${f(report.stoppedReason)}`);
   if (report.untouched.length) out.push(`[NOT TOUCHED] ${report.untouched.map(f).join(', ')}`);

@@ -42,7 +42,7 @@ describe('the host-side shell (src/remote/sh)', () => {
       { index: 0, taskIndex: 0, change: { kind: 'file', path: f, before: null, after: { content: Buffer.from('a = 1\n%s\\n\n'), mode: 0o640 } } },
       { index: 1, taskIndex: 0, change: { kind: 'command', argv: ['printf', '%s|', 'a b', '*'], reportChanged: true } },
     ];
-    const script = lockedScript({ nonce, runDir: join(dir, 'run') }, 5, applyLines(stepLines(steps)));
+    const script = lockedScript({ nonce, runDir: join(dir, 'run'), stateDir: join(dir, 'state') }, 5, applyLines(stepLines(steps)));
     const out = execFileSync(shell[0], [...shell.slice(1), '-s'], { input: script });
     const r = parseOutcomes(out, nonce);
     expect(r.ended).toBe(true);

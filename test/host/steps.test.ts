@@ -12,12 +12,14 @@ import { applyLines, HostExit, lockedScript, parseOutcomes as parseMarked, rever
 const dir = mkdtempSync(join(tmpdir(), 'vipush-changes-'));
 // the host run directory (lock, scratch output) of these scripts: their own, not this machine's /run/vipush
 const runDir = join(dir, 'run');
+// vipush's state (the journal) of these scripts: their own, not this machine's /var/lib/vipush
+const stateDir = join(dir, 'state');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Scripts as a host gets them over a connection of their own, with one nonce for every script of this file. */
 const nonce = newNonce();
-const applyScript = (steps: Step[], lockWait = 30) => lockedScript({ nonce, runDir }, lockWait, applyLines(stepLines(steps)));
-const revertScript = (steps: Step[]) => lockedScript({ nonce, runDir }, 30, revertLines(stepLines(steps)));
+const applyScript = (steps: Step[], lockWait = 30) => lockedScript({ nonce, runDir, stateDir }, lockWait, applyLines(stepLines(steps)));
+const revertScript = (steps: Step[]) => lockedScript({ nonce, runDir, stateDir }, 30, revertLines(stepLines(steps)));
 const parseOutcomes = (out: string | Buffer) => parseMarked(out, nonce);
 const LOCK_BUSY_EXIT = HostExit.lockBusy;
 const NOT_ROOT_EXIT = HostExit.notRoot;
@@ -196,7 +198,9 @@ describe('vp_addr_add and vp_addr_del, run for real by sh in a network namespace
     const wrong = outcome(3);
     expect(wrong.exit).toBe(70);
     expect(wrong.step?.ok).toBe(false);
-    expect(wrong.step?.output).toMatch(/192\.0\.2\.7\/32 is not on lo with scope host after adding it: .*[Aa]lready assigned/);
+    expect(wrong.step?.output).toBe(
+      '192.0.2.7/32 is already on lo with scope global (vipush wants scope host): it changed since it was read; changed nothing: run again',
+    );
   });
 });
 
@@ -347,5 +351,154 @@ describe('the ARP check on the host before a VIP goes on lo, run for real in a n
 
   it('adds it anyway with allow_arp', () => {
     expect(inNamespace(`${set('all', 0)}; ${set('eth9', 0)}`, [add('host', true)]).lo).toContain('192.0.2.9/32');
+  });
+});
+
+describe('the ARP check on the host before an ARP sysctl is lowered, run for real in a network namespace of its own', () => {
+  const VIP = '192.0.2.9/32';
+  const sysctl = (iface: string, name: 'arp_ignore' | 'arp_announce', from: string, to: string, extra: Record<string, boolean> = {}): Step => ({
+    index: 0,
+    taskIndex: 0,
+    change: { kind: 'sysctl-live', key: `net.ipv4.conf.${iface}.${name}`, from, to, ...extra },
+  });
+  /**
+   * In a new namespace with a veth "LAN" interface and, unless `vip` is false, the VIP on lo with scope host:
+   * `setup`, then each script in turn; each one's exit and step outcome, and the sysctls after all of them.
+   */
+  function inNamespace(setup: string, scripts: string[], opts: { vip?: boolean } = {}) {
+    const files = scripts.map((text, i) => {
+      const f = join(dir, `lower-${i}-${Math.random().toString(16).slice(2)}.sh`);
+      writeFileSync(f, text);
+      return f;
+    });
+    const vip = opts.vip === false ? '' : `ip addr add ${VIP} dev lo scope host;`;
+    const r = spawnSync('unshare', [
+      '-n',
+      'sh',
+      '-c',
+      `ip link set lo up; ip link add eth9 type veth peer name eth9p; ip link set eth9 up; ip addr add 198.18.9.2/24 dev eth9; ${vip} ${setup}
+for f in ${files.join(' ')}; do sh -s < $f; echo "@@exit $?"; done
+cd /proc/sys/net/ipv4/conf; echo "@@state all=$(cat all/arp_ignore)/$(cat all/arp_announce) eth9=$(cat eth9/arp_ignore)/$(cat eth9/arp_announce) lo=$(cat lo/arp_ignore)"`,
+    ]);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const out = r.stdout.toString();
+    const parts = out.split(/@@exit (\d+)\n/);
+    const runs = scripts.map((_, i) => ({ exit: Number(parts[i * 2 + 1]), step: parseOutcomes(parts[i * 2]).outcomes.get(0) }));
+    return { runs, state: /@@state (.*)/.exec(out)?.[1] };
+  }
+  const set = (k: string, name: string, v: number) => `echo ${v} > /proc/sys/net/ipv4/conf/${k}/${name};`;
+
+  it('refuses to lower conf/all arp_ignore under a VIP it hides, changes nothing, and says why', () => {
+    const r = inNamespace(`${set('all', 'arp_ignore', 3)} ${set('all', 'arp_announce', 2)}`, [applyScript([sysctl('all', 'arp_ignore', '3', '0')])]);
+    expect(r.runs[0].exit).toBe(70);
+    expect(r.runs[0].step?.output).toBe(
+      'refusing to set net.ipv4.conf.all.arp_ignore to 0: 192.0.2.9/32 is on lo (scope host), and eth9 would answer ARP for it (arp_ignore max(conf/all, conf/eth9) would be 0); changed nothing (remove the address first, or set allow_arp: true)',
+    );
+    expect(r.state).toBe('all=3/2 eth9=0/0 lo=0');
+  });
+
+  it('refuses the same lowering as an undo (a rollback) and on the interface, and arp_announce below 2', () => {
+    const undo = undoSteps([sysctl('eth9', 'arp_ignore', '0', '1')]);
+    const r = inNamespace(`${set('eth9', 'arp_ignore', 1)} ${set('all', 'arp_announce', 2)}`, [
+      revertScript(undo),
+      applyScript([sysctl('all', 'arp_announce', '2', '1')]),
+    ]);
+    expect(r.runs[0]).toMatchObject({ exit: 71, step: { ok: false } });
+    expect(r.runs[0].step?.output).toMatch(/^refusing to set net\.ipv4\.conf\.eth9\.arp_ignore to 0: 192\.0\.2\.9\/32 is on lo/);
+    expect(r.runs[1]).toMatchObject({ exit: 70, step: { ok: false } });
+    expect(r.runs[1].step?.output).toMatch(/eth9 could use it as the source of its ARP requests \(arp_announce max\(conf\/all, conf\/eth9\) would be 1\)/);
+    expect(r.state).toBe('all=0/2 eth9=1/0 lo=0');
+  });
+
+  it('lets a lowering through when the address stays hidden: max(all, iface) still hides it, 8 -> 1, lo (requests do not arrive there), no VIP, allow_arp', () => {
+    const r = inNamespace(`${set('all', 'arp_ignore', 8)} ${set('eth9', 'arp_ignore', 3)} ${set('lo', 'arp_ignore', 3)}`, [
+      applyScript([sysctl('all', 'arp_ignore', '8', '1')]),
+      applyScript([sysctl('all', 'arp_ignore', '1', '0')]),
+      applyScript([sysctl('lo', 'arp_ignore', '3', '0')]),
+    ]);
+    expect(r.runs.map((x) => [x.exit, x.step?.output])).toEqual([
+      [0, ''],
+      [0, ''],
+      [0, ''],
+    ]);
+    expect(r.state).toBe('all=0/0 eth9=3/0 lo=0');
+    const none = inNamespace(`${set('all', 'arp_ignore', 3)}`, [applyScript([sysctl('all', 'arp_ignore', '3', '0')])], { vip: false });
+    expect(none.runs[0].exit).toBe(0);
+    const allowed = inNamespace(`${set('all', 'arp_ignore', 3)}`, [applyScript([sysctl('all', 'arp_ignore', '3', '0', { allowArp: true })])]);
+    expect(allowed.runs[0].exit).toBe(0);
+    expect(allowed.state).toBe('all=0/0 eth9=0/0 lo=0');
+  });
+});
+
+describe('the compare-and-swap of a run’s sysctl and address steps, run for real in a network namespace of its own', () => {
+  const sysctl: Step = { index: 0, taskIndex: 0, change: { kind: 'sysctl-live', key: 'net.ipv4.conf.all.arp_ignore', from: '0', to: '3' } };
+  const addr = (op: 'add' | 'del', scope: string): Step => ({
+    index: 0,
+    taskIndex: 0,
+    change: { kind: 'address', op, family: 4, cidr: '192.0.2.5/32', dev: 'lo', scope },
+  });
+  function inNamespace(sh: (f: (s: Step) => string) => string) {
+    const f = (s: Step) => {
+      const p = join(dir, `cas-${Math.random().toString(16).slice(2)}.sh`);
+      writeFileSync(p, applyScript([s]));
+      return `sh -s < ${p}; echo "@@exit $? $(cat /proc/sys/net/ipv4/conf/all/arp_ignore) $(ip -o -4 addr show dev lo to 192.0.2.5/32 | grep -o 'scope [a-z]*')"`;
+    };
+    const r = spawnSync('unshare', ['-n', 'sh', '-c', `ip link set lo up\n${sh(f)}`]);
+    expect(r.status, r.stderr.toString()).toBe(0);
+    const parts = r.stdout.toString().split(/@@exit (\d+) (.*)\n/);
+    const out: Array<{ exit: number; state: string; output?: string; same?: boolean }> = [];
+    for (let i = 0; i + 2 < parts.length; i += 3) {
+      const o = parseOutcomes(parts[i]).outcomes.get(0);
+      out.push({ exit: Number(parts[i + 1]), state: parts[i + 2].trim(), output: o?.output, same: o?.same ?? false });
+    }
+    return out;
+  }
+
+  it('a sysctl: changed since it was read -> nothing written; already there -> nothing to do ("same"); as read -> written', () => {
+    const runs = inNamespace((f) =>
+      [
+        'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+        f(sysctl),
+        'echo 3 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+        f(sysctl),
+        'echo 0 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+        f(sysctl),
+      ].join('\n'),
+    );
+    expect(runs).toEqual([
+      {
+        exit: 70,
+        state: '1',
+        output: 'sysctl net.ipv4.conf.all.arp_ignore changed since it was read (the kernel has 1, vipush read 0); changed nothing: run again',
+        same: false,
+      },
+      { exit: 0, state: '3', output: '', same: true },
+      { exit: 0, state: '3', output: '', same: false },
+    ]);
+  });
+
+  it('an address: there already with the scope -> "same"; a removal of one whose scope changed -> refused; one already gone -> "same"', () => {
+    const runs = inNamespace((f) =>
+      [
+        'echo 1 > /proc/sys/net/ipv4/conf/all/arp_ignore',
+        f(addr('add', 'host')),
+        f(addr('add', 'host')),
+        'ip addr del 192.0.2.5/32 dev lo; ip addr add 192.0.2.5/32 dev lo scope global',
+        f(addr('del', 'host')),
+        'ip addr del 192.0.2.5/32 dev lo',
+        f(addr('del', 'host')),
+      ].join('\n'),
+    );
+    expect(runs).toEqual([
+      { exit: 0, state: '1 scope host', output: '', same: false },
+      { exit: 0, state: '1 scope host', output: '', same: true },
+      {
+        exit: 70,
+        state: '1 scope global',
+        output: '192.0.2.5/32 on lo changed since it was read (scope global now, vipush read scope host); changed nothing: run again',
+        same: false,
+      },
+      { exit: 0, state: '1', output: '', same: true },
+    ]);
   });
 });

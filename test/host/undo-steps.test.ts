@@ -16,12 +16,14 @@ import { applyLines, HostExit, lockedScript, parseOutcomes, revertLines } from '
  */
 const dir = mkdtempSync(join(tmpdir(), 'vipush-undo-'));
 const runDir = join(dir, 'run');
+// vipush's state (the journal) of these scripts: their own, not this machine's /var/lib/vipush
+const stateDir = join(dir, 'state');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const nonce = newNonce();
 /** The revert script of the undo of `change` (a change a run made), as vipush sends it. */
 const undoScript = (change: Change, force = false) =>
-  lockedScript({ nonce, runDir }, 30, revertLines(stepLines(undoSteps([{ index: 0, taskIndex: 0, change }], { force }))));
+  lockedScript({ nonce, runDir, stateDir }, 30, revertLines(stepLines(undoSteps([{ index: 0, taskIndex: 0, change }], { force }))));
 
 /** Runs the undo of `change` here; its exit and its one step's outcome. */
 function undo(change: Change, force = false) {
@@ -166,7 +168,7 @@ describe('the undo of a live sysctl, in a network namespace of its own', () => {
     const key = 'net.ipv4.ip_default_ttl';
     const proc = sysctlPath(key);
     const run: Change = { kind: 'sysctl-live', key, from: '64', to: '65' };
-    const apply = lockedScript({ nonce, runDir }, 30, applyLines(stepLines([{ index: 0, taskIndex: 0, change: run }])));
+    const apply = lockedScript({ nonce, runDir, stateDir }, 30, applyLines(stepLines([{ index: 0, taskIndex: 0, change: run }])));
     const runs = inNetns({ apply, undo: undoScript(run) }, ['undo apply', 'undo undo'], `cat ${proc}`);
     expect(runs).toEqual([
       { exit: 0, state: '65', ok: true, output: '' },

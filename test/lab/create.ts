@@ -29,6 +29,7 @@ import {
 import {
   generateKey,
   HOST_STATE_DIR,
+  hostStateDir,
   knownHostsLine,
   nsenterArgs,
   startHttpProcess,
@@ -202,6 +203,7 @@ class FleetLab implements Lab {
       await mkdir(HOST_STATE_DIR, { recursive: true, mode: 0o700 });
       await mkdir(s.host.upperDir, { recursive: true });
       await mkdir(join(s.host.dir, 'work'), { recursive: true });
+      await mkdir(hostStateDir(s.host), { recursive: true, mode: 0o700 });
       await seedEtc(s.host.upperDir, s.seedEtc);
     }
 

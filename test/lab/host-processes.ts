@@ -55,13 +55,19 @@ exec sleep infinity >/dev/null 2>&1
 /** Mount point for each host's own /var/lib/vipush; created (empty) on the machine once. */
 export const HOST_STATE_DIR = '/var/lib/vipush';
 
+/** The directory on the machine that is the host's /var/lib/vipush. */
+export function hostStateDir(host: LabHost): string {
+  return join(host.dir, 'state');
+}
+
 export function labFstab(host: LabHost): string {
   return [
     `overlay /etc overlay lowerdir=/etc,upperdir=${host.upperDir},workdir=${join(host.dir, 'work')} 0 0`,
     'tmpfs /run tmpfs mode=0755 0 0',
     'tmpfs /root tmpfs mode=0700 0 0',
-    // vipush's on-host state (dead-man switch, snapshots) stays per host, off the machine's real /var/lib
-    `tmpfs ${HOST_STATE_DIR} tmpfs mode=0700 0 0`,
+    // vipush's on-host state (dead-man switch, journal) stays per host, off the machine's real /var/lib,
+    // and survives a reboot as a disk's does: the journal is read after one
+    `${hostStateDir(host)} ${HOST_STATE_DIR} none bind 0 0`,
     '/proc/sys/net /proc/sys/net none bind 0 0',
     '/proc/sys /proc/sys none rbind,ro 0 0',
     '',

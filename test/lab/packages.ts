@@ -5,8 +5,9 @@ import { run, LabError } from './exec.js';
  * namespaces, arping and tcpdump to watch ARP, nft for the director, ifupdown
  * for boot emulation, curl for HTTP checks, sysctl (procps), unshare and
  * nsenter (util-linux), sudo for the become tests; shellcheck and busybox for
- * the tests of the host-side shell; mmdebstrap and systemd-nspawn (systemd-container) for the
- * systemd tier (nspawn/). CI starts from a bare Debian 12, so they
+ * the tests of the host-side shell; strace to stop or kill a host's shell at an
+ * exact system call (the crash tests of the journal); mmdebstrap and systemd-nspawn
+ * (systemd-container) for the systemd tier (nspawn/). CI starts from a bare Debian 12, so they
  * are checked.
  */
 export const LAB_PACKAGES = [
@@ -23,6 +24,7 @@ export const LAB_PACKAGES = [
   'sudo',
   'shellcheck',
   'busybox',
+  'strace',
   'mmdebstrap',
   'systemd-container',
 ] as const;

@@ -13,7 +13,7 @@ type Asked = Pick<FactsRequest, 'sysctlKeys' | 'files' | 'paths'>;
 const nonce = newNonce();
 const full = (req: Asked, probe = false): FactsRequest => ({ ...req, globs: [], probes: probe ? [PERSIST_PROBE] : [] });
 /** The facts as a host's session runs them: after the script head (no lock: they only read). */
-const factsScript = (req: Asked, probe = false) => `${scriptHead({ nonce, runDir: tmpdir() })}${factsLines(full(req, probe))}`;
+const factsScript = (req: Asked, probe = false) => `${scriptHead({ nonce, runDir: tmpdir(), stateDir: tmpdir() })}${factsLines(full(req, probe))}`;
 const parseFacts = (out: Buffer, req: Asked) => parseMarked(out, nonce, full(req));
 
 // A PATH with everything the script may run except tar: the hosts without tar get stat + cat.

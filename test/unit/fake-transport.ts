@@ -108,15 +108,17 @@ export function factsOutput(
 }
 
 /** What an apply or revert script prints: each step's begin marker, output and outcome, then the end when it got there. */
-export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number, 'done' | 'failed', string?]>, ended: boolean): string {
+export function stepsOutput(nonce: string, steps: ReadonlyArray<readonly [number, 'done' | 'failed' | 'same', string?]>, ended: boolean): string {
   let out = '';
-  for (const [i, outcome, text] of steps) out += `${mark(nonce, `begin ${i}`)}${text ?? ''}${mark(nonce, `${outcome} ${i}`)}`;
+  // 'same': a step that found its effect already there ("done N same")
+  for (const [i, outcome, text] of steps)
+    out += `${mark(nonce, `begin ${i}`)}${text ?? ''}${mark(nonce, outcome === 'same' ? `done ${i} same` : `${outcome} ${i}`)}`;
   return ended ? `${out}${mark(nonce, 'end')}` : out;
 }
 
-/** The number of steps a script runs (its vp_step lines), for a fake that answers "all done". */
+/** The number of steps a script runs (its vp_step lines, or vp_jstep: journalled), for a fake that answers "all done". */
 export function stepCount(script: string): number {
-  return (script.match(/^vp_step /gm) ?? []).length;
+  return (script.match(/^vp_j?step /gm) ?? []).length;
 }
 
 /** A host that answers its facts with `facts(nonce)`, then runs every step it is sent (an apply, or a revert over a command of its own). */

@@ -3,7 +3,7 @@ import { stepArgv } from '../../src/changes/index.js';
 import { HostRun, type HostRunOptions } from '../../src/engine/host-run.js';
 import { needsHostDeadline, type Step } from '../../src/engine/steps.js';
 import type { ResolvedTask } from '../../src/modules/registry.js';
-import { FakeTransport, factsOutput, healthyHost, stepsOutput } from './fake-transport.js';
+import { FakeTransport, factsOutput, healthyHost, mark, stepsOutput } from './fake-transport.js';
 
 const tasks: ResolvedTask[] = [
   {
@@ -95,11 +95,61 @@ describe('HostRun', () => {
     expect(r.tasks[1].error).toContain('boom');
     expect(r.rolledBack).toBe(true);
     expect(t.calls.map((c) => c.via)).toEqual(['exchange', 'finish', 'exec']);
-    // the VIP comes down first, then the sysctls go back, then the file
-    expect(programs(run.undone)).toEqual(['vp_addr_del', 'vp_sysctl', 'vp_sysctl', 'vp_write']);
-    expect(r.restored[0]).toMatch(/^del 198.18.0.250\/32/);
+    // the sysctls go back, then the file; the failed add changed nothing (vipush's own steps refuse
+    // before they change anything), so it is not undone
+    expect(programs(run.undone)).toEqual(['vp_sysctl', 'vp_sysctl', 'vp_write']);
+    expect(r.restored[0]).toMatch(/^net.ipv4.conf.all.arp_announce 2 -> 0/);
     // the revert takes the lock again: it runs over a command of its own
     expect(t.calls[2].script).toContain('flock ');
+  });
+});
+
+describe('a step whose effect was already there (compare-and-swap)', () => {
+  it('is neither a change nor undone', async () => {
+    const t = new FakeTransport('h1', (call) => {
+      if (call.via === 'finish')
+        return {
+          stdout: stepsOutput(
+            call.nonce,
+            [
+              [0, 'done'],
+              [1, 'same'],
+              [2, 'same'],
+              [3, 'failed', 'boom'],
+            ],
+            false,
+          ),
+          code: 70,
+        };
+      return healthy(call);
+    });
+    const run = new HostRun('h1', tasks, conn(t), opts);
+    const r = await run.run();
+    expect(r.status).toBe('failed');
+    // only the file write took effect: the sysctls the host already had are not "restored"
+    expect(programs(run.undone)).toEqual(['vp_write']);
+  });
+
+  it('leaves its task ok when every step of it found its effect there', async () => {
+    const t = new FakeTransport('h1', (call) => {
+      if (call.via === 'finish')
+        return {
+          stdout: stepsOutput(
+            call.nonce,
+            [
+              [0, 'same'],
+              [1, 'same'],
+              [2, 'same'],
+              [3, 'done'],
+            ],
+            true,
+          ),
+        };
+      return healthy(call);
+    });
+    const r = await new HostRun('h1', tasks, conn(t), opts).run();
+    expect(r.tasks.map((x) => x.status)).toEqual(['ok', 'changed']);
+    expect(r.status).toBe('changed');
   });
 });
 
@@ -128,5 +178,89 @@ describe('the host deadline (timeout) of an apply script', () => {
     expect(t.calls[1].script).toMatch(/^vp_nonce=/);
     // it inherits the lock's descriptor: taking the lock again would wait for itself
     expect(t.calls[1].script).not.toContain('flock ');
+  });
+});
+
+describe('a connection lost during the apply: one new connection reads the journal (issue 16, item 6)', () => {
+  /** A host whose apply's connection drops; the new connection's read answers with `journal(runNonce)`. */
+  function lostHost(journal: (run: string) => string) {
+    const t: FakeTransport = new FakeTransport('h1', (call, n) => {
+      if (call.via === 'finish') throw new Error('the connection to h1 was lost');
+      // the run's nonce is its first read's
+      if (call.via === 'exchange' && n > 0) return { stdout: `${hostFacts(call.nonce)}${mark(call.nonce, journal(t.calls[0].nonce))}` };
+      return healthy(call);
+    });
+    return t;
+  }
+
+  it('the host ran to its end: converged, and nothing is undone', async () => {
+    const t = lostHost((run) => `journal end ${run} 0 0`);
+    const run = new HostRun('h1', tasks, conn(t), opts);
+    const r = await run.run();
+    expect(r).toMatchObject({ outcome: 'converged', status: 'changed', error: null, rolledBack: false });
+    expect(r.rollbackError).toBeUndefined();
+    expect(t.calls.map((c) => c.via)).toEqual(['exchange', 'finish', 'exchange']);
+    // the new read takes the lock, so the old script has ended
+    expect(t.calls[2].script).toContain('flock ');
+    expect(run.applied).toHaveLength(4);
+  });
+
+  it('the host reverted from its journal: rolled back', async () => {
+    const r = await new HostRun('h1', tasks, conn(lostHost((run) => `journal undone ${run} 4 0`)), opts).run();
+    expect(r).toMatchObject({ outcome: 'rolled back', status: 'failed', rolledBack: true });
+    expect(r.rollbackError).toBeUndefined();
+  });
+
+  it('a journal of another run, or no new connection: outcome unknown, never ROLLBACK FAILED', async () => {
+    const other = await new HostRun('h1', tasks, conn(lostHost(() => 'journal end 0123abcd 0 0')), opts).run();
+    expect(other).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
+    expect(other.error).toMatch(/names another run .*outcome unknown$/);
+    const t = lostHost(() => 'journal end x 0 0');
+    let tries = 0;
+    const unreachable = await new HostRun(
+      'h1',
+      tasks,
+      {
+        get: async () => t,
+        reconnect: async () => {
+          tries++;
+          throw new Error('no route to host');
+        },
+      },
+      // tried again for 1.5 s: the connection is tried more than once within the window
+      { ...opts, reconnectWindowMs: 1500 },
+    ).run();
+    expect(unreachable).toMatchObject({ outcome: 'outcome unknown', status: 'failed' });
+    expect(tries).toBeGreaterThan(1);
+    expect(unreachable.error).toMatch(/could not read the host's journal over a new connection \(no route to host\): outcome unknown$/);
+    for (const r of [other, unreachable]) expect(r.rollbackError).toBeUndefined();
+  });
+});
+
+describe('the journal read before the facts', () => {
+  const withJournal = (line: string) =>
+    new FakeTransport('h1', (call) => (call.via === 'exchange' ? { stdout: `${hostFacts(call.nonce)}${mark(call.nonce, line)}` } : healthy(call)));
+
+  it('drift and --check only look: an unfinished run is drift, and the read takes no lock and undoes nothing', async () => {
+    const t = withJournal('journal unfinished 0123abcd 0 0');
+    const r = await new HostRun('h1', tasks, conn(t), { ...opts, mode: 'drift' }).run();
+    expect(t.calls[0].script).toContain('\nvp_jrecover peek\n');
+    expect(t.calls[0].script).not.toContain('flock ');
+    expect(r.drift).toContainEqual({ task: '(journal)', item: 'vipush run 0123abcd', expected: 'finished or undone', actual: 'unfinished' });
+    expect(r.journal).toMatch(/did not finish on this host/);
+  });
+
+  it('a run reads it under the lock, which undoes what a dead run left, and says so', async () => {
+    const t = withJournal('journal undone 0123abcd 3 0');
+    const r = await new HostRun('h1', tasks, conn(t), opts).run();
+    const first = t.calls[0].script;
+    // the call, not the function's text in the script's head
+    const recover = first.indexOf('\nvp_jrecover\n');
+    expect(first.indexOf('flock ')).toBeLessThan(recover);
+    expect(recover).toBeLessThan(first.lastIndexOf('vp_facts_ssh\n'));
+    expect(r.journal).toBe(
+      'a vipush run (0123abcd) had not finished on this host (a lost controller or a crash): 3 of its steps undone from its journal before reading',
+    );
+    expect(r.drift.some((d) => d.task === '(journal)')).toBe(false);
   });
 });

@@ -62,6 +62,7 @@ function hostileReport(mode: 'run' | 'drift'): JsonReport {
     rolledBack: true,
     restored: [EVIL, 'sysctl net.ipv4.conf.all.arp_ignore'],
     rollbackError: EVIL,
+    journal: EVIL,
     tasks: [
       task({ changes: [EVIL], warnings: [EVIL], output: EVIL, diff: hostileDiff }),
       task({ name: 'command', status: 'failed', error: EVIL, output: EVIL }),
@@ -98,6 +99,7 @@ describe('what a hostile host sends reaches the operator escaped', () => {
     expect(run).toContain('would change h1: sysctl: boom\\x1b');
     expect(run).toContain('[ROLLED BACK] h1: restored boom\\x1b');
     expect(run).toContain('[ROLLBACK FAILED] boom\\x1b');
+    expect(run).toContain('[JOURNAL] h1: boom\\x1b');
     expect(run).toContain('[STOPPED] boom\\x1b');
     expect(drift).toContain('drift h1: sysctl: boom\\x1b');
     // the diff keeps its lines: the file's two lines are two removed lines, each escaped

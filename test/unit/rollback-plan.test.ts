@@ -45,7 +45,7 @@ function host(name: string, log: string[]) {
     log.push(`${name} ${call.via}`);
     if (call.via === 'exchange') return { stdout: factsOutput(call.nonce, hostState[name]) };
     const n = stepCount(call.script);
-    const refuses = name === 'h2' && !call.script.includes('vp_sysctl net.ipv4.conf.all.arp_ignore 0 /proc/sys/net/ipv4/conf/all/arp_ignore\n');
+    const refuses = name === 'h2' && !call.script.includes('vp_sysctl net.ipv4.conf.all.arp_ignore 0 /proc/sys/net/ipv4/conf/all/arp_ignore guard -\n');
     return {
       stdout: stepsOutput(
         call.nonce,
@@ -91,8 +91,8 @@ describe('vipush rollback: read, plan, then restore with compare-and-swap', () =
     expect(read).toMatch(/vp_facts_files \/etc\/sysctl\.conf /);
     // each undo names what the run wrote: the host restores only what still holds it
     const undo = hosts.get('h1')!.calls[1].script;
-    expect(undo).toContain(`vp_step 0 vp_addr_del 4 198.18.0.250/32 lo host ||`);
-    expect(undo).toContain(`vp_step 1 vp_sysctl ${KEY} 0 /proc/sys/net/ipv4/conf/all/arp_ignore 3 ||`);
+    expect(undo).toContain(`vp_step 0 vp_addr_del 4 198.18.0.250/32 lo host wrote ||`);
+    expect(undo).toContain(`vp_step 1 vp_sysctl ${KEY} 0 /proc/sys/net/ipv4/conf/all/arp_ignore guard wrote 3 ||`);
     expect(undo).toContain(` 644 133 ${sha(WRITTEN)} ${sha(ORIGINAL)} ||`);
     expect(results.map((r) => [r.host, r.restored.length, r.failed.length, r.error])).toEqual([
       ['h1', 3, 0, undefined],
@@ -146,7 +146,7 @@ describe('vipush rollback: read, plan, then restore with compare-and-swap', () =
         }),
     });
     expect(script).toContain(`vp_step 0 vp_addr_del 4 198.18.0.250/32 lo ||`);
-    expect(script).toContain(`vp_step 1 vp_sysctl ${KEY} 0 /proc/sys/net/ipv4/conf/all/arp_ignore ||`);
+    expect(script).toContain(`vp_step 1 vp_sysctl ${KEY} 0 /proc/sys/net/ipv4/conf/all/arp_ignore guard - ||`);
     expect(script).toContain(` 644 133 - ${sha(ORIGINAL)} ||`);
   });
 

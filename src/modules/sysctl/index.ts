@@ -63,7 +63,7 @@ export const sysctlModule: ModuleDefinition<SysctlArgs> = {
           continue;
         }
         if (live === undefined || normaliseValue(live) !== value) {
-          changes.push({ kind: 'sysctl-live', key, from: live ?? null, to: value });
+          changes.push({ kind: 'sysctl-live', key, from: live ?? null, to: value, ...(args.allowArp ? { allowArp: true } : {}) });
           drift.push({ item: `live ${key}`, expected: value, actual: live ?? '(unset)' });
         }
       }

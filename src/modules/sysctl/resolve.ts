@@ -12,6 +12,8 @@ export interface SysctlArgs {
   set: Record<string, string>;
   /** apply live values now (default true) */
   apply: boolean;
+  /** the host may lower arp_ignore/arp_announce while an address on lo would then answer ARP (default false) */
+  allowArp?: boolean;
 }
 
 const ARP_LIMITS: Record<string, { allowed: readonly number[]; text: string }> = {
@@ -58,5 +60,5 @@ export function resolveSysctl(value: unknown, problems: ArgProblems): SysctlArgs
     }
     set[name] = text;
   }
-  return { file, set, apply: (args.apply as boolean | undefined) ?? true };
+  return { file, set, apply: (args.apply as boolean | undefined) ?? true, ...(args.allow_arp === true ? { allowArp: true } : {}) };
 }

@@ -28,5 +28,6 @@ export const sysctlArgsSchema = {
       },
     },
     apply: { type: 'boolean' },
+    allow_arp: { type: 'boolean' },
   },
 } as const;

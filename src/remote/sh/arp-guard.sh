@@ -43,3 +43,72 @@ vp_hidden_then() {
   fi
   "$@"
 }
+
+# vp_arp_read file: v, an arp_ignore or arp_announce value of the kernel (0 when unreadable: the
+# kernel's default)
+vp_arp_read() {
+  v=
+  read -r v <"$1" 2>/dev/null
+  case $v in '' | *[!0-9]*) v=0 ;; esac
+}
+
+# vp_arp_eff iface procdir-of-the-write name new: e, max(conf/all, conf/IFACE) of arp_NAME, and f,
+# the same once the write of new to conf/procdir took effect
+vp_arp_eff() {
+  vp_arp_read "/proc/sys/net/ipv4/conf/all/$3"
+  vp_x=$v vp_y=$v
+  [ "$2" != all ] || vp_y=$4
+  if [ "$1" != all ]; then
+    vp_arp_read "/proc/sys/net/ipv4/conf/$1/$3"
+    [ "$v" -le "$vp_x" ] || vp_x=$v
+    [ "$2" = "$1" ] || [ "$v" -le "$vp_y" ] || vp_y=$v
+    [ "$2" != "$1" ] || [ "$4" -le "$vp_y" ] || vp_y=$4
+  fi
+  e=$vp_x f=$vp_y
+}
+
+# vp_arp_keeps_hidden procpath key new: the write of new to this arp_ignore or arp_announce (conf/all,
+# conf/lo or an interface's) must not make the host answer ARP for an IPv4 address on lo (outside
+# 127/8) that it hides now, nor let it use one as the source of its ARP requests, on any interface
+# that holds an IPv4 address (conf/all alone when none does). The kernel takes max(conf/all,
+# conf/IFACE); a value on lo acts on requests that arrive on lo only. One `ip`, for a lowering only.
+vp_arp_keeps_hidden() {
+  vp_d=${1#/proc/sys/net/ipv4/conf/}
+  vp_k=${vp_d##*/} vp_d=${vp_d%/*}
+  case $3 in '' | *[!0-9]*) return 0 ;; esac # not a number: the kernel refuses it
+  ip -o -4 addr show >"$vp_out" 2>/dev/null || {
+    echo "cannot list this host's IPv4 addresses to check ARP before setting $2 to $3; changed nothing" >&2
+    return 1
+  }
+  vp_vips="" vp_jfs=""
+  while read -r vp_n vp_j vp_f vp_a vp_l; do
+    vp_j=${vp_j%@*}
+    if [ "$vp_j" = lo ]; then
+      case $vp_a in 127.*) continue ;; esac
+      vp_s=${vp_l#*scope }
+      vp_vips="$vp_vips ${vp_a}@${vp_s%% *}"
+    else
+      case " $vp_jfs " in *" $vp_j "*) ;; *) vp_jfs="$vp_jfs $vp_j" ;; esac
+    fi
+  done <"$vp_out"
+  [ -n "$vp_vips" ] || return 0
+  [ -n "$vp_jfs" ] || vp_jfs=all
+  set -f
+  for vp_j in $vp_jfs; do
+    vp_arp_eff "$vp_j" "$vp_d" "$vp_k" "$3"
+    for vp_a in $vp_vips; do
+      if [ "$vp_k" = arp_ignore ]; then
+        vp_ignore_hides "$e" "${vp_a#*@}" || continue
+        vp_ignore_hides "$f" "${vp_a#*@}" && continue
+        set +f
+        echo "refusing to set $2 to $3: ${vp_a%@*} is on lo (scope ${vp_a#*@}), and $vp_j would answer ARP for it (arp_ignore max(conf/all, conf/$vp_j) would be $f); changed nothing (remove the address first, or set allow_arp: true)" >&2
+        return 1
+      fi
+      if [ "$e" -lt 2 ] || [ "$f" -ge 2 ]; then continue; fi
+      set +f
+      echo "refusing to set $2 to $3: ${vp_a%@*} is on lo, and $vp_j could use it as the source of its ARP requests (arp_announce max(conf/all, conf/$vp_j) would be $f); changed nothing (remove the address first, or set allow_arp: true)" >&2
+      return 1
+    done
+  done
+  set +f
+}

@@ -5,15 +5,20 @@
 # sysctl write none, an address change one `ip`. Steps run in the script's own shell (no subshell
 # each): what a function changes, it puts back.
 
-# One step: its output, between a begin marker and its outcome.
+# One step: its output, between a begin marker and its outcome. A step that found its effect already
+# there sets vp_same: its outcome says so ("done N same"), and it is neither a change nor undone.
 vp_step() { # index function-or-program args...
-  vp_i=$1
+  vp_i=$1 vp_same=
   shift
-  vp_mark "begin $vp_i"
+  # a marker that can't be written (the controller is gone; the apply traps SIGPIPE): the step does not run
+  vp_mark "begin $vp_i" || {
+    vp_lost=1
+    return 1
+  }
   if "$@" </dev/null 2>&1; then
-    vp_mark "done $vp_i"
+    vp_mark "done $vp_i${vp_same:+ same}" || vp_lost=1
   else
-    vp_mark "failed $vp_i"
+    vp_mark "failed $vp_i" || vp_lost=1
     return 1
   fi
 }
@@ -43,6 +48,7 @@ vp_write() {
   h=
   if [ -f "$p" ] && { [ "$6" != - ] || [ ${#5} -eq 64 ]; }; then vp_sha "$p" || return 1; fi
   if [ "$6" != - ] && [ "$h" = "$6" ]; then
+    vp_same=1
     chmod "$3" "$p"
     return
   fi
@@ -51,13 +57,11 @@ vp_write() {
     absent) [ ! -e "$p" ] || { vp_changed "$1" "$6" appeared; return 1; } ;;
     *) [ "$h" = "$5" ] || { vp_changed "$1" "$6" changed; return 1; } ;;
   esac
-  # a file that was absent is created in place (O_EXCL, then fsync): no temp file and rename needed
-  if [ "$5" = absent ]; then
-    t=$p
-  else
-    t="${p%/*}/.vipush-$vp_r-${p##*/}"
-    if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t"; fi
-  fi
+  # a new temp name in the target's directory (never ending in .conf: a drop-in directory would read
+  # it), in the journal first, so a crash leaves nothing the next run does not remove
+  t="${p%/*}/.vipush-$vp_r-${p##*/}.tmp"
+  if [ -e "$t" ] || [ -L "$t" ]; then rm -f -- "$t"; fi
+  vp_jtemp "$t"
   [ "$4" = - ] || umask "$4"
   set -C
   { : >"$t"; } 2>/dev/null
@@ -69,10 +73,31 @@ vp_write() {
   printf -- "$2" >"$t" || { rm -f -- "$t"; echo "cannot write $1" >&2; return 1; }
   [ "$4" != - ] || chmod "$3" "$t" || { rm -f -- "$t"; return 1; }
   if [ -n "${7:-}" ]; then chown "$7:$8" "$t" || { rm -f -- "$t"; return 1; }; fi
-  if sync -- "$t" && { [ "$t" = "$p" ] || mv -f -- "$t" "$p"; }; then return 0; fi
+  # one sync: the temp file's bytes, the journal, and the directory of the rename before this one
+  # (so renames reach the disk in the order they ran); the last directory at the end (vp_dflush)
+  # shellcheck disable=SC2086 # vp_dsync: none, or one quoted word
+  if sync -- "$t" ${vp_jon:+"$vp_jf"} ${vp_dsync:+"$vp_dsync"} </dev/null; then
+    vp_dsync=''
+    # a file that was absent must still be: a rename replaces whatever is there
+    if [ "$5" = absent ] && { [ -e "$p" ] || [ -L "$p" ]; }; then
+      rm -f -- "$t"
+      vp_changed "$1" "$6" appeared
+      return 1
+    fi
+    if mv -f -- "$t" "$p"; then
+      vp_dsync=${p%/*}
+      return 0
+    fi
+  fi
   rm -f -- "$t"
   echo "cannot replace $1" >&2
   return 1
+}
+
+# vp_dflush: the directory of the last rename, to the disk
+vp_dflush() {
+  [ -z "$vp_dsync" ] || sync -- "$vp_dsync" </dev/null
+  vp_dsync=''
 }
 
 # vp_changed path newsha appeared|changed: why vp_write refused, for a run's write or an undo
@@ -114,24 +139,35 @@ vp_sysread() {
   vp_fold "$v"
 }
 
-# vp_sysctl key value procpath [expect]: the kernel's file, written and read back by the shell (what
-# `sysctl -w` does, without the program). expect (an undo's: the value the run wrote): a kernel that
-# holds another value keeps it, one that already holds the value to restore needs nothing.
+# vp_sysctl key value procpath arp how [expect]: the kernel's file, written and read back by the shell
+# (what `sysctl -w` does, without the program). A kernel that already has the value needs nothing
+# (vp_same). how: 'read' (a run's step: expect is the value the plan read) or 'wrote' (an undo:
+# expect is what the run wrote): a kernel that has another value keeps it; '-': no expectation.
+# arp 'guard' (an arp_ignore or arp_announce without allow_arp): a lowering that would make the host
+# answer ARP for an address on lo is refused (vp_arp_keeps_hidden).
 vp_sysctl() {
   k=$1 e=
   vp_fold "$2"
-  w=$v n=${#v}
-  if [ $# -gt 3 ]; then
-    vp_fold "$4"
+  w=$v n=${#v} x=
+  if [ $# -gt 5 ]; then
+    vp_fold "$6"
     x=$v
     [ ${#x} -le "$n" ] || n=${#x}
-    vp_sysread "$3" "$n"
-    [ "$v" != "$w" ] || return 0
-    [ "$v" = "$x" ] || {
-      echo "sysctl $k changed since vipush wrote it (the kernel has ${v:-nothing}, vipush wrote $x); not restored (vipush rollback --force restores it anyway)" >&2
-      return 1
-    }
   fi
+  vp_sysread "$3" "$n"
+  if [ "$v" = "$w" ]; then
+    vp_same=1
+    return 0
+  fi
+  if [ $# -gt 5 ] && [ "$v" != "$x" ]; then
+    if [ "$5" = read ]; then
+      echo "sysctl $k changed since it was read (the kernel has ${v:-nothing}, vipush read $x); changed nothing: run again" >&2
+    else
+      echo "sysctl $k changed since vipush wrote it (the kernel has ${v:-nothing}, vipush wrote $x); not restored (vipush rollback --force restores it anyway)" >&2
+    fi
+    return 1
+  fi
+  if [ "$4" = guard ] && [ -n "$v" ] && [ "$w" -lt "$v" ] 2>/dev/null; then vp_arp_keeps_hidden "$3" "$k" "$w" || return 1; fi
   printf '%s\n' "$2" 2>/dev/null >"$3" || e='the kernel refused the value'
   vp_sysread "$3" "$n"
   [ "$v" = "$w" ] || { echo "sysctl $k: wanted $w, the kernel has ${v:-nothing}${e:+ ($e)}" >&2; return 1; }
@@ -143,25 +179,48 @@ vp_ipout() {
   while IFS= read -r vp_l || [ -n "$vp_l" ]; do o="$o$vp_l "; done <"$vp_out"
 }
 
-# vp_addr_add family cidr dev scope [label]: one `ip` changes the address and reads it back (a batch;
-# the values are validated: no blanks). -force: the read-back runs even when the add fails, so an
-# address already there with the scope (an undo that finds it back) is fine, and one with another
-# scope is refused.
+# vp_addr_add family cidr dev scope [label]: one `ip` reads the address (only this IP: a /32 or /128
+# of it), adds it and reads it back (a batch; the values are validated: no blanks). -force: every line
+# runs even when the add fails. The kernel refuses to add an address that is there (its
+# compare-and-swap): one already there with the scope needs nothing (vp_same); one with another scope
+# is left as it is and refused.
 vp_addr_add() {
+  if [ "$1" = 4 ]; then q=${2%/*}/32; else q=${2%/*}/128; fi
   ip -o -"$1" -force -batch - >"$vp_out" 2>&1 <<VIPUSH_IP
+addr show dev $3 to $q
 addr add $2 dev $3 scope $4${5:+ label $5}
-addr show dev $3 to $2
+addr show dev $3 to $q
 VIPUSH_IP
-  vp_ipout
-  case " $o" in
-    *" scope $4 "*) ;;
-    *) echo "$2 is not on $3 with scope $4 after adding it${o:+: $o}" >&2; return 1 ;;
-  esac
+  # the inet lines: the first read's (what was there), then the read-back's
+  c=0 s='' o=''
+  while IFS= read -r vp_l || [ -n "$vp_l" ]; do
+    o="$o$vp_l "
+    case $vp_l in
+      *" inet"*)
+        c=$((c + 1))
+        case "$vp_l " in *" scope $4 "*) ;; *)
+            s=${vp_l#* scope }
+            s=${s%% *}
+            ;; esac
+        ;;
+    esac
+  done <"$vp_out"
+  [ $c -ne 0 ] || { echo "$2 is not on $3 after adding it${o:+: $o}" >&2; return 1; }
+  if [ -n "$s" ]; then
+    if [ $c -gt 1 ]; then
+      echo "$2 is already on $3 with scope $s (vipush wants scope $4): it changed since it was read; changed nothing: run again" >&2
+    else
+      echo "$2 is not on $3 with scope $4 after adding it: $o" >&2
+    fi
+    return 1
+  fi
+  [ $c -eq 1 ] || vp_same=1
 }
 
-# vp_addr_del family cidr dev [scope]: an address already gone is fine (-force: the read-back runs
-# anyway); one still there is not. scope (an undo's: the scope the run gave it): an address that has
-# another scope now stays. Only this IP is looked at (a /32 or /128 of it), not its whole subnet.
+# vp_addr_del family cidr dev [scope how]: an address already gone needs nothing (vp_same); one still
+# there after the removal fails. scope: the scope the plan read ('read') or the run gave it ('wrote',
+# an undo): an address that has another scope now stays. Only this IP is looked at (a /32 or /128 of
+# it), not its whole subnet.
 vp_addr_del() {
   if [ "$1" = 4 ]; then q=${2%/*}/32; else q=${2%/*}/128; fi
   if [ $# -gt 3 ]; then
@@ -169,13 +228,20 @@ vp_addr_del() {
     vp_ipout
     case "$o" in
       *inet*) ;;
-      *) return 0 ;;
+      *)
+        vp_same=1
+        return 0
+        ;;
     esac
     case " $o" in
       *" scope $4 "*) ;;
       *)
         s=${o#* scope }
-        echo "$2 on $3 changed since vipush added it (scope ${s%% *} now, vipush gave it scope $4); not removed (vipush rollback --force removes it anyway)" >&2
+        if [ "${5:-wrote}" = read ]; then
+          echo "$2 on $3 changed since it was read (scope ${s%% *} now, vipush read scope $4); changed nothing: run again" >&2
+        else
+          echo "$2 on $3 changed since vipush added it (scope ${s%% *} now, vipush gave it scope $4); not removed (vipush rollback --force removes it anyway)" >&2
+        fi
         return 1
         ;;
     esac
