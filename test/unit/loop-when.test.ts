@@ -482,10 +482,10 @@ describe('a looped, exclusive task on one host (HostRun with a fake host)', () =
     const t = new FakeTransport('h1', (call) => {
       if (call.via === 'finish') {
         const steps = stepCount(call.script);
-        const outcomes = Array.from({ length: steps }, (_, i) => [i, i < steps - 2 ? 'done' : 'failed', 'RTNETLINK answers: boom'] as const).slice(
-          0,
-          steps - 1,
-        );
+        // the last step by index (the record's write) fails: every other step took effect. (Indices are
+        // the plan's; the script runs the retirement, index 5, first.) A failed step of vipush's own
+        // changed nothing and is not undone.
+        const outcomes = Array.from({ length: steps }, (_, i) => [i, i < steps - 1 ? 'done' : 'failed', 'write failed'] as const);
         return { stdout: stepsOutput(call.nonce, outcomes, false), code: 70 };
       }
       return healthyHost(hostFacts)(call);
