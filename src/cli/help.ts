@@ -26,7 +26,8 @@ const CONNECTION = `Connection options:
       --command-timeout SEC  per remote command timeout (default 120); a script that runs your
                              commands also gets it on the host (timeout -k)
   -f, --forks N              hosts in parallel (default 50)
-  -l, --limit PATTERN        Ansible host pattern: names, groups, web*, a:b, a:&b, a:!b
+  -l, --limit PATTERN        Ansible host pattern: names, groups, web*, web[0], web[1:], a:b, a:&b, a:!b;
+                             a term that matches nothing is a warning
       --shard K/N            take only shard K of N (a stable split by host name), for running
                              one fleet from N controllers; join their reports with merge-reports
   -e, --extra-vars K=V       extra variables, highest precedence (repeatable)
