@@ -26,11 +26,16 @@ const ROLLING: [string, NetworkStack][] = [
   ['h7', 'networkmanager'],
   ['h8', 'netplan'],
 ];
+/**
+ * Where the controller host sees this checkout: a fixed path outside /tmp, since the scheduled service runs with
+ * PrivateTmp=yes (a checkout under /tmp, as CI's may be, would be invisible to it; vipush refuses that at --install).
+ */
+const CTL_REPO = '/opt/vipush';
 /** The machine's node binary (linked against libc and libstdc++ only) and the built CLI, as the controller host sees them. */
 function controllerBinds(): { src: string; dst: string }[] {
   const binds = [
     { src: realpathSync(process.execPath), dst: '/usr/bin/node' },
-    { src: repoRoot, dst: repoRoot },
+    { src: repoRoot, dst: CTL_REPO },
   ];
   const modules = realpathSync(join(repoRoot, 'node_modules'));
   if (!modules.startsWith(`${repoRoot}/`)) binds.push({ src: modules, dst: modules });
@@ -191,7 +196,7 @@ describe('vipush schedule --install on a systemd host acting as controller', () 
     // issue 19: the unit failed 226/NAMESPACE where /var/lib/vipush did not exist yet
     expect((await lab.ssh(CTL, ['test -e /var/lib/vipush'])).code).toBe(1);
     const install = await lab.ssh(CTL, [
-      `/usr/bin/node ${repoRoot}/bin/vipush.js schedule ${playbook} -i /root/sched/inventory.yml --every 1m --fix --install --known-hosts /root/sched/known_hosts -e vip=${lab.vip}`,
+      `/usr/bin/node ${CTL_REPO}/bin/vipush.js schedule ${CTL_REPO}/playbooks/hidden-arp.yml -i /root/sched/inventory.yml --every 1m --fix --install --known-hosts /root/sched/known_hosts -e vip=${lab.vip}`,
     ]);
     expect(install.code, install.stdout + install.stderr).toBe(0);
     const unit = /installed and started (vipush-drift-[A-Za-z0-9_-]+)\.timer/.exec(install.stdout)?.[1];

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installUnits, scheduleCommand } from '../../src/cli/commands/schedule.js';
+import { hiddenByPrivateTmp, installUnits, scheduleCommand } from '../../src/cli/commands/schedule.js';
 import { parseEvery, scheduleUnits, systemdWord } from '../../src/cli/schedule.js';
 import { exitCodeFor } from '../../src/cli/exit.js';
 import { ExitCode, UserInputError } from '../../src/errors.js';
@@ -153,5 +153,20 @@ describe('vipush schedule', () => {
     expect(out.trimEnd().split('\n').pop()).toBe(
       `# install with: vipush schedule '${quotedDir}/hidden arp.yml' -i inventory/example.yml --every 15m -e vip=10.0.0.80 --install`,
     );
+  });
+
+  it('says when a file the service needs is under /tmp or /var/tmp, which PrivateTmp=yes hides from it', () => {
+    expect(hiddenByPrivateTmp([['the playbook', '/etc/vipush/site.yml']])).toBeNull();
+    expect(hiddenByPrivateTmp([['the playbook', '/tmpfoo/site.yml']])).toBeNull();
+    expect(
+      hiddenByPrivateTmp([
+        ['the playbook', '/etc/x.yml'],
+        ['the inventory', '/var/tmp/inv.yml'],
+      ]),
+    ).toBe(
+      'the inventory is under /var/tmp (/var/tmp/inv.yml), which the scheduled service does not see (PrivateTmp=yes); keep it elsewhere, e.g. under /opt or /etc',
+    );
+    // a path that does not exist yet is judged as written
+    expect(hiddenByPrivateTmp([['vipush itself', '/tmp/vipush-nowhere/bin/vipush.js']])).toMatch(/^vipush itself is under \/tmp /);
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,16 @@ export const scheduleCommand: Command = {
     }
     for (const e of extraVarsOption(values)) extra.push('-e', e);
     for (const s of inventorySources.slice(1)) extra.push('-i', resolveSource(s));
+    // The service runs with PrivateTmp=yes: what it reads must not be under /tmp or /var/tmp.
+    const hidden = hiddenByPrivateTmp([
+      ['vipush itself', ownBinPath()],
+      ['node', process.execPath],
+      ['the playbook', resolve(playbookPath)],
+      ...inventorySources.filter((s) => !s.includes(',')).map((s) => ['the inventory', resolve(s)] as [string, string]),
+      ...(['known-hosts', 'private-key'] as const).flatMap((k) => (typeof values[k] === 'string' ? [[`--${k}`, resolve(values[k])] as [string, string]] : [])),
+    ]);
+    if (hidden && values.install) throw new UserInputError(`vipush schedule --install: ${hidden}`);
+    if (hidden) process.stderr.write(`vipush: warning: ${hidden}\n`);
     const units = scheduleUnits({
       playbook: playbookPath,
       inventory: resolveSource(inventorySources[0]),
@@ -67,6 +77,27 @@ export const scheduleCommand: Command = {
     return ExitCode.ok;
   },
 };
+
+/**
+ * A file the scheduled service could not see, said in one line, or null: the unit runs with PrivateTmp=yes, so
+ * /tmp and /var/tmp are empty in it, and a vipush, playbook or inventory kept there would fail on every run.
+ */
+export function hiddenByPrivateTmp(paths: readonly (readonly [string, string])[]): string | null {
+  for (const [what, path] of paths) {
+    let real = path;
+    try {
+      real = realpathSync(path);
+    } catch {
+      // a missing file is reported where it is read
+    }
+    for (const dir of ['/tmp', '/var/tmp']) {
+      if (real === dir || real.startsWith(`${dir}/`)) {
+        return `${what} is under ${dir} (${escapeField(real)}), which the scheduled service does not see (PrivateTmp=yes); keep it elsewhere, e.g. under /opt or /etc`;
+      }
+    }
+  }
+  return null;
+}
 
 /** The machine installUnits changes; a test passes a temporary root and a systemctl that only records. */
 export interface InstallTarget {
