@@ -131,26 +131,68 @@ export function parseAnsibleConfig(text: string, file: string, env: NodeJS.Proce
   return { file, values, ignored };
 }
 
+/** The environment variables Ansible reads for the same settings; they beat ansible.cfg, the command line beats them. */
+const ENV_KEYS = {
+  ANSIBLE_INVENTORY: 'inventory',
+  ANSIBLE_REMOTE_USER: CONFIG_USER,
+  ANSIBLE_PRIVATE_KEY_FILE: CONFIG_PRIVATE_KEY,
+  ANSIBLE_FORKS: 'forks',
+  ANSIBLE_TIMEOUT: 'connect-timeout',
+} as const;
+
 /**
- * Fills the options a command takes from ansible.cfg where the command line
- * left them unset (the command line wins), and says in one line which
- * [defaults] keys it ignored.
+ * The settings Ansible takes from its environment variables (ANSIBLE_INVENTORY, a comma list of paths;
+ * ANSIBLE_REMOTE_USER, ANSIBLE_PRIVATE_KEY_FILE, ANSIBLE_FORKS, ANSIBLE_TIMEOUT), relative paths from the
+ * current directory. An empty variable is unset, as in Ansible.
+ */
+export function ansibleEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Map<string, string | string[]> {
+  const values = new Map<string, string | string[]>();
+  const path = (p: string) => {
+    const expanded = expandHome(p.trim(), env);
+    return isAbsolute(expanded) ? expanded : resolve(cwd, expanded);
+  };
+  for (const [name, option] of Object.entries(ENV_KEYS)) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    if (option === 'inventory') {
+      values.set(
+        option,
+        value
+          .split(',')
+          .filter((p) => p.trim() !== '')
+          .map(path),
+      );
+    } else if (option === CONFIG_PRIVATE_KEY) values.set(option, path(value));
+    else if ((option === 'forks' || option === 'connect-timeout') && !/^[0-9]+$/.test(value)) {
+      throw new UserInputError(`environment variable ${name} must be a whole number, not ${oneLine(JSON.stringify(value))}`);
+    } else values.set(option, value);
+  }
+  return values;
+}
+
+/**
+ * Fills the options a command takes from Ansible's environment variables and ansible.cfg where the command
+ * line left them unset (command line, then environment, then ansible.cfg, as in Ansible), and says in one
+ * line which [defaults] keys it ignored. Returns the ansible.cfg read, if any.
  */
 export async function applyAnsibleConfig(values: Values, takes: Record<string, unknown>, note: (line: string) => void): Promise<string | undefined> {
   const file = await findAnsibleConfig();
-  if (!file) return undefined;
-  const st = statSync(file);
-  if (st.size > MAX_CFG_BYTES) throw new UserInputError(`${file}: ansible.cfg is ${st.size} bytes; vipush reads at most ${MAX_CFG_BYTES}`);
-  const cfg = parseAnsibleConfig(await readFile(file, 'utf8'), file);
-  for (const [option, value] of cfg.values) {
+  let cfg: AnsibleConfig | undefined;
+  if (file) {
+    const st = statSync(file);
+    if (st.size > MAX_CFG_BYTES) throw new UserInputError(`${file}: ansible.cfg is ${st.size} bytes; vipush reads at most ${MAX_CFG_BYTES}`);
+    cfg = parseAnsibleConfig(await readFile(file, 'utf8'), file);
+  }
+  const merged = new Map([...(cfg?.values ?? []), ...ansibleEnvironment()]);
+  for (const [option, value] of merged) {
     const carrier = option === CONFIG_USER ? 'user' : option === CONFIG_PRIVATE_KEY ? 'private-key' : option;
     if (!(carrier in takes)) continue;
     const given = values[option];
     if (given === undefined || (Array.isArray(given) && given.length === 0)) values[option] = value;
   }
-  if (cfg.ignored.length > 0)
+  if (cfg && cfg.ignored.length > 0)
     note(
-      `${file}: [defaults] ${cfg.ignored.map((k) => oneLine(k)).join(', ')} ignored (vipush reads inventory, remote_user, private_key_file, forks, timeout)`,
+      `${cfg.file}: [defaults] ${cfg.ignored.map((k) => oneLine(k)).join(', ')} ignored (vipush reads inventory, remote_user, private_key_file, forks, timeout)`,
     );
   return file;
 }

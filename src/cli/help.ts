@@ -46,7 +46,8 @@ fails, that host is rolled back to where it was.
   -i, --inventory SOURCE     Ansible inventory: a YAML or INI file, a directory of them, or
                              a host list 'web1,web2,'; repeat -i to merge several, in order.
                              group_vars/ and host_vars/ beside it and beside the playbook are
-                             read with Ansible's precedence. Default: inventory in ansible.cfg
+                             read with Ansible's precedence. Default: $ANSIBLE_INVENTORY, then
+                             inventory in ansible.cfg
   -C, --check                change nothing; say what would change
   -D, --diff                 show unified diffs of files and before/after of live values
 ${CONNECTION}
@@ -65,7 +66,8 @@ With --fix, only what drifted is applied (with the same rollback as run); exit 0
   -i, --inventory SOURCE     Ansible inventory: a YAML or INI file, a directory of them, or
                              a host list 'web1,web2,'; repeat -i to merge several, in order.
                              group_vars/ and host_vars/ beside it and beside the playbook are
-                             read with Ansible's precedence. Default: inventory in ansible.cfg
+                             read with Ansible's precedence. Default: $ANSIBLE_INVENTORY, then
+                             inventory in ansible.cfg
       --fix                  repair what drifted
 ${CONNECTION}
 
@@ -118,7 +120,7 @@ before sysctls and files go back), each change only where the host still
 holds what the run wrote: one changed since is left as it is, shown as "not
 restored: changed since the run", and the exit code is 1.
 
-  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: ansible.cfg)
+  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: $ANSIBLE_INVENTORY, ansible.cfg)
   -C, --check            only show what would be done; write nothing
       --force            restore what changed since the run too (overwriting it)
   -l, --limit PATTERN    only these hosts of the run
@@ -141,7 +143,7 @@ hardened (Nice, I/O priority, TimeoutStartSec, ProtectSystem, NoNewPrivileges...
 A second run while one is still going exits 4 (the run lock) instead of colliding.
 With --install it writes the units to /etc/systemd/system and enables the timer.
 
-  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: ansible.cfg)
+  -i, --inventory SOURCE inventory, as for vipush run (repeatable; default: $ANSIBLE_INVENTORY, ansible.cfg)
       --every INTERVAL   how often (required; at least 1m)
       --fix              repair drift, not only report it
       --install          install and start the units (needs systemd and root)

@@ -54,11 +54,12 @@ export function parseShard(v: Values[string]): Shard | undefined {
   return shard;
 }
 
-/** The -i sources in order (files, directories, `host1,host2,` lists), or ansible.cfg's `inventory`. */
+/** The -i sources in order (files, directories, `host1,host2,` lists), or $ANSIBLE_INVENTORY's, or ansible.cfg's `inventory`. */
 export function requireInventory(values: Values, cmd: string): string[] {
   const inv = values.inventory;
   const sources = typeof inv === 'string' ? [inv] : Array.isArray(inv) ? inv : [];
-  if (sources.length === 0) throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required (or inventory in ansible.cfg); see vipush ${cmd} --help`);
+  if (sources.length === 0)
+    throw new UserInputError(`vipush ${cmd}: -i INVENTORY is required (or ANSIBLE_INVENTORY, or inventory in ansible.cfg); see vipush ${cmd} --help`);
   return sources;
 }
 

@@ -30,9 +30,9 @@ export interface ResolveContext {
   cliUser?: string;
   /** --private-key */
   cliPrivateKeyFile?: string;
-  /** ansible.cfg remote_user: below the inventory's ansible_user, above ssh_config, as in Ansible */
+  /** ansible.cfg remote_user (or ANSIBLE_REMOTE_USER): below the inventory's ansible_user, above ssh_config, as in Ansible */
   configUser?: string;
-  /** ansible.cfg private_key_file: below the inventory's key, above ssh_config */
+  /** ansible.cfg private_key_file (or ANSIBLE_PRIVATE_KEY_FILE): below the inventory's key, above ssh_config */
   configPrivateKeyFile?: string;
   sshConfig: SshConfig;
 }

@@ -18,6 +18,7 @@ describe('inventory sources on the command line (built CLI, no hosts)', () => {
     'inv/hosts.yml': 'realservers:\n  hosts:\n    rs1:\n    rs2:\n    rs3:\n',
     'inv/group_vars/realservers.yml': 'vips: [198.51.100.10]\n',
     'ansible.cfg': '[defaults]\ninventory = inv\nhost_key_checking = False\n',
+    'other/hosts.yml': 'canary:\n  hosts:\n    c1:\n',
   });
   const noConfig = { ANSIBLE_CONFIG: join(root, 'none.cfg'), HOME: root };
 
@@ -37,6 +38,18 @@ describe('inventory sources on the command line (built CLI, no hosts)', () => {
     expect(r.stderr).toBe(
       `vipush: note: ${join(root, 'ansible.cfg')}: [defaults] host_key_checking ignored (vipush reads inventory, remote_user, private_key_file, forks, timeout)\n`,
     );
+  });
+
+  it('ANSIBLE_INVENTORY beats ansible.cfg, and -i beats both; a bad ANSIBLE_FORKS is one line, exit 3', async () => {
+    const env = { ANSIBLE_CONFIG: join(root, 'ansible.cfg'), HOME: root, ANSIBLE_INVENTORY: join(root, 'other') };
+    const fromEnv = await vipush(['inventory'], { env });
+    expect(fromEnv.code, fromEnv.stderr).toBe(0);
+    expect(fromEnv.stdout).toBe('c1\n');
+    const fromFlag = await vipush(['inventory', '-i', join(root, 'inv')], { env });
+    expect(fromFlag.stdout).toBe('rs1\nrs2\nrs3\n');
+    const bad = await vipush(['inventory'], { env: { ...env, ANSIBLE_FORKS: 'many' } });
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toBe('vipush: environment variable ANSIBLE_FORKS must be a whole number, not "many"\n');
   });
 
   it('warns about a --limit term that matches nothing and goes on, as Ansible does', async () => {

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findAnsibleConfig, parseAnsibleConfig } from '../../src/cli/ansible-cfg.js';
+import { ansibleEnvironment, findAnsibleConfig, parseAnsibleConfig } from '../../src/cli/ansible-cfg.js';
 import { UserInputError } from '../../src/errors.js';
 import { loadInventory, withPlaybookVars } from '../../src/inventory/load.js';
 import { pythonLiteral } from '../../src/inventory/python-literal.js';
@@ -158,5 +158,23 @@ describe('ansible.cfg', () => {
     expect(await findAnsibleConfig({ HOME: home, ANSIBLE_CONFIG: join(root, 'env') }, join(root, 'cwd'))).toBe(join(root, 'env/ansible.cfg'));
     expect(await findAnsibleConfig({ HOME: home }, join(root, 'cwd'))).toBe(join(root, 'cwd/ansible.cfg'));
     expect(await findAnsibleConfig({ HOME: home }, root)).toBe(join(home, '.ansible.cfg'));
+  });
+
+  it("reads Ansible's environment variables for the same settings: paths from the current directory, empty ones unset", () => {
+    const env = {
+      HOME: '/home/me',
+      ANSIBLE_INVENTORY: 'inventory/production,~/extra.yml,',
+      ANSIBLE_REMOTE_USER: 'deploy',
+      ANSIBLE_PRIVATE_KEY_FILE: 'keys/id_vip',
+      ANSIBLE_FORKS: '30',
+      ANSIBLE_TIMEOUT: '',
+    };
+    expect(Object.fromEntries(ansibleEnvironment(env, '/srv/project'))).toEqual({
+      inventory: ['/srv/project/inventory/production', '/home/me/extra.yml'],
+      'ansible.cfg remote_user': 'deploy',
+      'ansible.cfg private_key_file': '/srv/project/keys/id_vip',
+      forks: '30',
+    });
+    expect(() => ansibleEnvironment({ ANSIBLE_TIMEOUT: '5s' }, '/')).toThrow('environment variable ANSIBLE_TIMEOUT must be a whole number, not "5s"');
   });
 });
