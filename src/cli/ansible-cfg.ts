@@ -80,6 +80,28 @@ function expandHome(path: string, env: NodeJS.ProcessEnv): string {
 }
 
 /**
+ * A setting's value as the command line would give it, from ansible.cfg or the environment: inventory a comma
+ * list of paths and private_key_file a path (both relative to `base`, `~` expanded), forks and timeout whole
+ * numbers (else a one-line error naming `where`), remote_user as it is.
+ */
+function settingValue(option: string, value: string, base: string, env: NodeJS.ProcessEnv, where: () => string): string | string[] {
+  const path = (p: string) => {
+    const expanded = expandHome(p.trim(), env);
+    return isAbsolute(expanded) ? expanded : resolve(base, expanded);
+  };
+  if (option === 'inventory')
+    return value
+      .split(',')
+      .filter((p) => p.trim() !== '')
+      .map(path);
+  if (option === CONFIG_PRIVATE_KEY) return path(value);
+  if ((option === 'forks' || option === 'connect-timeout') && !/^[0-9]+$/.test(value)) {
+    throw new UserInputError(`${where()} must be a whole number, not ${oneLine(JSON.stringify(value))}`);
+  }
+  return value;
+}
+
+/**
  * Reads the [defaults] section of an ansible.cfg (INI as Python's configparser
  * reads it: `key = value` or `key: value`, `#`/`;` comment lines, `;` inline
  * comments after a blank, keys case-insensitive). Relative paths are taken
@@ -111,22 +133,10 @@ export function parseAnsibleConfig(text: string, file: string, env: NodeJS.Proce
       continue;
     }
     const option = KEYS[key as keyof typeof KEYS];
-    const path = (p: string) => {
-      const expanded = expandHome(p.trim(), env);
-      return isAbsolute(expanded) ? expanded : resolve(dirname(file), expanded);
-    };
-    if (option === 'inventory') {
-      values.set(
-        option,
-        value
-          .split(',')
-          .filter((p) => p.trim() !== '')
-          .map(path),
-      );
-    } else if (option === CONFIG_PRIVATE_KEY) values.set(option, path(value));
-    else if ((option === 'forks' || option === 'connect-timeout') && !/^[0-9]+$/.test(value)) {
-      throw new UserInputError(`${at(n)}: ${key} must be a whole number, not ${oneLine(JSON.stringify(value))}`);
-    } else values.set(option, value);
+    values.set(
+      option,
+      settingValue(option, value, dirname(file), env, () => `${at(n)}: ${key}`),
+    );
   }
   return { file, values, ignored };
 }
@@ -147,25 +157,13 @@ const ENV_KEYS = {
  */
 export function ansibleEnvironment(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Map<string, string | string[]> {
   const values = new Map<string, string | string[]>();
-  const path = (p: string) => {
-    const expanded = expandHome(p.trim(), env);
-    return isAbsolute(expanded) ? expanded : resolve(cwd, expanded);
-  };
   for (const [name, option] of Object.entries(ENV_KEYS)) {
     const value = env[name]?.trim();
-    if (!value) continue;
-    if (option === 'inventory') {
+    if (value)
       values.set(
         option,
-        value
-          .split(',')
-          .filter((p) => p.trim() !== '')
-          .map(path),
+        settingValue(option, value, cwd, env, () => `environment variable ${name}`),
       );
-    } else if (option === CONFIG_PRIVATE_KEY) values.set(option, path(value));
-    else if ((option === 'forks' || option === 'connect-timeout') && !/^[0-9]+$/.test(value)) {
-      throw new UserInputError(`environment variable ${name} must be a whole number, not ${oneLine(JSON.stringify(value))}`);
-    } else values.set(option, value);
   }
   return values;
 }

@@ -260,6 +260,23 @@ export class HostRun {
     return { id, timeoutSeconds: this.opts.confirmTimeoutSeconds ?? 60, revertScript };
   }
 
+  /**
+   * Confirms a converged change to the dead-man switch; when that fails, the host fails with the reason and its
+   * switch is left to revert it. Says whether it was confirmed.
+   */
+  private async confirmOrLeave(d: Deadman, armedAt: number): Promise<boolean> {
+    try {
+      await this.confirm(d, armedAt);
+      this.result.deadman = 'confirmed';
+      return true;
+    } catch (e) {
+      this.result.status = 'failed';
+      this.result.deadman = 'left-to-revert';
+      this.result.error = errorText(e);
+      return false;
+    }
+  }
+
   /** Confirms over a NEW connection, retrying until the host's timer would fire. */
   private async confirm(d: Deadman, armedAt: number): Promise<void> {
     const deadline = armedAt + d.timeoutSeconds * 1000 - 1500;
@@ -331,17 +348,7 @@ export class HostRun {
     }
 
     if (!lost && code === 0 && ended) {
-      if (deadman) {
-        try {
-          await this.confirm(deadman, armedAt);
-          this.result.deadman = 'confirmed';
-        } catch (e) {
-          this.result.status = 'failed';
-          this.result.deadman = 'left-to-revert';
-          this.result.error = errorText(e);
-          return;
-        }
-      }
+      if (deadman && !(await this.confirmOrLeave(deadman, armedAt))) return;
       this.result.status = this.result.tasks.some((x) => x.status === 'changed') ? 'changed' : 'ok';
       return;
     }
@@ -429,16 +436,7 @@ export class HostRun {
       this.result.status = 'changed';
       this.result.error = null;
       this.result.journal = `the connection was lost during the apply (${errorText(lost)}); the host's journal says the run reached its end: converged`;
-      if (armed) {
-        try {
-          await this.confirm(armed.deadman, armed.armedAt);
-          this.result.deadman = 'confirmed';
-        } catch (e) {
-          this.result.status = 'failed';
-          this.result.deadman = 'left-to-revert';
-          this.result.error = errorText(e);
-        }
-      }
+      if (armed) await this.confirmOrLeave(armed.deadman, armed.armedAt);
       return;
     }
     if (ours && journal && ['undone', 'recovered', 'reverted'].includes(journal.state)) {

@@ -112,20 +112,33 @@ export interface JournalRead {
   failures: string[];
 }
 
+const JOURNAL_STATES: readonly JournalRead['state'][] = ['none', 'end', 'reverted', 'recovered', 'undone', 'unfinished'];
+/** What the controller keeps of failed undos' output from a host's journal read: a host may send much more. */
+const MAX_JOURNAL_FAILURES = 20;
+const MAX_FAILURE_CHARS = 2000;
+
+/**
+ * What a journal read (vp_jrecover) said, or undefined when the host said nothing valid: a state that is not
+ * one of the journal's own is no answer; the failed undos' outputs are kept bounded (count and length).
+ */
 export function parseJournal(out: Buffer, nonce: string): JournalRead | undefined {
   let read: JournalRead | undefined;
   const failures: string[] = [];
   let open = '';
+  const fail = (text: string) => {
+    if (failures.length < MAX_JOURNAL_FAILURES) failures.push(text.length > MAX_FAILURE_CHARS ? `${text.slice(0, MAX_FAILURE_CHARS)}…` : text);
+  };
   for (const s of parseMarked(out, nonce)) {
     if (s.kind === 'jstep') open = s.arg;
     else if (s.kind === 'begin' && open) open = s.body.toString('utf8');
     else if (s.kind === 'failed' && open) {
-      failures.push(open.trim() || 'failed');
+      fail(open.trim() || 'failed');
       open = '';
     } else if (s.kind === 'done') open = '';
     else if (s.kind === 'journal') {
       const [state, run, undone, failed] = s.arg.split(' ');
-      read = { state: state as JournalRead['state'], run: run ?? '-', undone: Number(undone ?? 0), failed: Number(failed ?? 0), failures };
+      if (!(JOURNAL_STATES as readonly string[]).includes(state)) continue;
+      read = { state: state as JournalRead['state'], run: run ?? '-', undone: Number(undone ?? 0) || 0, failed: Number(failed ?? 0) || 0, failures };
     }
   }
   return read;
